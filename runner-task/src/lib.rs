@@ -1,0 +1,7 @@
+//! coderun's runner engine: the sandbox, the language table, output checkers,
+//! problem packages in the Problem Package Format, and the judge.
+//!
+//! The `runner-task` binary is a thin CLI over this library; the platform's
+//! crates share its job [`protocol`] types.
+
+pub mod sandbox;

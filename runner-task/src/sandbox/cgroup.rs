@@ -1,0 +1,345 @@
+//! Control groups: one pooled cgroup per worker slot, limiting memory and
+//! processes and accounting CPU for the whole process tree of a run.
+//!
+//! Creating and removing a cgroup per run costs milliseconds; a slot's cgroup
+//! is created once and only its limits and counters are reset between runs.
+//! Both hierarchies are supported: v1 (separate `memory`, `pids`, `cpuacct`
+//! mounts) and v2 (one unified tree), whichever has the controllers. The file
+//! system root is injected so the logic can be tested against a directory.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Where the controllers live on this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    V1 {
+        memory: PathBuf,
+        pids: PathBuf,
+        cpuacct: Option<PathBuf>,
+    },
+    V2 {
+        dir: PathBuf,
+    },
+}
+
+impl Layout {
+    /// Finds the cgroup directories this process belongs to, from the texts
+    /// of `/proc/self/mountinfo` and `/proc/self/cgroup`. v1 wins when it has
+    /// both memory and pids (a v2 tree is then mounted without them).
+    pub fn discover(mountinfo: &str, self_cgroup: &str) -> Option<Layout> {
+        let mut v1 = Vec::new();
+        let mut v2 = None;
+        for line in mountinfo.lines() {
+            let Some((left, right)) = line.split_once(" - ") else {
+                continue;
+            };
+            let l: Vec<&str> = left.split(' ').collect();
+            let r: Vec<&str> = right.split(' ').collect();
+            if l.len() < 5 || r.len() < 3 {
+                continue;
+            }
+            let (root, mount_point) = (l[3], l[4]);
+            match r[0] {
+                "cgroup" => {
+                    for ctrl in r[2].split(',') {
+                        v1.push((ctrl.to_string(), root.to_string(), mount_point.to_string()));
+                    }
+                }
+                "cgroup2" => v2 = Some((root.to_string(), mount_point.to_string())),
+                _ => {}
+            }
+        }
+        let own_path = |controller: &str| -> Option<String> {
+            self_cgroup.lines().find_map(|l| {
+                let mut parts = l.splitn(3, ':');
+                let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+                let matches = if controller.is_empty() {
+                    ctrls.is_empty()
+                } else {
+                    ctrls.split(',').any(|c| c == controller)
+                };
+                matches.then(|| path.to_string())
+            })
+        };
+        let join = |root: &str, mount: &str, path: &str| -> PathBuf {
+            let rel = path.strip_prefix(root).unwrap_or(path).trim_start_matches('/');
+            Path::new(mount).join(rel)
+        };
+        let v1_dir = |ctrl: &str| -> Option<PathBuf> {
+            let (_, root, mount) = v1.iter().find(|(c, _, _)| c == ctrl)?;
+            Some(join(root, mount, &own_path(ctrl)?))
+        };
+        if let (Some(memory), Some(pids)) = (v1_dir("memory"), v1_dir("pids")) {
+            return Some(Layout::V1 {
+                memory,
+                pids,
+                cpuacct: v1_dir("cpuacct"),
+            });
+        }
+        let (root, mount) = v2?;
+        let dir = join(&root, &mount, &own_path("")?);
+        Some(Layout::V2 { dir })
+    }
+
+    /// Reads the live host's layout.
+    pub fn of_this_process() -> Option<Layout> {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let cgroup = fs::read_to_string("/proc/self/cgroup").ok()?;
+        Layout::discover(&mountinfo, &cgroup)
+    }
+}
+
+/// Counters read at the start of a run, to compare with at the end.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Baseline {
+    oom_kills: u64,
+    cpu_ns: u64,
+}
+
+/// What the cgroup saw of one run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    /// The kernel's OOM killer acted inside the slot during the run.
+    pub oom_killed: bool,
+    /// CPU consumed by all processes of the run, nanoseconds.
+    pub cpu_ns: u64,
+}
+
+/// One worker slot's cgroup(s).
+#[derive(Debug)]
+pub struct Slot {
+    dirs: Vec<PathBuf>,
+    memory: PathBuf,
+    pids: PathBuf,
+    cpu: Option<PathBuf>,
+    v2: bool,
+}
+
+fn write(path: &Path, value: &str) -> io::Result<()> {
+    fs::write(path, value).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}
+
+fn read_key(path: &Path, key: &str) -> Option<u64> {
+    let text = fs::read_to_string(path).ok()?;
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok())?
+    })
+}
+
+impl Slot {
+    /// Creates (or adopts) the slot's cgroup `name` under the layout's dirs.
+    pub fn create(layout: &Layout, name: &str) -> io::Result<Slot> {
+        match layout {
+            Layout::V1 {
+                memory,
+                pids,
+                cpuacct,
+            } => {
+                let m = memory.join(name);
+                let p = pids.join(name);
+                let c = cpuacct.as_ref().map(|c| c.join(name));
+                let mut dirs = vec![m.clone(), p.clone()];
+                dirs.extend(c.clone());
+                for d in &dirs {
+                    fs::create_dir_all(d)?;
+                }
+                // Swap would hide memory use from the limit.
+                let _ = write(&m.join("memory.swappiness"), "0");
+                Ok(Slot {
+                    dirs,
+                    memory: m,
+                    pids: p,
+                    cpu: c,
+                    v2: false,
+                })
+            }
+            Layout::V2 { dir } => {
+                let d = dir.join(name);
+                fs::create_dir_all(&d)?;
+                let _ = write(&d.join("memory.swap.max"), "0");
+                Ok(Slot {
+                    dirs: vec![d.clone()],
+                    memory: d.clone(),
+                    pids: d.clone(),
+                    cpu: Some(d),
+                    v2: true,
+                })
+            }
+        }
+    }
+
+    /// The unified directory (v2), for `CLONE_INTO_CGROUP`.
+    pub fn v2_dir(&self) -> Option<&Path> {
+        self.v2.then_some(self.memory.as_path())
+    }
+
+    /// Sets this run's limits and snapshots the counters.
+    pub fn prepare(&self, memory_bytes: u64, processes: u64) -> io::Result<Baseline> {
+        if self.v2 {
+            write(&self.memory.join("memory.max"), &memory_bytes.to_string())?;
+            write(&self.pids.join("pids.max"), &processes.to_string())?;
+        } else {
+            let limit = self.memory.join("memory.limit_in_bytes");
+            let memsw = self.memory.join("memory.memsw.limit_in_bytes");
+            // memsw must stay >= the memory limit at every step.
+            if memsw.exists() {
+                let _ = write(&memsw, "-1");
+            }
+            write(&limit, &memory_bytes.to_string())?;
+            if memsw.exists() {
+                write(&memsw, &memory_bytes.to_string())?;
+            }
+            write(&self.pids.join("pids.max"), &processes.to_string())?;
+        }
+        Ok(Baseline {
+            oom_kills: self.oom_kills(),
+            cpu_ns: self.cpu_ns().unwrap_or(0),
+        })
+    }
+
+    /// Moves a process into the slot (every hierarchy on v1).
+    pub fn attach(&self, pid: libc::pid_t) -> io::Result<()> {
+        let pid = pid.to_string();
+        for d in &self.dirs {
+            write(&d.join("cgroup.procs"), &pid)?;
+        }
+        Ok(())
+    }
+
+    fn oom_kills(&self) -> u64 {
+        if self.v2 {
+            read_key(&self.memory.join("memory.events"), "oom_kill").unwrap_or(0)
+        } else {
+            read_key(&self.memory.join("memory.oom_control"), "oom_kill").unwrap_or(0)
+        }
+    }
+
+    /// CPU used by the slot since it was created, nanoseconds.
+    pub fn cpu_ns(&self) -> Option<u64> {
+        let cpu = self.cpu.as_ref()?;
+        if self.v2 {
+            read_key(&cpu.join("cpu.stat"), "usage_usec").map(|us| us * 1000)
+        } else {
+            fs::read_to_string(cpu.join("cpuacct.usage"))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        }
+    }
+
+    /// CPU used since `base`.
+    pub fn cpu_since(&self, base: &Baseline) -> Option<u64> {
+        self.cpu_ns().map(|n| n.saturating_sub(base.cpu_ns))
+    }
+
+    /// Usage of the run that started at `base`.
+    pub fn usage(&self, base: &Baseline) -> Usage {
+        Usage {
+            oom_killed: self.oom_kills() > base.oom_kills,
+            cpu_ns: self.cpu_since(base).unwrap_or(0),
+        }
+    }
+
+    /// Processes still in the slot.
+    pub fn pids(&self) -> Vec<libc::pid_t> {
+        fs::read_to_string(self.pids.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// Kills every process left in the slot and waits until it is empty.
+    pub fn kill_all(&self) {
+        if self.v2 && write(&self.pids.join("cgroup.kill"), "1").is_ok() {
+            return;
+        }
+        for _ in 0..1000 {
+            let pids = self.pids();
+            if pids.is_empty() {
+                return;
+            }
+            for pid in pids {
+                // SAFETY: signalling a pid; no memory is involved.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// Removes the slot's cgroup directories (they must be empty).
+    pub fn remove(&self) {
+        self.kill_all();
+        for d in &self.dirs {
+            let _ = fs::remove_dir(d);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTINFO_V1: &str = "\
+30 25 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
+34 30 0:30 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+35 30 0:31 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+36 30 0:32 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+37 30 0:33 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+    const CGROUP_V1: &str = "\
+4:memory:/jobs/a
+8:pids:/
+2:cpu,cpuacct:/jobs
+0::/
+";
+
+    #[test]
+    fn v1_layout_joins_mount_points_with_own_paths() {
+        let l = Layout::discover(MOUNTINFO_V1, CGROUP_V1).unwrap();
+        assert_eq!(
+            l,
+            Layout::V1 {
+                memory: "/sys/fs/cgroup/memory/jobs/a".into(),
+                pids: "/sys/fs/cgroup/pids".into(),
+                cpuacct: Some("/sys/fs/cgroup/cpu,cpuacct/jobs".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn v2_layout_when_v1_lacks_the_controllers() {
+        let mi = "40 30 0:40 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        let l = Layout::discover(mi, "0::/user.slice/run-1.scope\n").unwrap();
+        assert_eq!(
+            l,
+            Layout::V2 {
+                dir: "/sys/fs/cgroup/user.slice/run-1.scope".into()
+            }
+        );
+    }
+
+    #[test]
+    fn slot_writes_limits_and_reads_counters_from_an_injected_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::V2 {
+            dir: tmp.path().to_path_buf(),
+        };
+        let slot = Slot::create(&layout, "slot-0").unwrap();
+        let d = tmp.path().join("slot-0");
+        fs::write(d.join("memory.events"), "oom 0\noom_kill 2\n").unwrap();
+        fs::write(d.join("cpu.stat"), "usage_usec 1000\n").unwrap();
+        let base = slot.prepare(64 << 20, 10).unwrap();
+        assert_eq!(fs::read_to_string(d.join("memory.max")).unwrap(), "67108864");
+        assert_eq!(fs::read_to_string(d.join("pids.max")).unwrap(), "10");
+        fs::write(d.join("memory.events"), "oom 1\noom_kill 3\n").unwrap();
+        fs::write(d.join("cpu.stat"), "usage_usec 4000\n").unwrap();
+        let u = slot.usage(&base);
+        assert!(u.oom_killed);
+        assert_eq!(u.cpu_ns, 3_000_000);
+    }
+}

@@ -1,0 +1,311 @@
+//! The child side of a run: everything between `clone` and `execve`, as one
+//! ordered checklist per profile. No allocation happens here (the parent may
+//! be multi-threaded); every input was prepared by the parent in [`Prepared`].
+//!
+//! A failed step is reported to the parent on the report pipe as (step,
+//! errno) and the child exits with [`SETUP_FAILED`]; the parent turns that
+//! into a sandbox error, never into a verdict against the user.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::RawFd;
+
+use super::landlock::{self, Access};
+use super::mounts;
+use super::seccomp;
+use super::sys::{self, Errno, SysResult};
+
+/// Exit code of a child whose setup failed (the report pipe says why).
+pub const SETUP_FAILED: i32 = 125;
+/// Inside the namespaces, the program runs as this uid and gid.
+pub const INSIDE_ID: u32 = 1000;
+
+/// Steps of the setup, as reported on failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Step {
+    WaitForParent = 1,
+    FileSystem,
+    Hostname,
+    BoundingSet,
+    Groups,
+    Gid,
+    Uid,
+    Capabilities,
+    Rlimits,
+    NoNewPrivs,
+    Landlock,
+    Stdio,
+    Seccomp,
+    Fork,
+    Exec,
+    SessionLeader,
+    Chdir,
+}
+
+impl Step {
+    pub fn from_u32(v: u32) -> Option<Step> {
+        use Step::*;
+        [
+            WaitForParent,
+            FileSystem,
+            Hostname,
+            BoundingSet,
+            Groups,
+            Gid,
+            Uid,
+            Capabilities,
+            Rlimits,
+            NoNewPrivs,
+            Landlock,
+            Stdio,
+            Seccomp,
+            Fork,
+            Exec,
+            SessionLeader,
+            Chdir,
+        ]
+        .into_iter()
+        .find(|s| *s as u32 == v)
+    }
+}
+
+/// Message kinds on the report pipe; every message is [`MSG_LEN`] bytes.
+pub const MSG_SETUP_ERROR: u32 = 1;
+pub const MSG_EXIT: u32 = 2;
+pub const MSG_LEN: usize = 40;
+
+/// Everything the child needs, computed before the clone.
+#[derive(Debug)]
+pub struct Prepared<'a> {
+    pub program: CString,
+    pub argv: Vec<*const libc::c_char>,
+    pub envp: Vec<*const libc::c_char>,
+    pub cwd: CString,
+    pub rlimits: Vec<(u32, u64, u64)>,
+    pub uid: u32,
+    pub gid: u32,
+    pub stdin: RawFd,
+    pub stdout: RawFd,
+    pub stderr: RawFd,
+    pub report: RawFd,
+    /// Full profile only: the parent's "go" pipe and the mount plan.
+    pub sync: Option<RawFd>,
+    pub mounts: Option<&'a mounts::Plan>,
+    pub landlock: Option<(&'a landlock::Policy, Vec<(&'a CStr, Access)>)>,
+    pub seccomp: Option<&'a seccomp::Filter>,
+    /// Probe runs stop after the setup instead of executing a program.
+    pub probe_only: bool,
+}
+
+fn report_error(fd: RawFd, step: Step, e: Errno) -> ! {
+    let mut msg = [0u8; MSG_LEN];
+    msg[0..4].copy_from_slice(&MSG_SETUP_ERROR.to_ne_bytes());
+    msg[4..8].copy_from_slice(&(step as u32).to_ne_bytes());
+    msg[8..12].copy_from_slice(&e.0.to_ne_bytes());
+    let _ = sys::write_all(fd, &msg);
+    sys::exit(SETUP_FAILED)
+}
+
+/// Runs `result`; on error reports the step and exits.
+fn step<T>(p: &Prepared, step: Step, result: SysResult<T>) -> T {
+    match result {
+        Ok(v) => v,
+        Err(e) => report_error(p.report, step, e),
+    }
+}
+
+/// The `full` profile, in the order the layers must go on. Never returns.
+pub fn full(p: &Prepared) -> ! {
+    // 1. The parent writes our uid/gid maps and puts us in the slot cgroup;
+    //    until it says so we have no identity to act with.
+    step(p, Step::WaitForParent, wait_for_parent(p.sync.expect("full profile has a sync pipe")));
+    // Act as the namespace's root (mapped to an unprivileged host uid) so
+    // that the files created below have an owner the kernel can represent.
+    // SAFETY: plain credential changes.
+    step(p, Step::Gid, sys::check(unsafe { libc::setresgid(0, 0, 0) }));
+    // SAFETY: as above.
+    step(p, Step::Uid, sys::check(unsafe { libc::setresuid(0, 0, 0) }));
+    // 2. A minimal read-only root: toolchain, box, scratch /tmp, /proc, /dev.
+    step(p, Step::FileSystem, p.mounts.expect("full profile has a mount plan").execute());
+    // 3. Our own host name in our own UTS namespace.
+    step(p, Step::Hostname, sethostname(c"coderun"));
+    // 4. Capabilities cannot be regained: empty the bounding set while we
+    //    still hold CAP_SETPCAP.
+    step(p, Step::BoundingSet, drop_bounding_set());
+    // 5-7. An unprivileged identity, without supplementary groups.
+    common_identity_and_limits(p)
+}
+
+/// The `restricted` profile (no namespaces: Fargate). Never returns.
+pub fn restricted(p: &Prepared) -> ! {
+    // 1. Our own session and process group, apart from the runner's.
+    // SAFETY: setsid has no memory effects.
+    step(p, Step::SessionLeader, sys::check(unsafe { libc::setsid() }));
+    // 2. Capabilities cannot be regained.
+    step(p, Step::BoundingSet, drop_bounding_set());
+    common_identity_and_limits(p)
+}
+
+fn common_identity_and_limits(p: &Prepared) -> ! {
+    // No supplementary groups: the runner's (root's) groups must not leak.
+    // SAFETY: an empty group list.
+    step(p, Step::Groups, sys::check(unsafe { libc::setgroups(0, std::ptr::null()) }));
+    // SAFETY: plain credential changes.
+    step(p, Step::Gid, sys::check(unsafe { libc::setresgid(p.gid, p.gid, p.gid) }));
+    // SAFETY: as above; this also clears the permitted and effective sets.
+    step(p, Step::Uid, sys::check(unsafe { libc::setresuid(p.uid, p.uid, p.uid) }));
+    step(p, Step::Capabilities, clear_capabilities());
+    // Resource limits for every process of the run.
+    for &(res, soft, hard) in &p.rlimits {
+        step(p, Step::Rlimits, sys::setrlimit(res, soft, hard));
+    }
+    // execve can never grant privileges again (setuid files, file caps).
+    step(p, Step::NoNewPrivs, sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1));
+    // The file system and TCP policy.
+    if let Some((policy, paths)) = &p.landlock {
+        step(p, Step::Landlock, policy.apply(paths));
+    }
+    // SAFETY: valid path.
+    step(p, Step::Chdir, sys::check(unsafe { libc::chdir(p.cwd.as_ptr()) }));
+    // Standard streams in place, the report pipe at fd 3, nothing else open.
+    step(p, Step::Stdio, setup_stdio(p));
+    // Last, because it forbids the calls made above.
+    if let Some(filter) = p.seccomp {
+        step(p, Step::Seccomp, filter.install());
+    }
+    if p.probe_only {
+        sys::exit(0);
+    }
+    if p.sync.is_some() {
+        init(p)
+    } else {
+        exec(p)
+    }
+}
+
+fn wait_for_parent(fd: RawFd) -> SysResult<()> {
+    let mut b = [0u8; 1];
+    match sys::read_full(fd, &mut b)? {
+        1 => {
+            sys::close(fd);
+            Ok(())
+        }
+        // The parent gave up on us.
+        _ => Err(Errno(libc::ECANCELED)),
+    }
+}
+
+fn sethostname(name: &CStr) -> SysResult<()> {
+    // SAFETY: valid string of the given length.
+    sys::check(unsafe { libc::sethostname(name.as_ptr(), name.to_bytes().len()) }).map(drop)
+}
+
+fn drop_bounding_set() -> SysResult<()> {
+    for cap in 0..64 {
+        match sys::prctl(libc::PR_CAPBSET_DROP, cap) {
+            Ok(()) => {}
+            // Past the last capability this kernel knows.
+            Err(Errno(libc::EINVAL)) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    // SAFETY: integer-only prctl.
+    sys::check(unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    })
+    .map(drop)
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+fn clear_capabilities() -> SysResult<()> {
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [CapData {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: header and two data entries as capset(2) expects for v3.
+    sys::check(unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) }).map(drop)
+}
+
+fn setup_stdio(p: &Prepared) -> SysResult<()> {
+    // Move everything above the standard numbers first so that no dup2
+    // overwrites a descriptor still to be moved.
+    let hi = |fd: RawFd| -> SysResult<RawFd> {
+        // SAFETY: duplicating a descriptor.
+        sys::check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) })
+    };
+    let (i, o, e, r) = (hi(p.stdin)?, hi(p.stdout)?, hi(p.stderr)?, hi(p.report)?);
+    sys::dup2(i, 0)?;
+    sys::dup2(o, 1)?;
+    sys::dup2(e, 2)?;
+    // SAFETY: duplicating onto fd 3, close-on-exec so the program never sees it.
+    sys::check(unsafe { libc::dup3(r, 3, libc::O_CLOEXEC) })?;
+    sys::close_from(4);
+    Ok(())
+}
+
+/// Reports on fd 3 (the report pipe after [`setup_stdio`]).
+const REPORT_FD: RawFd = 3;
+
+fn exec(p: &Prepared) -> ! {
+    // SAFETY: program, argv and envp are NUL-terminated and live until exec.
+    unsafe { libc::execve(p.program.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr()) };
+    report_error(REPORT_FD, Step::Exec, Errno::last())
+}
+
+/// PID 1 of the run's PID namespace: starts the program as PID 2 so that it
+/// keeps ordinary signal semantics, reaps orphans, and reports the program's
+/// exit status and resource use. When it returns, the kernel kills whatever
+/// is left in the namespace.
+fn init(p: &Prepared) -> ! {
+    let pid = match sys::raw_fork() {
+        Ok(0) => exec(p),
+        Ok(pid) => pid,
+        Err(e) => report_error(REPORT_FD, Step::Fork, e),
+    };
+    loop {
+        let mut status = 0;
+        // SAFETY: zeroed rusage is a valid out-parameter.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: valid pointers to locals.
+        let r = unsafe { libc::wait4(-1, &mut status, 0, &mut ru) };
+        if r == pid {
+            let mut msg = [0u8; MSG_LEN];
+            msg[0..4].copy_from_slice(&MSG_EXIT.to_ne_bytes());
+            msg[4..8].copy_from_slice(&status.to_ne_bytes());
+            let us = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
+            msg[8..16].copy_from_slice(&us(ru.ru_utime).to_ne_bytes());
+            msg[16..24].copy_from_slice(&us(ru.ru_stime).to_ne_bytes());
+            msg[24..32].copy_from_slice(&ru.ru_maxrss.to_ne_bytes());
+            let _ = sys::write_all(REPORT_FD, &msg);
+            sys::exit(0);
+        }
+        if r < 0 && Errno::last().0 != libc::EINTR {
+            sys::exit(SETUP_FAILED);
+        }
+    }
+}

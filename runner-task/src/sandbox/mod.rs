@@ -1,0 +1,778 @@
+//! The sandbox: runs one untrusted program with every isolation layer the host
+//! allows, enforces its limits, and reports what happened.
+//!
+//! * [`Sandbox::new`] probes the host once and decides the profile: `full`
+//!   (namespaces, pivot_root, cgroups, …) or `restricted` (no namespaces, as on
+//!   Fargate). Below the required minimum it refuses to start and names what
+//!   is missing.
+//! * [`Sandbox::spawn`] starts a program (the child-side checklist is in
+//!   [`child`]); [`Running::wait`] enforces the limits and returns an
+//!   [`Outcome`]. A program's failure is an outcome; only a platform failure
+//!   is an `Err`.
+//!
+//! One file per mechanism: [`mounts`], [`cgroup`], [`seccomp`], [`landlock`],
+//! [`limits`]; [`sys`] holds the raw system calls.
+
+pub mod cgroup;
+pub mod child;
+pub mod landlock;
+pub mod limits;
+pub mod mounts;
+pub mod seccomp;
+pub mod sys;
+
+mod monitor;
+mod probe;
+
+use std::ffi::{CStr, CString};
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+pub use limits::{LimitError, Limits};
+pub use monitor::{Outcome, Status};
+pub use mounts::Bind;
+pub use probe::{Layer, Probe};
+
+use child::{Prepared, INSIDE_ID};
+use landlock::Access;
+
+/// How much isolation a host gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Unprivileged uid, rlimits, seccomp, Landlock, process group (Fargate).
+    Restricted,
+    /// Namespaces, a private root, cgroups and everything above.
+    Full,
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "full" => Ok(Profile::Full),
+            "restricted" => Ok(Profile::Restricted),
+            _ => Err(format!("unknown isolation profile {s:?} (full|restricted)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Profile::Full => "full",
+            Profile::Restricted => "restricted",
+        })
+    }
+}
+
+/// A platform failure: the sandbox could not do its job.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("isolation below the required minimum ({required}): {missing}")]
+    InsufficientIsolation { required: Profile, missing: String },
+    #[error("creating the sandbox's {what}: {source}")]
+    Create {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("starting the sandboxed process: {0}")]
+    Clone(#[source] sys::Errno),
+    #[error("sandbox setup failed at step {step:?}: {errno}")]
+    Setup { step: child::Step, errno: sys::Errno },
+    #[error("supervising the sandboxed process: {0}")]
+    Supervise(#[source] std::io::Error),
+    #[error("invalid limits: {0}")]
+    Limits(#[from] LimitError),
+    #[error("invalid command: {0}")]
+    Command(String),
+}
+
+/// Options chosen by the operator.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Refuse to run below this profile.
+    pub min_isolation: Profile,
+    /// Use the restricted profile even where full isolation is possible.
+    pub force_restricted: bool,
+    /// Concurrent runs (each gets a pooled slot).
+    pub slots: usize,
+    /// First host uid used for sandboxed programs; each slot takes two.
+    pub uid_base: u32,
+    /// Where the runner keeps its root mount point and scratch directories.
+    pub work_dir: PathBuf,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            min_isolation: Profile::Full,
+            force_restricted: false,
+            slots: 2,
+            uid_base: 1_500_000,
+            work_dir: std::env::temp_dir().join("coderun-sandbox"),
+        }
+    }
+}
+
+/// Where a run's input comes from.
+#[derive(Debug)]
+pub enum Stdin {
+    Null,
+    /// These bytes (held in a sealed in-memory file, so nothing blocks).
+    Bytes(Vec<u8>),
+    /// An open file or pipe.
+    Fd(OwnedFd),
+}
+
+/// Where a run's standard output goes.
+#[derive(Debug)]
+pub enum Stdout {
+    /// Captured (within the output limit) into [`Outcome::stdout`].
+    Capture,
+    /// Another process's pipe (interactive problems); not counted.
+    Fd(OwnedFd),
+}
+
+/// One program to run.
+#[derive(Debug)]
+pub struct Command {
+    /// Executable path as seen inside; `{box}` and `{tmp}` are replaced by
+    /// the box and scratch directories of the profile in force.
+    pub program: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: String,
+    /// Host paths to show (read-only) besides the box.
+    pub binds: Vec<Bind>,
+    /// The job's directory, shown as `{box}`: writable while compiling.
+    pub box_dir: Option<(PathBuf, bool)>,
+    pub limits: Limits,
+    /// Memory actually enforced, bytes (the limit plus a runtime's overhead).
+    pub memory_bytes: u64,
+    /// Without cgroups, cap the address space (false: the data segment, for
+    /// runtimes that reserve far more address space than they use).
+    pub limit_address_space: bool,
+    pub stdin: Stdin,
+    pub stdout: Stdout,
+    /// Probe runs stop after the setup, before `execve`.
+    probe: bool,
+}
+
+impl Command {
+    pub fn new(program: impl Into<String>, limits: Limits) -> Command {
+        Command {
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: "{tmp}".into(),
+            binds: Vec::new(),
+            box_dir: None,
+            memory_bytes: limits.memory_mb << 20,
+            limits,
+            limit_address_space: true,
+            stdin: Stdin::Null,
+            stdout: Stdout::Capture,
+            probe: false,
+        }
+    }
+}
+
+/// A pooled worker slot: its cgroup, network namespace and uids.
+#[derive(Debug)]
+struct Slot {
+    index: usize,
+    cgroup: Option<cgroup::Slot>,
+    netns: Option<OwnedFd>,
+}
+
+/// The sandbox of one runner process.
+#[derive(Debug)]
+pub struct Sandbox {
+    profile: Profile,
+    layers: Vec<Layer>,
+    filter: Option<seccomp::Filter>,
+    landlock: Option<landlock::Policy>,
+    slots: Mutex<Vec<Slot>>,
+    slot_freed: Condvar,
+    opts: Options,
+    root_dir: PathBuf,
+    own_netns: Option<OwnedFd>,
+    is_root: bool,
+}
+
+/// Inside paths of the full profile.
+const BOX_INSIDE: &str = "/box";
+const TMP_INSIDE: &str = "/tmp";
+
+impl Sandbox {
+    /// Probes the host, prepares the slots, and checks the minimum isolation.
+    pub fn new(opts: Options) -> Result<Sandbox, SandboxError> {
+        let create = |what| move |source| SandboxError::Create { what, source };
+        std::fs::create_dir_all(&opts.work_dir).map_err(create("work directory"))?;
+        let root_dir = opts.work_dir.join("root");
+        std::fs::create_dir_all(&root_dir).map_err(create("root mount point"))?;
+        // SAFETY: geteuid has no failure mode.
+        let is_root = unsafe { libc::geteuid() } == 0;
+        let filter = seccomp::Filter::compile();
+        let landlock_abi = landlock::abi_version();
+        let mut sandbox = Sandbox {
+            profile: Profile::Restricted,
+            layers: Vec::new(),
+            filter: Some(filter),
+            landlock: landlock_abi.map(landlock::Policy::for_abi),
+            slots: Mutex::new(Vec::new()),
+            slot_freed: Condvar::new(),
+            root_dir,
+            own_netns: None,
+            is_root,
+            opts,
+        };
+        let probe = probe::run(&mut sandbox)?;
+        sandbox.profile = probe.profile;
+        sandbox.layers = probe.layers.clone();
+        if sandbox.profile < sandbox.opts.min_isolation {
+            return Err(SandboxError::InsufficientIsolation {
+                required: sandbox.opts.min_isolation,
+                missing: probe.missing_for(sandbox.opts.min_isolation),
+            });
+        }
+        Ok(sandbox)
+    }
+
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// The layers applied to every run.
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    fn has(&self, layer: Layer) -> bool {
+        self.layers.contains(&layer)
+    }
+
+    fn take_slot(&self) -> Slot {
+        let mut slots = self.slots.lock().expect("slot pool poisoned");
+        loop {
+            if let Some(s) = slots.pop() {
+                return s;
+            }
+            slots = self.slot_freed.wait(slots).expect("slot pool poisoned");
+        }
+    }
+
+    fn give_slot(&self, slot: Slot) {
+        self.slots.lock().expect("slot pool poisoned").push(slot);
+        self.slot_freed.notify_one();
+    }
+
+    fn host_ids(&self, slot: usize) -> (u32, u32) {
+        let base = self.opts.uid_base + 2 * slot as u32;
+        (base, base + 1)
+    }
+
+    /// Starts `cmd` in a free slot (waiting for one if all are busy).
+    pub fn spawn(&self, cmd: Command) -> Result<Running<'_>, SandboxError> {
+        cmd.limits.validate()?;
+        let slot = self.take_slot();
+        match self.spawn_in(&slot, cmd) {
+            Ok(parts) => Ok(Running::new(self, slot, parts)),
+            Err(e) => {
+                if let Some(cg) = &slot.cgroup {
+                    cg.kill_all();
+                }
+                self.give_slot(slot);
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `cmd` to completion.
+    pub fn run(&self, cmd: Command) -> Result<Outcome, SandboxError> {
+        self.spawn(cmd)?.wait()
+    }
+
+    fn spawn_in(&self, slot: &Slot, cmd: Command) -> Result<monitor::Parts, SandboxError> {
+        let full = self.profile == Profile::Full;
+        let scratch = if full {
+            None
+        } else {
+            Some(self.make_scratch(slot)?)
+        };
+        let (box_at, tmp_at) = match (&scratch, &cmd.box_dir) {
+            (None, _) => (BOX_INSIDE.to_string(), TMP_INSIDE.to_string()),
+            (Some(s), b) => (
+                b.as_ref()
+                    .map(|(p, _)| p.display().to_string())
+                    .unwrap_or_default(),
+                s.display().to_string(),
+            ),
+        };
+        let subst = |s: &str| s.replace("{box}", &box_at).replace("{tmp}", &tmp_at);
+        let c = |s: String| CString::new(s).map_err(|_| SandboxError::Command("NUL byte in command".into()));
+
+        let program = c(subst(&cmd.program))?;
+        let mut arg_strings = vec![program.clone()];
+        for a in &cmd.args {
+            arg_strings.push(c(subst(a))?);
+        }
+        let env_strings = cmd
+            .env
+            .iter()
+            .map(|(k, v)| c(format!("{k}={}", subst(v))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let argv = nul_terminated(&arg_strings);
+        let envp = nul_terminated(&env_strings);
+        let cwd = c(subst(&cmd.cwd))?;
+
+        let limits = cmd.limits;
+        let (host_root, host_user) = self.host_ids(slot.index);
+        let rlimits = self.rlimits(&cmd, slot.cgroup.is_some());
+
+        // Streams: the child's ends are closed in the parent after the clone.
+        let stdin_fd = match cmd.stdin {
+            Stdin::Null => open_null()?,
+            Stdin::Bytes(b) => memfd_with(&b)?,
+            Stdin::Fd(fd) => fd,
+        };
+        let (out_r, out_w) = match cmd.stdout {
+            Stdout::Capture => {
+                let (r, w) = pipe()?;
+                (Some(r), w)
+            }
+            Stdout::Fd(fd) => (None, fd),
+        };
+        let (err_r, err_w) = pipe()?;
+        let (rep_r, rep_w) = pipe()?;
+
+        // File system.
+        let mut binds = cmd.binds.clone();
+        if let Some((host, writable)) = &cmd.box_dir {
+            if full {
+                binds.push(Bind {
+                    host: host.clone(),
+                    inside: BOX_INSIDE.into(),
+                    writable: *writable,
+                });
+            } else {
+                chown_tree(host, if *writable { host_user } else { 0 })?;
+            }
+        }
+        let plan = full.then(|| {
+            mounts::Plan::new(
+                &self.root_dir,
+                &binds,
+                limits.file_size_bytes,
+                limits.file_size_bytes / 4096 + 64,
+            )
+        });
+        let landlock_paths: Vec<(CString, Access)> = self.landlock_paths(&binds, &box_at, &tmp_at, &cmd.box_dir);
+        let landlock = self.landlock.as_ref().map(|p| {
+            (
+                p,
+                landlock_paths
+                    .iter()
+                    .map(|(c, a)| (c.as_c_str(), *a))
+                    .collect::<Vec<(&CStr, Access)>>(),
+            )
+        });
+        let sync = if full { Some(pipe()?) } else { None };
+
+        let (uid, gid) = if full {
+            // A runner that is not root can map only its own uid, as root
+            // of the namespace: the program then keeps that (capability-less) id.
+            let id = if self.is_root { INSIDE_ID } else { 0 };
+            (id, id)
+        } else {
+            (host_user, host_user)
+        };
+        let prepared = Prepared {
+            program,
+            argv,
+            envp,
+            cwd,
+            rlimits,
+            uid,
+            gid,
+            stdin: stdin_fd.as_raw_fd(),
+            stdout: out_w.as_raw_fd(),
+            stderr: err_w.as_raw_fd(),
+            report: rep_w.as_raw_fd(),
+            sync: sync.as_ref().map(|(r, _)| r.as_raw_fd()),
+            mounts: plan.as_ref(),
+            landlock,
+            seccomp: self.filter.as_ref().filter(|_| self.has(Layer::Seccomp)),
+            probe_only: cmd.probe,
+        };
+
+        let baseline = match &slot.cgroup {
+            Some(cg) => Some(
+                cg.prepare(cmd.memory_bytes, limits.processes + 1)
+                    .map_err(|source| SandboxError::Create { what: "cgroup limits", source })?,
+            ),
+            None => None,
+        };
+        let started = Instant::now();
+        let (pid, pidfd) = if full {
+            self.clone_full(slot, &prepared)?
+        } else {
+            clone_plain(&prepared)?
+        };
+        drop((stdin_fd, out_w, err_w, rep_w));
+        if let Some((r, w)) = sync {
+            drop(r);
+            if let Err(e) = self.release_full(slot, pid, host_root, host_user, w) {
+                let _ = sys::kill(pid, libc::SIGKILL);
+                // SAFETY: reaping our own child.
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                return Err(e);
+            }
+        }
+        Ok(monitor::Parts {
+            pid,
+            pidfd,
+            started,
+            stdout: out_r,
+            stderr: err_r,
+            report: rep_r,
+            limits,
+            memory_bytes: cmd.memory_bytes,
+            baseline,
+            scratch,
+            host_uid: (!full).then_some(host_user),
+            box_dir: cmd.box_dir.filter(|(_, w)| *w && !full).map(|(p, _)| p),
+        })
+    }
+
+    /// Parent side of the full profile after the clone: identity maps and
+    /// cgroup, then let the child go.
+    fn release_full(
+        &self,
+        slot: &Slot,
+        pid: libc::pid_t,
+        host_root: u32,
+        host_user: u32,
+        go: OwnedFd,
+    ) -> Result<(), SandboxError> {
+        let io = |what| move |source| SandboxError::Create { what, source };
+        let map = if self.is_root {
+            format!("0 {host_root} 1\n{INSIDE_ID} {host_user} 1\n")
+        } else {
+            // SAFETY: getuid/getgid cannot fail.
+            let (u, g) = unsafe { (libc::getuid(), libc::getgid()) };
+            let _ = std::fs::write(format!("/proc/{pid}/setgroups"), "deny");
+            std::fs::write(format!("/proc/{pid}/uid_map"), format!("0 {u} 1\n"))
+                .map_err(io("uid map"))?;
+            std::fs::write(format!("/proc/{pid}/gid_map"), format!("0 {g} 1\n"))
+                .map_err(io("gid map"))?;
+            String::new()
+        };
+        if self.is_root {
+            std::fs::write(format!("/proc/{pid}/uid_map"), &map).map_err(io("uid map"))?;
+            std::fs::write(format!("/proc/{pid}/gid_map"), &map).map_err(io("gid map"))?;
+        }
+        if let Some(cg) = &slot.cgroup {
+            if cg.v2_dir().is_none() {
+                cg.attach(pid).map_err(io("cgroup membership"))?;
+            }
+        }
+        sys::write_all(go.as_raw_fd(), b"g").map_err(|e| SandboxError::Create {
+            what: "start signal",
+            source: e.into(),
+        })
+    }
+
+    fn clone_full(&self, slot: &Slot, p: &Prepared) -> Result<(libc::pid_t, OwnedFd), SandboxError> {
+        let mut flags = libc::CLONE_NEWUSER
+            | libc::CLONE_NEWPID
+            | libc::CLONE_NEWNS
+            | libc::CLONE_NEWIPC
+            | libc::CLONE_NEWUTS
+            | libc::CLONE_PIDFD;
+        // A slot's empty network namespace is reused (creating one per run
+        // costs more than the rest of the setup); runs in a slot never overlap
+        // and the run's processes all die before the slot is reused.
+        let joined = match (&slot.netns, &self.own_netns) {
+            (Some(ns), Some(_)) => {
+                // SAFETY: joining a namespace by descriptor affects this thread only.
+                sys::check(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) })
+                    .map_err(SandboxError::Clone)?;
+                true
+            }
+            _ => {
+                flags |= libc::CLONE_NEWNET;
+                false
+            }
+        };
+        let cgroup_fd = match slot.cgroup.as_ref().and_then(|c| c.v2_dir()) {
+            Some(dir) => Some(
+                File::open(dir).map_err(|source| SandboxError::Create { what: "cgroup directory", source })?,
+            ),
+            None => None,
+        };
+        let result = clone3(flags as u64, cgroup_fd.as_ref().map(|f| f.as_raw_fd()), || child::full(p));
+        if joined {
+            let own = self.own_netns.as_ref().expect("checked above");
+            // SAFETY: returning this thread to the runner's own namespace.
+            if unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                // A thread stuck in the empty namespace would break the
+                // runner's own network use: better to stop loudly.
+                panic!("cannot return to the runner's network namespace: {}", sys::Errno::last());
+            }
+        }
+        result.map_err(SandboxError::Clone)
+    }
+
+    fn rlimits(&self, cmd: &Command, cgroup: bool) -> Vec<(u32, u64, u64)> {
+        let l = &cmd.limits;
+        // RLIMIT_CPU counts whole seconds per process: a backstop for the
+        // supervisor's precise accounting, one second above the limit.
+        let cpu_s = l.time_ms.div_ceil(1000) + 1;
+        let mut r = vec![
+            (libc::RLIMIT_CPU, cpu_s, cpu_s + 1),
+            (libc::RLIMIT_FSIZE, l.file_size_bytes, l.file_size_bytes),
+            (libc::RLIMIT_NOFILE, l.open_files, l.open_files),
+            (libc::RLIMIT_STACK, l.stack_mb << 20, l.stack_mb << 20),
+            (libc::RLIMIT_CORE, 0, 0),
+            (libc::RLIMIT_NPROC, l.processes + 1, l.processes + 1),
+            (libc::RLIMIT_MEMLOCK, 64 << 10, 64 << 10),
+            (libc::RLIMIT_MSGQUEUE, 0, 0),
+        ];
+        if !cgroup {
+            // Without a memory cgroup, the kernel can only cap address space
+            // (or the data segment, for runtimes that reserve huge ranges).
+            let res = if cmd.limit_address_space {
+                libc::RLIMIT_AS
+            } else {
+                libc::RLIMIT_DATA
+            };
+            r.push((res, cmd.memory_bytes, cmd.memory_bytes));
+        }
+        r.into_iter().map(|(res, s, h)| (res as u32, s, h)).collect()
+    }
+
+    fn landlock_paths(
+        &self,
+        binds: &[Bind],
+        box_at: &str,
+        tmp_at: &str,
+        box_dir: &Option<(PathBuf, bool)>,
+    ) -> Vec<(CString, Access)> {
+        let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).expect("no NUL in paths");
+        let mut v = Vec::new();
+        if self.profile == Profile::Full {
+            // Inside the private root everything visible may be read.
+            v.push((c(Path::new("/")), Access::ReadExec));
+        } else {
+            for b in binds {
+                v.push((c(&b.inside), Access::ReadExec));
+            }
+            for p in probe::RESTRICTED_READABLE {
+                v.push((c(Path::new(p)), Access::ReadExec));
+            }
+        }
+        for dev in ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"] {
+            v.push((c(Path::new(dev)), Access::ReadWriteFiles));
+        }
+        v.push((c(Path::new(tmp_at)), Access::ReadWrite));
+        if let Some((_, writable)) = box_dir {
+            let access = if *writable {
+                Access::ReadWrite
+            } else {
+                Access::ReadExec
+            };
+            v.push((c(Path::new(box_at)), access));
+        }
+        v
+    }
+
+    fn make_scratch(&self, slot: &Slot) -> Result<PathBuf, SandboxError> {
+        let dir = self
+            .opts
+            .work_dir
+            .join(format!("scratch-{}-{}", slot.index, unique()));
+        std::fs::create_dir(&dir).map_err(|source| SandboxError::Create { what: "scratch directory", source })?;
+        let (_, user) = self.host_ids(slot.index);
+        chown_tree(&dir, user)?;
+        Ok(dir)
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Ok(slots) = self.slots.lock() {
+            for s in slots.iter() {
+                if let Some(cg) = &s.cgroup {
+                    cg.remove();
+                }
+            }
+        }
+    }
+}
+
+/// A run in progress.
+#[derive(Debug)]
+pub struct Running<'s> {
+    sandbox: &'s Sandbox,
+    slot: Option<Slot>,
+    parts: Option<monitor::Parts>,
+}
+
+impl<'s> Running<'s> {
+    fn new(sandbox: &'s Sandbox, slot: Slot, parts: monitor::Parts) -> Self {
+        Running {
+            sandbox,
+            slot: Some(slot),
+            parts: Some(parts),
+        }
+    }
+
+    /// Enforces the limits until the program ends; returns what happened.
+    pub fn wait(mut self) -> Result<Outcome, SandboxError> {
+        let parts = self.parts.take().expect("waited once");
+        let slot = self.slot.as_ref().expect("slot held");
+        let mut outcome = monitor::supervise(parts, slot.cgroup.as_ref(), self.sandbox)?;
+        outcome.isolation = self.sandbox.layers.clone();
+        Ok(outcome)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if let Some(parts) = self.parts.take() {
+            // Never waited: kill the run so the slot is clean.
+            monitor::abandon(parts, self.slot.as_ref().and_then(|s| s.cgroup.as_ref()), self.sandbox);
+        }
+        if let Some(slot) = self.slot.take() {
+            self.sandbox.give_slot(slot);
+        }
+    }
+}
+
+fn nul_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
+    let (r, w) = sys::pipe_cloexec().map_err(|e| SandboxError::Create {
+        what: "pipe",
+        source: e.into(),
+    })?;
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(r), OwnedFd::from_raw_fd(w)) })
+}
+
+fn open_null() -> Result<OwnedFd, SandboxError> {
+    File::open("/dev/null")
+        .map(OwnedFd::from)
+        .map_err(|source| SandboxError::Create { what: "stdin", source })
+}
+
+fn memfd_with(bytes: &[u8]) -> Result<OwnedFd, SandboxError> {
+    use std::io::{Seek, Write};
+    let err = |source| SandboxError::Create { what: "stdin", source };
+    // SAFETY: creating an anonymous file with a static name.
+    let fd = sys::check(unsafe { libc::memfd_create(c"stdin".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) })
+        .map_err(|e| err(e.into()))?;
+    // SAFETY: the descriptor is new and ours.
+    let mut f = unsafe { File::from_raw_fd(fd) };
+    f.write_all(bytes).map_err(err)?;
+    f.rewind().map_err(err)?;
+    // Sealed: the program can read its input but not change it.
+    // SAFETY: fcntl on our own descriptor.
+    unsafe {
+        libc::fcntl(
+            f.as_raw_fd(),
+            libc::F_ADD_SEALS,
+            libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL,
+        )
+    };
+    Ok(f.into())
+}
+
+fn chown_tree(path: &Path, uid: u32) -> Result<(), SandboxError> {
+    let err = |source| SandboxError::Create { what: "box ownership", source };
+    std::os::unix::fs::lchown(path, Some(uid), Some(uid)).map_err(err)?;
+    if path.is_dir() && !path.is_symlink() {
+        for e in std::fs::read_dir(path).map_err(err)? {
+            chown_tree(&e.map_err(err)?.path(), uid)?;
+        }
+    }
+    Ok(())
+}
+
+fn unique() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `clone3` with fork semantics; runs `child` in the child (never returns).
+fn clone3(flags: u64, cgroup: Option<RawFd>, child: impl FnOnce()) -> Result<(libc::pid_t, OwnedFd), sys::Errno> {
+    let mut pidfd: RawFd = -1;
+    let mut args = CloneArgs {
+        flags,
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd as u64;
+    }
+    // SAFETY: with no stack given, clone3 behaves like fork: the child runs on
+    // a copy of this stack and only makes async-signal-safe system calls
+    // before execve or _exit (see `child`).
+    let pid = sys::check(unsafe {
+        libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>())
+    })?;
+    if pid == 0 {
+        child();
+        sys::exit(child::SETUP_FAILED);
+    }
+    // SAFETY: the kernel stored a fresh pidfd for us.
+    Ok((pid as libc::pid_t, unsafe { OwnedFd::from_raw_fd(pidfd) }))
+}
+
+/// A fork (no namespaces) for the restricted profile.
+fn clone_plain(p: &Prepared) -> Result<(libc::pid_t, OwnedFd), SandboxError> {
+    let pid = sys::raw_fork().map_err(SandboxError::Clone)?;
+    if pid == 0 {
+        child::restricted(p);
+    }
+    // SAFETY: pidfd_open on our own child, which cannot be reaped before we wait.
+    let fd = sys::check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) }).map_err(SandboxError::Clone)?;
+    // SAFETY: a fresh descriptor.
+    Ok((pid, unsafe { OwnedFd::from_raw_fd(fd as RawFd) }))
+}

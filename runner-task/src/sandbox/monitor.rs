@@ -1,0 +1,435 @@
+//! The parent side of a run: watches time, output and the process tree,
+//! kills the run when a limit is crossed, and turns what it saw into an
+//! [`Outcome`].
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::child::{self, MSG_EXIT, MSG_LEN, MSG_SETUP_ERROR};
+use super::{cgroup, sys, Layer, Limits, SandboxError};
+
+/// How a run ended, from the sandbox's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// Exited with code 0 within every limit.
+    #[serde(rename = "OK")]
+    Ok,
+    /// CPU or wall-clock time limit exceeded.
+    #[serde(rename = "TLE")]
+    Tle,
+    /// Memory limit exceeded.
+    #[serde(rename = "MLE")]
+    Mle,
+    /// Output (stdout + stderr) or file-size limit exceeded.
+    #[serde(rename = "OLE")]
+    Ole,
+    /// Non-zero exit code or killed by a signal.
+    #[serde(rename = "RE")]
+    Re,
+}
+
+/// What happened in one run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outcome {
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// CPU time (user + system) of the program and its children, ms.
+    pub time_ms: u64,
+    pub wall_ms: u64,
+    /// Peak resident memory of the program (largest process), KiB.
+    pub memory_kb: u64,
+    #[serde(skip)]
+    pub stdout: Vec<u8>,
+    #[serde(skip)]
+    pub stderr: Vec<u8>,
+    /// Layers in force for this run.
+    pub isolation: Vec<Layer>,
+}
+
+/// Why the supervisor killed a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kill {
+    Wall,
+    Cpu,
+    Output,
+}
+
+/// Everything the parent holds of a started run.
+#[derive(Debug)]
+pub(super) struct Parts {
+    pub pid: libc::pid_t,
+    pub pidfd: OwnedFd,
+    pub started: Instant,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: OwnedFd,
+    pub report: OwnedFd,
+    pub limits: Limits,
+    pub memory_bytes: u64,
+    pub baseline: Option<cgroup::Baseline>,
+    /// Restricted profile: the run's scratch directory and uid.
+    pub scratch: Option<PathBuf>,
+    pub host_uid: Option<u32>,
+    /// Restricted profile: a box that was writable, to hand back to root.
+    pub box_dir: Option<PathBuf>,
+}
+
+/// How often CPU use of the whole tree is checked while nothing else happens.
+const CPU_POLL: Duration = Duration::from_millis(25);
+
+struct Streams {
+    fds: Vec<(OwnedFd, usize)>, // (fd, index into bufs)
+    bufs: [Vec<u8>; 2],
+    cap: u64,
+}
+
+impl Streams {
+    fn total(&self) -> u64 {
+        (self.bufs[0].len() + self.bufs[1].len()) as u64
+    }
+
+    /// Reads what is available on `fd`; returns false at end of file.
+    /// Marks an overflow by returning Err(()).
+    fn read_one(&mut self, i: usize) -> Result<bool, ()> {
+        let (fd, b) = (&self.fds[i].0, self.fds[i].1);
+        let mut chunk = [0u8; 64 * 1024];
+        // SAFETY: reading into a local buffer.
+        let n = unsafe { libc::read(fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+        if n <= 0 {
+            return Ok(n < 0 && sys::Errno::last().0 == libc::EINTR);
+        }
+        let n = n as usize;
+        let room = self.cap.saturating_sub(self.total()) as usize;
+        self.bufs[b].extend_from_slice(&chunk[..n.min(room)]);
+        if n > room {
+            return Err(());
+        }
+        Ok(true)
+    }
+}
+
+pub(super) fn supervise(
+    parts: Parts,
+    cgroup: Option<&cgroup::Slot>,
+    sandbox: &super::Sandbox,
+) -> Result<Outcome, SandboxError> {
+    let limits = parts.limits;
+    let deadline = parts.started + Duration::from_millis(limits.wall_ms());
+    let mut streams = Streams {
+        fds: Vec::new(),
+        bufs: [Vec::new(), Vec::new()],
+        cap: limits.output_bytes,
+    };
+    if let Some(out) = &parts.stdout {
+        streams.fds.push((dup(out)?, 0));
+    }
+    streams.fds.push((dup(&parts.stderr)?, 1));
+    let mut open: Vec<bool> = vec![true; streams.fds.len()];
+    let mut killed: Option<Kill> = None;
+
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            killed = Some(Kill::Wall);
+            break;
+        }
+        let mut timeout = deadline - now;
+        if cgroup.is_some() {
+            timeout = timeout.min(CPU_POLL);
+        }
+        let mut pfds = vec![libc::pollfd {
+            fd: parts.pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        for (i, (fd, _)) in streams.fds.iter().enumerate() {
+            pfds.push(libc::pollfd {
+                fd: if open[i] { fd.as_raw_fd() } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: pfds is a valid array of pollfd.
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+        if n < 0 && sys::Errno::last().0 != libc::EINTR {
+            kill_run(&parts, cgroup, sandbox);
+            return Err(SandboxError::Supervise(std::io::Error::last_os_error()));
+        }
+        for i in 0..streams.fds.len() {
+            if open[i] && pfds[i + 1].revents != 0 {
+                match streams.read_one(i) {
+                    Ok(more) => open[i] = more,
+                    Err(()) => killed = Some(Kill::Output),
+                }
+            }
+        }
+        if killed.is_some() || pfds[0].revents != 0 {
+            break;
+        }
+        if let (Some(cg), Some(base)) = (cgroup, &parts.baseline) {
+            if cg.cpu_since(base).unwrap_or(0) > limits.time_ms * 1_000_000 {
+                killed = Some(Kill::Cpu);
+                break;
+            }
+        }
+    }
+    if killed.is_some() {
+        kill_run(&parts, cgroup, sandbox);
+    } else if parts.host_uid.is_some() {
+        // The main process ended: whatever it left behind goes too.
+        kill_run(&parts, cgroup, sandbox);
+    }
+    // Everything is dead: drain what the pipes still hold, within the cap.
+    let drain_until = Instant::now() + Duration::from_millis(200);
+    for i in 0..streams.fds.len() {
+        while open[i] && Instant::now() < drain_until {
+            let mut p = libc::pollfd {
+                fd: streams.fds[i].0.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            if unsafe { libc::poll(&mut p, 1, 50) } <= 0 {
+                break;
+            }
+            match streams.read_one(i) {
+                Ok(more) => open[i] = more,
+                Err(()) => {
+                    killed.get_or_insert(Kill::Output);
+                    break;
+                }
+            }
+        }
+    }
+    let wall_ms = parts.started.elapsed().as_millis() as u64;
+    let (wait_status, ru) = reap(&parts)?;
+    let cg_usage = match (cgroup, &parts.baseline) {
+        (Some(cg), Some(base)) => Some(cg.usage(base)),
+        _ => None,
+    };
+    finish(&parts, sandbox);
+
+    // What the program did: from init's report (full) or our own wait.
+    let mut report = Vec::new();
+    let _ = std::fs::File::from(dup(&parts.report)?).read_to_end(&mut report);
+    let mut program: Option<(i32, u64, u64)> = None; // (status, cpu µs, maxrss KiB)
+    for msg in report.chunks_exact(MSG_LEN) {
+        let word = |i: usize| u32::from_ne_bytes(msg[i..i + 4].try_into().expect("4 bytes"));
+        let long = |i: usize| i64::from_ne_bytes(msg[i..i + 8].try_into().expect("8 bytes"));
+        match word(0) {
+            MSG_SETUP_ERROR => {
+                let step = child::Step::from_u32(word(4)).unwrap_or(child::Step::Exec);
+                return Err(SandboxError::Setup {
+                    step,
+                    errno: sys::Errno(word(8) as i32),
+                });
+            }
+            MSG_EXIT => {
+                let cpu = (long(8) + long(16)).max(0) as u64;
+                program = Some((word(4) as i32, cpu, long(24).max(0) as u64));
+            }
+            _ => {}
+        }
+    }
+    if parts.host_uid.is_some() {
+        // Restricted: our child is the program.
+        let cpu = tv_us(ru.ru_utime) + tv_us(ru.ru_stime);
+        program = Some((wait_status, cpu, ru.ru_maxrss.max(0) as u64));
+    }
+    let (status, cpu_us, maxrss_kb) = match program {
+        Some(p) => (Some(p.0), p.1, p.2),
+        None => (
+            // Only a probe run's init exits cleanly without a report.
+            (killed.is_none() && libc::WIFEXITED(wait_status) && libc::WEXITSTATUS(wait_status) == 0)
+                .then_some(wait_status),
+            cg_usage.map(|u| u.cpu_ns / 1000).unwrap_or_else(|| tv_us(ru.ru_utime) + tv_us(ru.ru_stime)),
+            ru.ru_maxrss.max(0) as u64,
+        ),
+    };
+    if killed.is_none() && status.is_none() {
+        // init ended without a report: it can only have been killed from
+        // outside the sandbox (the OOM killer or an operator).
+        if !cg_usage.is_some_and(|u| u.oom_killed) {
+            return Err(SandboxError::Supervise(std::io::Error::other(format!(
+                "the run's init process ended without a report (wait status {wait_status:#x})"
+            ))));
+        }
+    }
+    let time_ms = cpu_us.div_ceil(1000);
+    let exit_code = status.filter(|s| libc::WIFEXITED(*s)).map(|s| libc::WEXITSTATUS(s));
+    let signal = status
+        .filter(|s| libc::WIFSIGNALED(*s))
+        .map(|s| libc::WTERMSIG(s))
+        .or(killed.map(|_| libc::SIGKILL));
+    let failed = exit_code != Some(0);
+    let oom = cg_usage.is_some_and(|u| u.oom_killed);
+    let near_memory_cap = cgroup.is_none() && failed && maxrss_kb * 1024 >= parts.memory_bytes / 10 * 8;
+    let status = if killed == Some(Kill::Output) || signal == Some(libc::SIGXFSZ) {
+        Status::Ole
+    } else if oom || maxrss_kb * 1024 > parts.memory_bytes || near_memory_cap {
+        Status::Mle
+    } else if matches!(killed, Some(Kill::Cpu | Kill::Wall))
+        || signal == Some(libc::SIGXCPU)
+        || time_ms > limits.time_ms
+    {
+        Status::Tle
+    } else if failed {
+        Status::Re
+    } else {
+        Status::Ok
+    };
+    let [stdout, stderr] = streams.bufs;
+    Ok(Outcome {
+        status,
+        exit_code,
+        signal,
+        time_ms,
+        wall_ms,
+        memory_kb: maxrss_kb,
+        stdout,
+        stderr,
+        isolation: Vec::new(),
+    })
+}
+
+fn tv_us(t: libc::timeval) -> u64 {
+    (t.tv_sec * 1_000_000 + t.tv_usec).max(0) as u64
+}
+
+fn dup(fd: &OwnedFd) -> Result<OwnedFd, SandboxError> {
+    fd.try_clone().map_err(SandboxError::Supervise)
+}
+
+/// Kills every process of the run.
+fn kill_run(parts: &Parts, cgroup: Option<&cgroup::Slot>, _sandbox: &super::Sandbox) {
+    // SAFETY: pidfd_send_signal on our own child's pidfd.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            parts.pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if let Some(uid) = parts.host_uid {
+        kill_uid(uid);
+    }
+    if let Some(cg) = cgroup {
+        // In the full profile the PID namespace dies with its init; this
+        // catches anything that reached the cgroup otherwise.
+        cg.kill_all();
+    }
+}
+
+/// Kills every process running as `uid`: a helper takes the uid and sends
+/// SIGKILL to everything it may signal, until nothing is left. Processes of
+/// a run cannot change their uid, so none escapes.
+fn kill_uid(uid: u32) {
+    let Ok(pid) = sys::raw_fork() else { return };
+    if pid == 0 {
+        // SAFETY: credential change and signals in a fresh child.
+        unsafe {
+            if libc::setresgid(uid, uid, uid) != 0 || libc::setresuid(uid, uid, uid) != 0 {
+                libc::_exit(1);
+            }
+            for _ in 0..10_000 {
+                if libc::kill(-1, libc::SIGKILL) != 0 && *libc::__errno_location() == libc::ESRCH {
+                    libc::_exit(0);
+                }
+                libc::sched_yield();
+            }
+            libc::_exit(2);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own helper.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+}
+
+/// Waits for the run's first process and collects its resource use.
+fn reap(parts: &Parts) -> Result<(i32, libc::rusage), SandboxError> {
+    const P_PIDFD: libc::idtype_t = 3;
+    // SAFETY: zeroed siginfo and rusage are valid out-parameters.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: waitid with valid out-pointers (the raw call takes rusage).
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_waitid,
+                P_PIDFD,
+                parts.pidfd.as_raw_fd(),
+                &mut info as *mut libc::siginfo_t,
+                libc::WEXITED,
+                &mut ru as *mut libc::rusage,
+            )
+        };
+        if r == 0 {
+            break;
+        }
+        if sys::Errno::last().0 != libc::EINTR {
+            return Err(SandboxError::Supervise(std::io::Error::last_os_error()));
+        }
+    }
+    // SAFETY: the kernel filled in a SIGCHLD siginfo.
+    let (code, value) = unsafe { (info.si_code, info.si_status()) };
+    let status = match code {
+        libc::CLD_EXITED => (value & 0xff) << 8,
+        _ => value & 0x7f,
+    };
+    let _ = parts.pid;
+    Ok((status, ru))
+}
+
+/// Cleanup after a run has ended: orphans, scratch, box ownership.
+fn finish(parts: &Parts, _sandbox: &super::Sandbox) {
+    if let Some(uid) = parts.host_uid {
+        reap_orphans(uid);
+    }
+    if let Some(dir) = &parts.scratch {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    if let Some(dir) = &parts.box_dir {
+        let _ = super::chown_tree(dir, 0);
+    }
+}
+
+/// Reaps zombies of `uid` that were re-parented to the runner (it is a
+/// child subreaper in the restricted profile); zombies would otherwise count
+/// against the uid's process limit in the next run.
+fn reap_orphans(uid: u32) {
+    loop {
+        // SAFETY: zeroed siginfo is a valid out-parameter.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: peeking (WNOWAIT) at any exited child.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_ALL,
+                0,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        // SAFETY: reading the fields the kernel filled in.
+        let (pid, child_uid) = unsafe { (info.si_pid(), info.si_uid()) };
+        if r != 0 || pid == 0 || child_uid != uid {
+            return;
+        }
+        // SAFETY: reaping that zombie.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+    }
+}
+
+/// Ends a run nobody waited for.
+pub(super) fn abandon(parts: Parts, cgroup: Option<&cgroup::Slot>, sandbox: &super::Sandbox) {
+    kill_run(&parts, cgroup, sandbox);
+    let _ = reap(&parts);
+    finish(&parts, sandbox);
+}

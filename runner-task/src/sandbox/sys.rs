@@ -1,0 +1,253 @@
+//! Thin, allocation-free wrappers over the raw system calls the sandbox uses.
+//!
+//! Everything here may run in the child between `clone` and `execve`, where the
+//! parent may have been multi-threaded: no allocation, no locks, no stdio —
+//! only system calls on memory prepared before the clone.
+
+use std::ffi::CStr;
+use std::os::fd::RawFd;
+
+/// An `errno` value; the only error a raw system call can give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    pub fn last() -> Self {
+        // SAFETY: `__errno_location` always returns a valid thread-local pointer.
+        Errno(unsafe { *libc::__errno_location() })
+    }
+}
+
+impl std::fmt::Display for Errno {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", std::io::Error::from_raw_os_error(self.0))
+    }
+}
+
+impl std::error::Error for Errno {}
+
+impl From<Errno> for std::io::Error {
+    fn from(e: Errno) -> Self {
+        std::io::Error::from_raw_os_error(e.0)
+    }
+}
+
+pub type SysResult<T> = Result<T, Errno>;
+
+/// Turns a libc-style return value (-1 on error) into a result.
+pub fn check<T: PartialOrd + Default>(ret: T) -> SysResult<T> {
+    if ret < T::default() {
+        Err(Errno::last())
+    } else {
+        Ok(ret)
+    }
+}
+
+pub fn mount(
+    src: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> SysResult<()> {
+    let p = |s: Option<&CStr>| s.map_or(std::ptr::null(), CStr::as_ptr);
+    // SAFETY: every pointer is either null or a valid NUL-terminated string.
+    check(unsafe {
+        libc::mount(
+            p(src),
+            target.as_ptr(),
+            p(fstype),
+            flags,
+            p(data).cast(),
+        )
+    })
+    .map(drop)
+}
+
+/// `struct mount_attr` of `mount_setattr(2)`.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+
+/// Sets mount attributes on `path` (optionally recursively) without touching the others,
+/// which `MS_REMOUNT` cannot do for locked flags inside a user namespace.
+pub fn mount_setattr(path: &CStr, set: u64, recursive: bool) -> SysResult<()> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: valid path and a properly sized attribute struct.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            if recursive { libc::AT_RECURSIVE as libc::c_uint } else { 0 },
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })
+    .map(drop)
+}
+
+pub fn mkdir(path: &CStr, mode: libc::mode_t) -> SysResult<()> {
+    // SAFETY: valid NUL-terminated path.
+    match check(unsafe { libc::mkdir(path.as_ptr(), mode) }) {
+        Err(Errno(libc::EEXIST)) => Ok(()),
+        r => r.map(drop),
+    }
+}
+
+pub fn symlink(target: &CStr, link: &CStr) -> SysResult<()> {
+    // SAFETY: valid NUL-terminated paths.
+    check(unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) }).map(drop)
+}
+
+pub fn open(path: &CStr, flags: libc::c_int, mode: libc::mode_t) -> SysResult<RawFd> {
+    // SAFETY: valid NUL-terminated path.
+    check(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })
+}
+
+pub fn close(fd: RawFd) {
+    // SAFETY: closing a descriptor we own; errors are irrelevant here.
+    unsafe { libc::close(fd) };
+}
+
+/// Writes all of `buf`, retrying on short writes and EINTR.
+pub fn write_all(fd: RawFd, mut buf: &[u8]) -> SysResult<()> {
+    while !buf.is_empty() {
+        // SAFETY: buf is a valid slice.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let e = Errno::last();
+            if e.0 == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        buf = &buf[n as usize..];
+    }
+    Ok(())
+}
+
+/// Reads until `buf` is full or end of file; returns the number of bytes read.
+pub fn read_full(fd: RawFd, buf: &mut [u8]) -> SysResult<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        // SAFETY: the destination range lies within buf.
+        let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
+        if n < 0 {
+            let e = Errno::last();
+            if e.0 == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            break;
+        }
+        got += n as usize;
+    }
+    Ok(got)
+}
+
+pub fn write_file(path: &CStr, contents: &[u8], mode: libc::mode_t) -> SysResult<()> {
+    let fd = open(path, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, mode)?;
+    let r = write_all(fd, contents);
+    close(fd);
+    r
+}
+
+pub fn dup2(from: RawFd, to: RawFd) -> SysResult<()> {
+    if from == to {
+        // dup2 would keep FD_CLOEXEC; clear it so the descriptor survives exec.
+        // SAFETY: fcntl on a descriptor number has no memory effects.
+        return check(unsafe { libc::fcntl(from, libc::F_SETFD, 0) }).map(drop);
+    }
+    // SAFETY: plain descriptor duplication.
+    check(unsafe { libc::dup2(from, to) }).map(drop)
+}
+
+pub fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> SysResult<()> {
+    // SAFETY: the options used here take integer arguments only.
+    check(unsafe { libc::prctl(option, arg2, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) })
+        .map(drop)
+}
+
+pub fn setrlimit(resource: u32, soft: u64, hard: u64) -> SysResult<()> {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: a valid rlimit struct on the stack.
+    check(unsafe { libc::setrlimit(resource as _, &lim) }).map(drop)
+}
+
+/// Closes every descriptor from `first` upwards.
+pub fn close_from(first: RawFd) {
+    // SAFETY: close_range only closes descriptors; no memory is touched.
+    unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, 0) };
+}
+
+/// Clears FD_CLOEXEC-free inheritance for descriptors above `first` by marking
+/// them close-on-exec (used when the closer still needs them until exec).
+pub fn cloexec_from(first: RawFd) -> SysResult<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range with CLOEXEC only flips descriptor flags.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    })
+    .map(drop)
+}
+
+pub fn exit(code: i32) -> ! {
+    // SAFETY: _exit never returns and runs no user-space destructors or atexit
+    // handlers, which must not run in a forked child.
+    unsafe { libc::_exit(code) }
+}
+
+/// `fork()` without glibc's atfork handlers, which could deadlock on locks
+/// held by threads that do not exist in the child.
+pub fn raw_fork() -> SysResult<libc::pid_t> {
+    // SAFETY: clone with only SIGCHLD and no new stack behaves like fork; the
+    // child continues on a copy of this stack and only makes system calls.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            libc::SIGCHLD as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    })
+    .map(|p| p as libc::pid_t)
+}
+
+pub fn pipe_cloexec() -> SysResult<(RawFd, RawFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two descriptors.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    Ok((fds[0], fds[1]))
+}
+
+pub fn kill(pid: libc::pid_t, sig: libc::c_int) -> SysResult<()> {
+    // SAFETY: sending a signal touches no memory.
+    check(unsafe { libc::kill(pid, sig) }).map(drop)
+}
