@@ -5,3 +5,12 @@
 //! crates share its job [`protocol`] types.
 
 pub mod sandbox;
+pub mod lang;
+pub mod runner;
+pub mod checker;
+pub mod judge;
+pub mod package;
+pub mod protocol;
+pub mod cli;
+pub mod job;
+pub mod verify;

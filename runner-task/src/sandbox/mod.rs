@@ -217,6 +217,10 @@ impl Sandbox {
     pub fn new(opts: Options) -> Result<Sandbox, SandboxError> {
         let create = |what| move |source| SandboxError::Create { what, source };
         std::fs::create_dir_all(&opts.work_dir).map_err(create("work directory"))?;
+        // Sandboxed setup runs as an unprivileged host uid that must be able
+        // to reach the box directories below (but not list them).
+        std::fs::set_permissions(&opts.work_dir, std::os::unix::fs::PermissionsExt::from_mode(0o711))
+            .map_err(create("work directory"))?;
         let root_dir = opts.work_dir.join("root");
         std::fs::create_dir_all(&root_dir).map_err(create("root mount point"))?;
         // SAFETY: geteuid has no failure mode.
@@ -357,14 +361,16 @@ impl Sandbox {
         // File system.
         let mut binds = cmd.binds.clone();
         if let Some((host, writable)) = &cmd.box_dir {
+            if *writable {
+                // Handed back to root when the run ends (see monitor::finish).
+                chown_tree(host, host_user)?;
+            }
             if full {
                 binds.push(Bind {
                     host: host.clone(),
                     inside: BOX_INSIDE.into(),
                     writable: *writable,
                 });
-            } else {
-                chown_tree(host, if *writable { host_user } else { 0 })?;
             }
         }
         let plan = full.then(|| {
@@ -449,7 +455,7 @@ impl Sandbox {
             baseline,
             scratch,
             host_uid: (!full).then_some(host_user),
-            box_dir: cmd.box_dir.filter(|(_, w)| *w && !full).map(|(p, _)| p),
+            box_dir: cmd.box_dir.filter(|(_, w)| *w).map(|(p, _)| p),
         })
     }
 
@@ -573,7 +579,7 @@ impl Sandbox {
             // Inside the private root everything visible may be read.
             v.push((c(Path::new("/")), Access::ReadExec));
         } else {
-            for b in binds {
+            for b in binds.iter().filter(|b| !b.writable) {
                 v.push((c(&b.inside), Access::ReadExec));
             }
             for p in probe::RESTRICTED_READABLE {
@@ -584,6 +590,9 @@ impl Sandbox {
             v.push((c(Path::new(dev)), Access::ReadWriteFiles));
         }
         v.push((c(Path::new(tmp_at)), Access::ReadWrite));
+        for b in binds.iter().filter(|b| b.writable) {
+            v.push((c(&b.inside), Access::ReadWrite));
+        }
         if let Some((_, writable)) = box_dir {
             let access = if *writable {
                 Access::ReadWrite

@@ -1,0 +1,167 @@
+//! `runner-task job`: the platform's entry point (local pool and Fargate).
+//! Reads a manifest from a path or a presigned HTTP(S) URL, runs or judges,
+//! and writes the result document to a path or a presigned URL. The runner
+//! needs no credentials: URLs carry their own authorization.
+
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::package::Package;
+use crate::protocol::{JobResult, JobState, Manifest, ProblemRef, RunResult, RunStatus, RunnerInfo, Work};
+use crate::runner::Runner;
+use crate::sandbox::{Status, Stdin};
+use crate::{judge, protocol};
+
+fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(60)))
+        .http_status_as_error(true)
+        .build()
+        .into()
+}
+
+/// Reads the manifest (at most [`protocol::MAX_MANIFEST_BYTES`]).
+pub fn read_manifest(location: &str) -> anyhow::Result<Manifest> {
+    let mut bytes = Vec::new();
+    if is_url(location) {
+        let resp = agent().get(location).call().context("fetching the manifest")?;
+        resp.into_body()
+            .into_reader()
+            .take(protocol::MAX_MANIFEST_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .context("reading the manifest")?;
+    } else {
+        std::fs::File::open(location)
+            .with_context(|| format!("opening {location}"))?
+            .take(protocol::MAX_MANIFEST_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("reading {location}"))?;
+    }
+    if bytes.len() as u64 > protocol::MAX_MANIFEST_BYTES {
+        bail!("the manifest is larger than {} bytes", protocol::MAX_MANIFEST_BYTES);
+    }
+    let m: Manifest = serde_json::from_slice(&bytes).context("the manifest is not valid")?;
+    m.validate().map_err(|e| anyhow::anyhow!("the manifest is not valid: {e}"))?;
+    Ok(m)
+}
+
+/// Writes the result document; over HTTP, a PUT to the presigned URL.
+pub fn write_result(location: &str, result: &JobResult) -> anyhow::Result<()> {
+    let body = serde_json::to_vec_pretty(result)?;
+    if is_url(location) {
+        agent()
+            .put(location)
+            .header("content-type", "application/json")
+            .send(&body[..])
+            .context("uploading the result")?;
+    } else {
+        // Written whole or not at all: a reader never sees half a result.
+        let path = Path::new(location);
+        let tmp = path.with_extension("partial");
+        std::fs::write(&tmp, &body).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Runs a job. A user's failure is a completed result; a platform failure
+/// is a failed one (the caller still writes it).
+pub fn execute(runner: &Runner, m: &Manifest) -> JobResult {
+    let mut result = JobResult {
+        job_id: m.job_id.clone(),
+        state: JobState::Completed,
+        compile: None,
+        runs: Vec::new(),
+        judge: None,
+        error: None,
+        runner: Some(RunnerInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            profile: runner.sandbox.profile(),
+            isolation: runner.sandbox.layers().to_vec(),
+        }),
+    };
+    if let Err(e) = execute_into(runner, m, &mut result) {
+        result.state = JobState::Failed;
+        result.error = Some(format!("{e:#}"));
+    }
+    result
+}
+
+fn execute_into(runner: &Runner, m: &Manifest, result: &mut JobResult) -> anyhow::Result<()> {
+    let tc = runner.toolchain(&m.language)?;
+    let program = runner.prepare(tc, m.source.as_bytes())?;
+    result.compile = program.compile.clone();
+    match &m.work {
+        Work::Run { inputs, limits } => {
+            for input in inputs {
+                if !program.compiled() {
+                    result.runs.push(compile_error_run(runner, &program));
+                    continue;
+                }
+                let out = runner.run(&program, *limits, &input.args, Stdin::Bytes(input.stdin.clone().into_bytes()))?;
+                result.runs.push(run_result(out, None));
+            }
+        }
+        Work::Judge { problem, time_limit_ms } => {
+            let ProblemRef::Path(dir) = problem;
+            let pkg = Package::load(dir)?;
+            let problem = judge::Problem::prepare(runner, &pkg)?;
+            let time_limit_ms = time_limit_ms
+                .or(pkg.time_limit_ms)
+                .context("the problem has no time limit: run `runner-task verify` on it first")?;
+            let opts = judge::Options {
+                time_limit_ms,
+                stop_on_failure: true,
+            };
+            result.judge = Some(problem.judge(runner, &program, opts)?);
+        }
+    }
+    Ok(())
+}
+
+/// The result of a run whose program did not compile.
+pub fn compile_error_run(runner: &Runner, program: &crate::runner::Program) -> RunResult {
+    RunResult {
+        status: RunStatus::CE,
+        stdout: String::new(),
+        stderr: String::new(),
+        exit_code: None,
+        signal: None,
+        time_ms: 0,
+        wall_ms: 0,
+        memory_kb: 0,
+        compile_output: program.compile.as_ref().map(|c| c.output.clone()),
+        error: None,
+        isolation: runner.sandbox.layers().to_vec(),
+    }
+}
+
+/// Converts a sandbox outcome into the public run result.
+pub fn run_result(out: crate::sandbox::Outcome, compile_output: Option<String>) -> RunResult {
+    RunResult {
+        status: match out.status {
+            Status::Ok => RunStatus::OK,
+            Status::Tle => RunStatus::TLE,
+            Status::Mle => RunStatus::MLE,
+            Status::Ole => RunStatus::OLE,
+            Status::Re => RunStatus::RE,
+        },
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        exit_code: out.exit_code,
+        signal: out.signal,
+        time_ms: out.time_ms,
+        wall_ms: out.wall_ms,
+        memory_kb: out.memory_kb,
+        compile_output,
+        error: None,
+        isolation: out.isolation,
+    }
+}

@@ -1,0 +1,202 @@
+//! Compile once, run many: a source file becomes a [`Program`] in its own box
+//! directory (compiled in the sandbox with the compile limits), which then
+//! runs any number of times with the run limits.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::lang::{self, Language, Toolchain};
+use crate::sandbox::{Command, Limits, Outcome, Sandbox, SandboxError, Status, Stdin, Stdout};
+
+/// A platform error while preparing or running a program.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("unknown language {0:?}")]
+    UnknownLanguage(String),
+    #[error("language {id} is not available on this runner: {why}")]
+    Unavailable { id: &'static str, why: String },
+    #[error("preparing the job directory: {0}")]
+    Box(#[source] std::io::Error),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+}
+
+/// What the compile phase produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompileReport {
+    pub ok: bool,
+    /// Compiler messages (at most 64 KiB).
+    pub output: String,
+    pub time_ms: u64,
+    pub wall_ms: u64,
+    pub memory_kb: u64,
+}
+
+/// A compiled (or syntax-checked) program, ready to run.
+#[derive(Debug)]
+pub struct Program {
+    pub toolchain: Toolchain,
+    /// The entry point's name (`{main}` in the language's templates).
+    pub main: String,
+    pub compile: Option<CompileReport>,
+    box_dir: PathBuf,
+}
+
+impl Program {
+    pub fn lang(&self) -> &'static Language {
+        self.toolchain.lang
+    }
+
+    /// False when compilation failed (the program cannot run).
+    pub fn compiled(&self) -> bool {
+        self.compile.as_ref().is_none_or(|c| c.ok)
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.box_dir);
+    }
+}
+
+/// The runner: a sandbox plus a place for job boxes.
+#[derive(Debug)]
+pub struct Runner {
+    pub sandbox: Sandbox,
+    boxes: PathBuf,
+}
+
+fn unique_name() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{}-{}-{nanos:x}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+impl Runner {
+    pub fn new(sandbox: Sandbox, work_dir: &Path) -> Result<Runner, RunError> {
+        let boxes = work_dir.join("boxes");
+        std::fs::create_dir_all(&boxes).map_err(RunError::Box)?;
+        // Reachable by sandboxed uids (bind sources, feedback), not listable.
+        std::fs::set_permissions(&boxes, std::os::unix::fs::PermissionsExt::from_mode(0o711)).map_err(RunError::Box)?;
+        Ok(Runner { sandbox, boxes })
+    }
+
+    pub fn toolchain(&self, id: &str) -> Result<Toolchain, RunError> {
+        let lang = lang::by_id(id).ok_or_else(|| RunError::UnknownLanguage(id.to_string()))?;
+        lang.toolchain()
+            .map_err(|why| RunError::Unavailable { id: lang.id, why })
+    }
+
+    /// A fresh private directory under the runner's work directory.
+    pub fn scratch_dir(&self, prefix: &str) -> std::io::Result<PathBuf> {
+        let dir = self.boxes.join(format!("{prefix}-{}", unique_name()));
+        std::fs::create_dir(&dir)?;
+        Ok(dir)
+    }
+
+    /// Writes the source into a fresh box and compiles it once.
+    pub fn prepare(&self, toolchain: Toolchain, source: &[u8]) -> Result<Program, RunError> {
+        self.prepare_with(toolchain, source, &[])
+    }
+
+    /// Like [`Runner::prepare`], with extra files (headers, modules) beside
+    /// the source.
+    pub fn prepare_with(&self, toolchain: Toolchain, source: &[u8], extra: &[(String, Vec<u8>)]) -> Result<Program, RunError> {
+        let box_dir = self.scratch_dir("box").map_err(RunError::Box)?;
+        let main = lang::main_class(toolchain.lang, source);
+        let mut program = Program {
+            toolchain,
+            main,
+            compile: None,
+            box_dir,
+        };
+        let lang = program.lang();
+        let source_file = lang.source_file.replace("{main}", &program.main);
+        for (name, bytes) in extra {
+            if name.contains('/') || *name == source_file || name.starts_with('.') {
+                continue;
+            }
+            std::fs::write(program.box_dir.join(name), bytes).map_err(RunError::Box)?;
+        }
+        std::fs::write(program.box_dir.join(&source_file), source).map_err(RunError::Box)?;
+        if let Some(compile) = lang.compile {
+            let limits = lang::compile_limits();
+            let tc = &program.toolchain;
+            let main = &program.main;
+            let mut cmd = Command::new(tc.fill(compile[0], 0, 0), limits);
+            cmd.args = compile[1..].iter().map(|a| tc.fill(a, 512, 64).replace("{main}", main)).collect();
+            cmd.env = tc.env(limits.memory_mb);
+            cmd.binds = tc.compile_binds();
+            cmd.box_dir = Some((program.box_dir.clone(), true));
+            cmd.cwd = "{box}".into();
+            cmd.limit_address_space = false;
+            let out = self.sandbox.run(cmd)?;
+            let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
+            output.push_str(&String::from_utf8_lossy(&out.stderr));
+            let ok = out.status == Status::Ok;
+            if !ok {
+                let why = match out.status {
+                    Status::Tle => "\n[compilation exceeded its time limit]",
+                    Status::Mle => "\n[compilation exceeded its memory limit]",
+                    Status::Ole => "\n[compiler output truncated]",
+                    _ => "",
+                };
+                output.push_str(why);
+            }
+            program.compile = Some(CompileReport {
+                ok,
+                output,
+                time_ms: out.time_ms,
+                wall_ms: out.wall_ms,
+                memory_kb: out.memory_kb,
+            });
+        }
+        Ok(program)
+    }
+
+    /// Builds the sandbox command for one run of `program`.
+    pub fn command(&self, program: &Program, limits: Limits, args: &[String], stdin: Stdin, stdout: Stdout) -> Command {
+        let tc = &program.toolchain;
+        let lang = tc.lang;
+        let run = lang.run;
+        let mut cmd = Command::new(tc.fill(run[0], limits.memory_mb, limits.stack_mb), limits);
+        cmd.args = run[1..]
+            .iter()
+            .map(|a| tc.fill(a, limits.memory_mb, limits.stack_mb).replace("{main}", &program.main))
+            .chain(args.iter().cloned())
+            .collect();
+        cmd.env = tc.env(limits.memory_mb);
+        cmd.binds = tc.run_binds();
+        cmd.box_dir = Some((program.box_dir.clone(), false));
+        cmd.memory_bytes = (limits.memory_mb + lang.memory_overhead_mb) << 20;
+        cmd.limit_address_space = lang.limit_address_space;
+        cmd.stdin = stdin;
+        cmd.stdout = stdout;
+        cmd
+    }
+
+    /// Runs a compiled program once.
+    pub fn run(&self, program: &Program, limits: Limits, args: &[String], stdin: Stdin) -> Result<Outcome, RunError> {
+        let cmd = self.command(program, limits, args, stdin, Stdout::Capture);
+        let out = self.sandbox.run(cmd)?;
+        Ok(classify_runtime_oom(program.lang(), out))
+    }
+}
+
+/// A runtime that reports running out of its own heap (the JVM, V8, Go,
+/// Python's MemoryError) exits with an error rather than being killed: that
+/// is a memory limit, not a runtime error.
+pub fn classify_runtime_oom(lang: &Language, mut out: Outcome) -> Outcome {
+    if out.status == Status::Re {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if lang.oom_markers.iter().any(|m| stderr.contains(m)) {
+            out.status = Status::Mle;
+        }
+    }
+    out
+}
