@@ -36,7 +36,7 @@ pub struct Problem<'p> {
 
 /// The validator failed: the package is broken, not the submission.
 fn validator_error(why: String) -> RunError {
-    RunError::Box(std::io::Error::other(format!("output validator: {why}")))
+    RunError::Validator(why)
 }
 
 impl<'p> Problem<'p> {
@@ -122,10 +122,19 @@ impl<'p> Problem<'p> {
             (out, judged)
         };
         let (verdict, score, message) = match (outcome.status, judged) {
-            (Status::Ok, Some(Checked { verdict, score, message })) => (verdict, score, message),
-            // Interactive: the validator's WA stands even when the
-            // submission then died of the broken pipe.
-            (_, Some(Checked { verdict: Verdict::WA, score, message })) => (Verdict::WA, score, message),
+            (Status::Ok, Some(Checked { verdict, score, message, .. })) => (verdict, score, message),
+            // Interactive: a validator that rejected before the submission
+            // ended decides, whatever the broken pipe then did to the
+            // submission.
+            (
+                _,
+                Some(Checked {
+                    verdict: Verdict::WA,
+                    score,
+                    message,
+                    first: true,
+                }),
+            ) => (Verdict::WA, score, message),
             (status, _) => (status_verdict(status), None, None),
         };
         Ok(TestResult {
@@ -201,7 +210,9 @@ impl<'p> Problem<'p> {
             (vh.join().expect("validator wait panicked"), sout)
         });
         let sout = classify_runtime_oom(program.lang(), sout?);
-        let checked = feedback.verdict(&vout?)?;
+        let vout = vout?;
+        let mut checked = feedback.verdict(&vout)?;
+        checked.first = matches!((vout.ended, sout.ended), (Some(v), Some(s)) if v <= s);
         Ok((sout, Some(checked)))
     }
 
@@ -270,6 +281,8 @@ struct Checked {
     verdict: Verdict,
     score: Option<f64>,
     message: Option<String>,
+    /// Interactive: the validator ended before the submission.
+    first: bool,
 }
 
 impl Checked {
@@ -278,6 +291,7 @@ impl Checked {
             verdict,
             score: None,
             message: None,
+            first: false,
         }
     }
 }
@@ -322,15 +336,14 @@ impl Feedback {
                     None => None,
                 };
                 Ok(Checked {
-                    verdict: Verdict::AC,
                     score,
                     message,
+                    ..Checked::new(Verdict::AC)
                 })
             }
             Some(VALIDATOR_WA) => Ok(Checked {
-                verdict: Verdict::WA,
-                score: None,
                 message,
+                ..Checked::new(Verdict::WA)
             }),
             other => Err(validator_error(format!("exit code {other:?} (expected 42 or 43)"))),
         }

@@ -122,6 +122,8 @@ fn as_f64(v: &Value) -> Option<f64> {
 
 impl Package {
     pub fn load(dir: &Path) -> Result<Package, PackageError> {
+        // Absolute paths: validators get them as arguments.
+        let dir = &dir.canonicalize().map_err(read_err(dir))?;
         let yaml_path = dir.join("problem.yaml");
         if !yaml_path.is_file() {
             return Err(PackageError::NotAPackage(dir.to_path_buf()));

@@ -18,6 +18,8 @@ pub enum RunError {
     Unavailable { id: &'static str, why: String },
     #[error("preparing the job directory: {0}")]
     Box(#[source] std::io::Error),
+    #[error("output validator: {0}")]
+    Validator(String),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
 }
@@ -193,8 +195,11 @@ impl Runner {
 /// is a memory limit, not a runtime error.
 pub fn classify_runtime_oom(lang: &Language, mut out: Outcome) -> Outcome {
     if out.status == Status::Re {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if lang.oom_markers.iter().any(|m| stderr.contains(m)) {
+        // The JVM reports on stdout, the others on stderr; only the tail
+        // matters (the runtime's last words).
+        let tail = |b: &[u8]| String::from_utf8_lossy(&b[b.len().saturating_sub(4096)..]).into_owned();
+        let (stdout, stderr) = (tail(&out.stdout), tail(&out.stderr));
+        if lang.oom_markers.iter().any(|m| stderr.contains(m) || stdout.contains(m)) {
             out.status = Status::Mle;
         }
     }

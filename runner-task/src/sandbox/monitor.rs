@@ -49,6 +49,10 @@ pub struct Outcome {
     pub stderr: Vec<u8>,
     /// Layers in force for this run.
     pub isolation: Vec<Layer>,
+    /// When the supervisor saw the run end (orders the two sides of an
+    /// interactive run).
+    #[serde(skip)]
+    pub ended: Option<Instant>,
 }
 
 /// Why the supervisor killed a run.
@@ -178,6 +182,7 @@ pub(super) fn supervise(
             }
         }
     }
+    let ended = Instant::now();
     if killed.is_some() {
         kill_run(&parts, cgroup, sandbox);
     } else if parts.host_uid.is_some() {
@@ -294,6 +299,7 @@ pub(super) fn supervise(
         stdout,
         stderr,
         isolation: Vec::new(),
+        ended: Some(ended),
     })
 }
 

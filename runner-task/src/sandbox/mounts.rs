@@ -105,6 +105,15 @@ impl Plan {
         for dir in ["/proc", "/dev", "/tmp", "/etc"] {
             mkdir_p(&mut ops, &mut dirs, Path::new(dir));
         }
+        // Scratch first, so that binds below /tmp (a work directory there)
+        // land on top of it rather than being hidden by it.
+        ops.push(Op::Tmpfs {
+            target: cstr(&root.join("tmp")),
+            data: CString::new(format!(
+                "size={scratch_bytes},nr_inodes={scratch_inodes},mode=1777"
+            ))
+            .expect("no NUL"),
+        });
         for b in binds {
             let Ok(meta) = std::fs::metadata(&b.host) else {
                 continue; // optional toolchain paths may be absent
@@ -153,13 +162,6 @@ impl Plan {
             });
         }
         ops.push(Op::Proc(cstr(&root.join("proc"))));
-        ops.push(Op::Tmpfs {
-            target: cstr(&root.join("tmp")),
-            data: CString::new(format!(
-                "size={scratch_bytes},nr_inodes={scratch_inodes},mode=1777"
-            ))
-            .expect("no NUL"),
-        });
         ops.push(Op::WriteFile {
             path: cstr(&root.join("etc/passwd")),
             contents: b"root:x:0:0:root:/:/bin/sh\nrunner:x:1000:1000:runner:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n".to_vec(),
