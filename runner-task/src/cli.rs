@@ -100,7 +100,7 @@ impl Cli {
         let mut opts = sandbox::Options {
             min_isolation: self.min_isolation,
             force_restricted: self.profile == Some(Profile::Restricted),
-            slots: self.slots.clamp(2, 64),
+            slots: self.slots.clamp(2, (sandbox::UIDS_PER_LEASE / 2) as usize),
             ..sandbox::Options::default()
         };
         if let Some(w) = &self.work_dir {

@@ -105,6 +105,7 @@ pub struct Options {
     /// Concurrent runs (each gets a pooled slot).
     pub slots: usize,
     /// First host uid used for sandboxed programs; each slot takes two.
+    /// 0 leases a range no other runner process on this host holds.
     pub uid_base: u32,
     /// Where the runner keeps its root mount point and scratch directories.
     pub work_dir: PathBuf,
@@ -116,7 +117,7 @@ impl Default for Options {
             min_isolation: Profile::Full,
             force_restricted: false,
             slots: 2,
-            uid_base: 1_500_000,
+            uid_base: 0,
             work_dir: std::env::temp_dir().join("coderun-sandbox"),
         }
     }
@@ -206,6 +207,8 @@ pub struct Sandbox {
     root_dir: PathBuf,
     own_netns: Option<OwnedFd>,
     is_root: bool,
+    /// Held for the sandbox's lifetime: our uids are ours alone.
+    _uid_lease: Option<File>,
 }
 
 /// Inside paths of the full profile.
@@ -214,7 +217,7 @@ const TMP_INSIDE: &str = "/tmp";
 
 impl Sandbox {
     /// Probes the host, prepares the slots, and checks the minimum isolation.
-    pub fn new(opts: Options) -> Result<Sandbox, SandboxError> {
+    pub fn new(mut opts: Options) -> Result<Sandbox, SandboxError> {
         let create = |what| move |source| SandboxError::Create { what, source };
         std::fs::create_dir_all(&opts.work_dir).map_err(create("work directory"))?;
         // Sandboxed setup runs as an unprivileged host uid that must be able
@@ -225,6 +228,13 @@ impl Sandbox {
         std::fs::create_dir_all(&root_dir).map_err(create("root mount point"))?;
         // SAFETY: geteuid has no failure mode.
         let is_root = unsafe { libc::geteuid() } == 0;
+        let uid_lease = if opts.uid_base == 0 {
+            let (base, lease) = lease_uids().map_err(create("uid lease"))?;
+            opts.uid_base = base;
+            Some(lease)
+        } else {
+            None
+        };
         let filter = seccomp::Filter::compile();
         let landlock_abi = landlock::abi_version();
         let mut sandbox = Sandbox {
@@ -238,6 +248,7 @@ impl Sandbox {
             own_netns: None,
             is_root,
             opts,
+            _uid_lease: uid_lease,
         };
         let probe = probe::run(&mut sandbox)?;
         sandbox.profile = probe.profile;
@@ -665,6 +676,34 @@ impl Drop for Running<'_> {
             self.sandbox.give_slot(slot);
         }
     }
+}
+
+/// Uids per lease: two per slot.
+pub const UIDS_PER_LEASE: u32 = 64;
+const FIRST_LEASED_UID: u32 = 1_500_000;
+const LEASES: u32 = 4096;
+
+/// Leases a range of host uids for this process: the first of a fixed set of
+/// lock files that no other process holds. Two runners sharing uids could
+/// signal (and so kill) each other's programs; the lock is released when
+/// the process exits, however it exits.
+fn lease_uids() -> std::io::Result<(u32, File)> {
+    let dir = Path::new("/run/coderun/uids");
+    let dir = if std::fs::create_dir_all(dir).is_ok() {
+        dir.to_path_buf()
+    } else {
+        let d = std::env::temp_dir().join("coderun-uids");
+        std::fs::create_dir_all(&d)?;
+        d
+    };
+    for k in 0..LEASES {
+        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(k.to_string()))?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok((FIRST_LEASED_UID + k * UIDS_PER_LEASE, f));
+        }
+    }
+    Err(std::io::Error::other("every sandbox uid range is in use"))
 }
 
 fn nul_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {

@@ -183,12 +183,9 @@ pub(super) fn supervise(
         }
     }
     let ended = Instant::now();
-    if killed.is_some() {
-        kill_run(&parts, cgroup, sandbox);
-    } else if parts.host_uid.is_some() {
-        // The main process ended: whatever it left behind goes too.
-        kill_run(&parts, cgroup, sandbox);
-    }
+    // The run is over: whatever it left behind goes too, and the slot's
+    // cgroup is empty before the slot is reused.
+    kill_run(&parts, cgroup, sandbox);
     // Everything is dead: drain what the pipes still hold, within the cap.
     let drain_until = Instant::now() + Duration::from_millis(200);
     for i in 0..streams.fds.len() {
@@ -411,6 +408,45 @@ fn finish(parts: &Parts, _sandbox: &super::Sandbox) {
 /// child subreaper in the restricted profile); zombies would otherwise count
 /// against the uid's process limit in the next run.
 fn reap_orphans(uid: u32) {
+    // Killed processes become zombies a moment later: wait for them, bounded.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let mut left = false;
+        for pid in children() {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let owner = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next())
+                .and_then(|u| u.parse::<u32>().ok());
+            if owner != Some(uid) {
+                continue;
+            }
+            // SAFETY: reaping our own child if it has exited.
+            if unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) } == 0 {
+                left = true;
+            }
+        }
+        if !left || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    reap_orphans_peek(uid);
+}
+
+/// Children of every thread of this process.
+fn children() -> Vec<libc::pid_t> {
+    let mut pids = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        pids.extend(text.split_whitespace().filter_map(|p| p.parse::<libc::pid_t>().ok()));
+    }
+    pids
+}
+
+/// Fallback where /proc/<pid>/task/<tid>/children is not available.
+fn reap_orphans_peek(uid: u32) {
     loop {
         // SAFETY: zeroed siginfo is a valid out-parameter.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };

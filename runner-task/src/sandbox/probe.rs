@@ -156,14 +156,18 @@ pub(super) fn run(sb: &mut super::Sandbox) -> Result<Probe, SandboxError> {
         unavailable.push((Layer::Landlock, "not enabled in this kernel".into()));
     }
 
-    // Slots: a cgroup each where the controllers are writable.
+    // Slots: a cgroup each where the controllers are writable. Names carry
+    // the pid (to find stale ones) and an instance number (one process may
+    // hold several sandboxes).
+    static INSTANCES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let instance = INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let layout = cgroup::Layout::of_this_process();
     let mut cgroup_error = None;
     let mut slots = Vec::new();
     for index in 0..sb.opts.slots.max(1) {
         let cg = match (&layout, &cgroup_error) {
             (Some(layout), None) => {
-                let name = format!("coderun-{}-{index}", std::process::id());
+                let name = format!("coderun-{}-{instance}-{index}", std::process::id());
                 match cgroup::Slot::create(layout, &name) {
                     Ok(s) => Some(s),
                     Err(e) => {

@@ -1,0 +1,86 @@
+//! Shared set-up: a runner per profile with its own uids and work directory.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use runner_task::runner::Runner;
+use runner_task::sandbox::{self, Limits, Outcome, Profile, Sandbox, Stdin};
+
+pub struct TestRunner {
+    pub runner: Runner,
+    pub uids: std::ops::Range<u32>,
+    _dir: tempfile::TempDir,
+}
+
+/// A runner of the given profile whose sandboxed uids no other test uses.
+pub fn runner(profile: Profile) -> TestRunner {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let uid_base = 2_000_000 + n * 100;
+    let dir = tempfile::tempdir().unwrap();
+    let opts = sandbox::Options {
+        min_isolation: profile,
+        force_restricted: profile == Profile::Restricted,
+        slots: 2,
+        uid_base,
+        work_dir: dir.path().join("work"),
+    };
+    let sb = Sandbox::new(opts).unwrap_or_else(|e| panic!("this host cannot sandbox ({profile}): {e}"));
+    assert_eq!(sb.profile(), profile);
+    let runner = Runner::new(sb, &dir.path().join("work")).unwrap();
+    TestRunner {
+        runner,
+        uids: uid_base..uid_base + 4,
+        _dir: dir,
+    }
+}
+
+impl TestRunner {
+    /// Compiles `source` in `lang` and runs it once.
+    pub fn run(&self, lang: &str, source: &str, limits: Limits, args: &[&str]) -> Outcome {
+        let tc = self.runner.toolchain(lang).unwrap();
+        let program = self.runner.prepare(tc, source.as_bytes()).unwrap();
+        assert!(program.compiled(), "test program does not compile: {:?}", program.compile);
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        self.runner.run(&program, limits, &args, Stdin::Null).unwrap()
+    }
+
+    /// Processes on the host that run as one of this runner's sandbox uids.
+    pub fn leftovers(&self) -> Vec<u32> {
+        let mut found = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let Ok(status) = std::fs::read_to_string(e.path().join("status")) else { continue };
+            let uid = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next())
+                .and_then(|u| u.parse::<u32>().ok());
+            if uid.is_some_and(|u| self.uids.contains(&u)) {
+                found.push(pid);
+            }
+        }
+        found
+    }
+
+    pub fn assert_host_clean(&self) {
+        let left = self.leftovers();
+        assert!(left.is_empty(), "sandboxed processes outlived their run: {left:?}");
+    }
+}
+
+pub fn limits(time_ms: u64, memory_mb: u64) -> Limits {
+    Limits {
+        time_ms,
+        memory_mb,
+        ..Limits::default()
+    }
+}
+
+pub fn problems_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/problems")
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_runner-task")
+}

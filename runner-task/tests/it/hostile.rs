@@ -1,0 +1,240 @@
+//! Hostile programs, each in both profiles, asserting the exact status and
+//! that the host is untouched afterwards.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use runner_task::sandbox::{Layer, Limits, Profile, Status};
+
+use crate::helpers::{limits, runner};
+
+const PROFILES: [Profile; 2] = [Profile::Full, Profile::Restricted];
+
+#[test]
+fn fork_bomb_in_c_is_contained() {
+    for p in PROFILES {
+        let r = runner(p);
+        let l = Limits {
+            processes: 32,
+            ..limits(1000, 64)
+        };
+        let out = r.run("c", "#include <unistd.h>\nint main(void){for(;;)fork();}", l, &[]);
+        assert_eq!(out.status, Status::Tle, "{p}: {out:?}");
+        r.assert_host_clean();
+    }
+}
+
+#[test]
+fn fork_bomb_in_python_is_contained() {
+    let src = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n";
+    for p in PROFILES {
+        let r = runner(p);
+        let l = Limits {
+            processes: 32,
+            ..limits(1000, 64)
+        };
+        let out = r.run("python3", src, l, &[]);
+        assert_eq!(out.status, Status::Tle, "{p}: {out:?}");
+        r.assert_host_clean();
+    }
+}
+
+#[test]
+fn memory_bomb_is_mle() {
+    let c = "#include <stdlib.h>\n#include <string.h>\nint main(void){for(;;){char*p=malloc(1<<20);if(!p)abort();memset(p,1,1<<20);}}";
+    let py = "keep = []\nwhile True:\n    keep.append(bytearray(1 << 20))\n";
+    for p in PROFILES {
+        let r = runner(p);
+        let out = r.run("c", c, limits(2000, 64), &[]);
+        assert_eq!(out.status, Status::Mle, "{p} c: {out:?}");
+        let out = r.run("python3", py, limits(2000, 64), &[]);
+        assert_eq!(out.status, Status::Mle, "{p} python: {out:?}");
+        r.assert_host_clean();
+    }
+}
+
+#[test]
+fn busy_loop_is_tle_by_cpu_time() {
+    for p in PROFILES {
+        let r = runner(p);
+        let out = r.run("c", "int main(void){volatile long x=0;for(;;)x++;}", limits(500, 64), &[]);
+        assert_eq!(out.status, Status::Tle, "{p}: {out:?}");
+        assert!(out.time_ms >= 500, "{p}: {out:?}");
+        r.assert_host_clean();
+    }
+}
+
+#[test]
+fn sleeper_is_tle_by_wall_time() {
+    for p in PROFILES {
+        let r = runner(p);
+        let l = Limits {
+            wall_time_ms: 700,
+            ..limits(500, 64)
+        };
+        let out = r.run("c", "#include <unistd.h>\nint main(void){sleep(60);return 0;}", l, &[]);
+        assert_eq!(out.status, Status::Tle, "{p}: {out:?}");
+        assert!(out.wall_ms >= 700 && out.wall_ms < 5000, "{p}: {out:?}");
+        assert!(out.time_ms < 100, "{p}: {out:?}");
+        r.assert_host_clean();
+    }
+}
+
+#[test]
+fn output_flood_is_ole_and_capped() {
+    for p in PROFILES {
+        let r = runner(p);
+        let l = Limits {
+            output_bytes: 1 << 20,
+            ..limits(2000, 64)
+        };
+        let out = r.run("c", "#include <stdio.h>\nint main(void){for(;;)puts(\"flood flood flood\");}", l, &[]);
+        assert_eq!(out.status, Status::Ole, "{p}: {out:?}");
+        assert!(out.stdout.len() + out.stderr.len() <= 1 << 20);
+        r.assert_host_clean();
+    }
+}
+
+#[test]
+fn disk_fill_is_ole_and_leaves_nothing() {
+    let src = r#"#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+int main(void){char path[512];snprintf(path,sizeof path,"%s/fill",getenv("TMPDIR"));
+FILE*f=fopen(path,"w");if(!f)return 2;static char b[1<<16];memset(b,'x',sizeof b);
+for(int i=0;i<100000;i++){if(fwrite(b,1,sizeof b,f)!=sizeof b)return 3;}return 0;}"#;
+    for p in PROFILES {
+        let r = runner(p);
+        let l = Limits {
+            file_size_bytes: 8 << 20,
+            ..limits(5000, 64)
+        };
+        let out = r.run("c", src, l, &[]);
+        assert_eq!(out.status, Status::Ole, "{p}: {out:?}");
+        assert_eq!(out.signal, Some(libc::SIGXFSZ), "{p}: {out:?}");
+        r.assert_host_clean();
+    }
+}
+
+#[test]
+fn network_is_unreachable() {
+    // Only the loopback address is ever connected to; for the others the
+    // program stops at socket creation, so a broken sandbox still sends no
+    // packet off this machine.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let src = r#"#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <linux/netlink.h>
+int main(int argc,char**argv){
+  int fams[]={AF_INET,AF_INET6,AF_NETLINK,AF_PACKET};
+  for(int i=0;i<4;i++){int s=socket(fams[i],SOCK_STREAM,0);if(fams[i]==AF_NETLINK||fams[i]==AF_PACKET)s=s<0?socket(fams[i],SOCK_RAW,0):s;
+    if(s>=0){printf("socket %d created\n",fams[i]);
+      if(fams[i]==AF_INET){struct sockaddr_in a={0};a.sin_family=AF_INET;a.sin_port=htons(atoi(argv[1]));
+        inet_pton(AF_INET,"127.0.0.1",&a.sin_addr);if(connect(s,(void*)&a,sizeof a)==0)printf("connected to loopback\n");}
+      close(s);}}
+  printf("done\n");return 0;}"#;
+    for p in PROFILES {
+        let r = runner(p);
+        let out = r.run("c", src, limits(2000, 64), &[&port]);
+        assert_eq!(out.status, Status::Ok, "{p}: {out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "done\n", "{p}: network reachable");
+        assert!(listener.accept().is_err(), "{p}: the loopback listener was reached");
+        r.assert_host_clean();
+    }
+    // The metadata endpoint and an internet address from Python too.
+    let py = "import socket\nfor fam in (socket.AF_INET, socket.AF_INET6):\n    try:\n        socket.socket(fam, socket.SOCK_STREAM)\n        print('created')\n    except OSError as e:\n        print('blocked', e.errno)\n";
+    for p in PROFILES {
+        let r = runner(p);
+        let out = r.run("python3", py, limits(2000, 64), &[]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "blocked 13\nblocked 13\n", "{p}: {out:?}");
+    }
+}
+
+#[test]
+fn host_files_are_out_of_reach() {
+    let secret_dir = tempfile::tempdir().unwrap();
+    let secret = secret_dir.path().join("answer.ans");
+    std::fs::write(&secret, "hidden answer").unwrap();
+    let escape = format!("/tmp/coderun-escape-{}", std::process::id());
+    let src = r#"#include <stdio.h>
+#include <fcntl.h>
+#include <unistd.h>
+int main(int argc,char**argv){
+  const char*paths[]={"/etc/shadow","/root/.bashrc",argv[1],"/proc/1/root/etc/shadow"};
+  for(int i=0;i<4;i++){int fd=open(paths[i],O_RDONLY);if(fd>=0){char b[64];int n=read(fd,b,63);if(n>0){b[n]=0;printf("READ %s: %s\n",paths[i],b);}close(fd);}}
+  int w=open(argv[2],O_WRONLY|O_CREAT,0644);if(w>=0){write(w,"x",1);close(w);}
+  printf("done\n");return 0;}"#;
+    for p in PROFILES {
+        let r = runner(p);
+        let out = r.run("c", src, limits(2000, 64), &[secret.to_str().unwrap(), &escape]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "done\n", "{p}: {out:?}");
+        assert!(!std::path::Path::new(&escape).exists(), "{p}: wrote to the host's /tmp");
+        r.assert_host_clean();
+    }
+}
+
+#[test]
+fn orphans_that_setsid_die_with_the_run() {
+    let src = "#include <unistd.h>\nint main(void){if(fork()==0){setsid();if(fork()==0){sleep(1000);}sleep(1000);}return 0;}";
+    for p in PROFILES {
+        let r = runner(p);
+        let out = r.run("c", src, limits(2000, 64), &[]);
+        assert_eq!(out.status, Status::Ok, "{p}: {out:?}");
+        assert!(out.wall_ms < 2000, "{p}: the run waited for its orphans: {out:?}");
+        r.assert_host_clean();
+    }
+}
+
+#[test]
+fn killing_everything_visible_harms_nothing_outside() {
+    let mut bystander = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let src = "#include <signal.h>\n#include <stdio.h>\n#include <unistd.h>\nint main(void){kill(getppid(),SIGKILL);kill(-1,SIGKILL);kill(1,SIGKILL);printf(\"alive\\n\");return 0;}";
+    for p in PROFILES {
+        let r = runner(p);
+        let out = r.run("c", src, limits(2000, 64), &[]);
+        assert_eq!(out.status, Status::Ok, "{p}: {out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "alive\n");
+        assert!(bystander.try_wait().unwrap().is_none(), "{p}: a host process was killed");
+        r.assert_host_clean();
+    }
+    bystander.kill().unwrap();
+    let _ = bystander.wait();
+}
+
+#[test]
+fn environment_is_scrubbed() {
+    let src = "import os\nfor k in sorted(os.environ): print(k)\n";
+    for p in PROFILES {
+        let r = runner(p);
+        let out = r.run("python3", src, limits(2000, 64), &[]);
+        let keys = String::from_utf8_lossy(&out.stdout).into_owned();
+        let allowed = ["HOME", "LANG", "LC_CTYPE", "PATH", "PYTHONIOENCODING", "TMPDIR"];
+        for k in keys.lines() {
+            assert!(allowed.contains(&k), "{p}: leaked environment variable {k}");
+        }
+        assert!(keys.contains("PATH"), "{p}: {keys}");
+    }
+}
+
+#[test]
+fn results_record_the_layers_in_force() {
+    let r = runner(Profile::Full);
+    let out = r.run("c", "int main(void){return 0;}", limits(1000, 64), &[]);
+    for l in [Layer::UserNamespace, Layer::PidNamespace, Layer::NetworkNamespace, Layer::PivotRoot, Layer::CgroupMemory, Layer::Seccomp, Layer::NoNewPrivs] {
+        assert!(out.isolation.contains(&l), "missing {l:?}");
+    }
+    let r = runner(Profile::Restricted);
+    let out = r.run("c", "int main(void){return 0;}", limits(1000, 64), &[]);
+    assert!(!out.isolation.contains(&Layer::UserNamespace));
+    for l in [Layer::UnprivilegedUid, Layer::Rlimits, Layer::Seccomp, Layer::ProcessGroup] {
+        assert!(out.isolation.contains(&l), "missing {l:?}");
+    }
+    std::thread::sleep(Duration::from_millis(1));
+}

@@ -1,0 +1,76 @@
+//! The example packages through `runner-task verify`: every submission of
+//! every kind (pass-fail in all eight languages, custom validator,
+//! interactive, scoring with groups) gets its expected verdict.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::helpers::{bin, problems_dir};
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dst = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+/// Verifies a copy of the package (verify may write `.timelimit`).
+fn verify(name: &str, extra: &[&str]) -> serde_json::Value {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(name);
+    copy_dir(&problems_dir().join(name), &dir);
+    let out = Command::new(bin()).args(extra).arg("verify").arg(&dir).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{name}: no JSON report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        report["disagreements"].as_array().unwrap().len(),
+        0,
+        "{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{name}");
+    report
+}
+
+#[test]
+fn pass_fail_package_in_all_languages_with_derived_time_limit() {
+    let report = verify("sum", &[]);
+    assert_eq!(report["time_limit_derived"], true);
+    assert_eq!(report["time_limit_ms"], 1000);
+    let langs: std::collections::BTreeSet<String> = report["submissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["expected"] == "AC")
+        .map(|s| s["submission"].as_str().unwrap().rsplit('.').next().unwrap().to_string())
+        .collect();
+    assert_eq!(langs.len(), 8, "{langs:?}");
+}
+
+#[test]
+fn custom_validator_package() {
+    verify("divisor", &[]);
+}
+
+#[test]
+fn interactive_package() {
+    verify("guess", &[]);
+}
+
+#[test]
+fn scoring_package_with_groups() {
+    let report = verify("subtasks", &[]);
+    let partial = report["submissions"].as_array().unwrap().iter().find(|s| s["expected"] == "PA").unwrap();
+    assert_eq!(partial["score"], 30.0);
+}
+
+#[test]
+fn packages_verify_in_the_restricted_profile_too() {
+    verify("subtasks", &["--profile", "restricted", "--min-isolation", "restricted"]);
+    verify("guess", &["--profile", "restricted", "--min-isolation", "restricted"]);
+}
