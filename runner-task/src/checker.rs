@@ -54,7 +54,9 @@ impl Compare {
                     .parse()
                     .map_err(|_| FlagError(format!("{name}: {v:?} is not a number")))?;
                 if !x.is_finite() || x < 0.0 {
-                    return Err(FlagError(format!("{name}: {v} must be a non-negative number")));
+                    return Err(FlagError(format!(
+                        "{name}: {v} must be a non-negative number"
+                    )));
                 }
                 Ok(x)
             };
@@ -88,8 +90,11 @@ impl Compare {
             }
             Mode::Whitespace => self.tokens(split_keep_space(team), split_keep_space(answer)),
             Mode::Tokens => self.tokens(
-                team.split(|b| b.is_ascii_whitespace()).filter(|t| !t.is_empty()),
-                answer.split(|b| b.is_ascii_whitespace()).filter(|t| !t.is_empty()),
+                team.split(|b| b.is_ascii_whitespace())
+                    .filter(|t| !t.is_empty()),
+                answer
+                    .split(|b| b.is_ascii_whitespace())
+                    .filter(|t| !t.is_empty()),
             ),
         }
     }
@@ -108,7 +113,10 @@ impl Compare {
                     return Judgement::wrong(format!("extra output at token {n}: {}", show(t)))
                 }
                 (None, Some(a)) => {
-                    return Judgement::wrong(format!("output ended at token {n}; expected {}", show(a)))
+                    return Judgement::wrong(format!(
+                        "output ended at token {n}; expected {}",
+                        show(a)
+                    ))
                 }
                 (Some(t), Some(a)) => {
                     if !self.token_matches(t, a) {
@@ -137,14 +145,18 @@ impl Compare {
             return false;
         }
         let diff = (x - y).abs();
-        self.float_abs.is_some_and(|e| diff <= e) || self.float_rel.is_some_and(|e| diff <= e * y.abs())
+        self.float_abs.is_some_and(|e| diff <= e)
+            || self.float_rel.is_some_and(|e| diff <= e * y.abs())
     }
 }
 
 fn parse_float(t: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(t).ok()?;
     // Only plain decimal notation counts as a number ("inf" and "nan" do not).
-    if !s.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+    {
         return None;
     }
     s.parse().ok()
@@ -153,7 +165,10 @@ fn parse_float(t: &[u8]) -> Option<f64> {
 /// Splits into tokens where runs of whitespace are tokens of their own,
 /// ignoring only trailing whitespace at the very end.
 fn split_keep_space(s: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let end = s.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
     let s = &s[..end];
     let mut i = 0;
     std::iter::from_fn(move || {
@@ -170,8 +185,16 @@ fn split_keep_space(s: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 fn first_difference(team: &[u8], answer: &[u8]) -> String {
-    let at = team.iter().zip(answer).position(|(a, b)| a != b).unwrap_or(team.len().min(answer.len()));
-    format!("outputs differ at byte {at} (lengths {} and {})", team.len(), answer.len())
+    let at = team
+        .iter()
+        .zip(answer)
+        .position(|(a, b)| a != b)
+        .unwrap_or(team.len().min(answer.len()));
+    format!(
+        "outputs differ at byte {at} (lengths {} and {})",
+        team.len(),
+        answer.len()
+    )
 }
 
 fn show(t: &[u8]) -> String {

@@ -19,7 +19,11 @@ use crate::sandbox::{self, Limits, Profile, Sandbox, Stdin};
 use crate::verify;
 
 #[derive(Debug, Parser)]
-#[command(name = "runner-task", version, about = "Runs and judges untrusted code in a sandbox")]
+#[command(
+    name = "runner-task",
+    version,
+    about = "Runs and judges untrusted code in a sandbox"
+)]
 pub struct Cli {
     /// Refuse to run with less isolation than this (full|restricted).
     #[arg(long, global = true, default_value = "full")]
@@ -159,9 +163,14 @@ impl Cli {
                 };
                 limits.validate()?;
                 let lang = language_of(language.as_deref(), source)?;
-                let src = std::fs::read(source).with_context(|| format!("reading {}", source.display()))?;
+                let src = std::fs::read(source)
+                    .with_context(|| format!("reading {}", source.display()))?;
                 let input = match stdin {
-                    Some(p) => Stdin::Fd(std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?.into()),
+                    Some(p) => Stdin::Fd(
+                        std::fs::File::open(p)
+                            .with_context(|| format!("opening {}", p.display()))?
+                            .into(),
+                    ),
                     None => Stdin::Null,
                 };
                 let runner = self.runner()?;
@@ -169,7 +178,14 @@ impl Cli {
                 let program = runner.prepare(tc, &src)?;
                 let result = if program.compiled() {
                     let out = runner.run(&program, limits, args, input)?;
-                    job::run_result(out, program.compile.as_ref().map(|c| c.output.clone()).filter(|o| !o.is_empty()))
+                    job::run_result(
+                        out,
+                        program
+                            .compile
+                            .as_ref()
+                            .map(|c| c.output.clone())
+                            .filter(|o| !o.is_empty()),
+                    )
                 } else {
                     job::compile_error_run(&runner, &program)
                 };
@@ -186,7 +202,8 @@ impl Cli {
                 source,
             } => {
                 let lang = language_of(language.as_deref(), source)?;
-                let src = std::fs::read(source).with_context(|| format!("reading {}", source.display()))?;
+                let src = std::fs::read(source)
+                    .with_context(|| format!("reading {}", source.display()))?;
                 let pkg = Package::load(problem)?;
                 let time_limit_ms = time_limit
                     .or(pkg.time_limit_ms)
@@ -209,11 +226,23 @@ impl Cli {
             Cmd::Verify { dir, time_limit } => {
                 let pkg = Package::load(dir)?;
                 let runner = self.runner()?;
-                eprintln!("{:<48} {:>8} {:>8} {:>8}", "submission", "expected", "verdict", "time ms");
+                eprintln!(
+                    "{:<48} {:>8} {:>8} {:>8}",
+                    "submission", "expected", "verdict", "time ms"
+                );
                 let report = verify::verify(&runner, &pkg, *time_limit, &mut |r| {
-                    let expected = r.expected.map(|v| v.to_string()).unwrap_or_else(|| "?".into());
+                    let expected = r
+                        .expected
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "?".into());
                     let mark = if r.agrees { "" } else { "  <-- disagrees" };
-                    eprintln!("{:<48} {:>8} {:>8} {:>8}{mark}", r.submission, expected, r.verdict.to_string(), r.time_ms);
+                    eprintln!(
+                        "{:<48} {:>8} {:>8} {:>8}{mark}",
+                        r.submission,
+                        expected,
+                        r.verdict.to_string(),
+                        r.time_ms
+                    );
                     if let Some(e) = &r.error {
                         eprintln!("    {e}");
                     }
@@ -221,12 +250,20 @@ impl Cli {
                 eprintln!(
                     "time limit: {} ms{}; {} of {} submissions disagree",
                     report.time_limit_ms,
-                    if report.time_limit_derived { " (derived, saved to .timelimit)" } else { "" },
+                    if report.time_limit_derived {
+                        " (derived, saved to .timelimit)"
+                    } else {
+                        ""
+                    },
                     report.disagreements.len(),
                     report.submissions.len()
                 );
                 print_json(&report)?;
-                Ok(if report.disagreements.is_empty() { 0 } else { EXIT_DISAGREEMENT })
+                Ok(if report.disagreements.is_empty() {
+                    0
+                } else {
+                    EXIT_DISAGREEMENT
+                })
             }
             Cmd::Job { manifest, result } => {
                 let m = job::read_manifest(manifest)?;
@@ -242,12 +279,20 @@ impl Cli {
     }
 }
 
-fn language_of(id: Option<&str>, source: &std::path::Path) -> anyhow::Result<&'static lang::Language> {
+fn language_of(
+    id: Option<&str>,
+    source: &std::path::Path,
+) -> anyhow::Result<&'static lang::Language> {
     match id {
         Some(id) => lang::by_id(id).with_context(|| {
             let ids: Vec<&str> = LANGUAGES.iter().map(|l| l.id).collect();
             format!("unknown language {id:?} (one of: {})", ids.join(", "))
         }),
-        None => lang::by_extension(source).with_context(|| format!("cannot tell the language of {}: pass --language", source.display())),
+        None => lang::by_extension(source).with_context(|| {
+            format!(
+                "cannot tell the language of {}: pass --language",
+                source.display()
+            )
+        }),
     }
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use crate::package::Package;
-use crate::protocol::{JobResult, JobState, Manifest, ProblemRef, RunResult, RunStatus, RunnerInfo, Work};
+use crate::protocol::{
+    JobResult, JobState, Manifest, ProblemRef, RunResult, RunStatus, RunnerInfo, Work,
+};
 use crate::runner::Runner;
 use crate::sandbox::{Status, Stdin};
 use crate::{judge, protocol};
@@ -31,7 +33,10 @@ fn agent() -> ureq::Agent {
 pub fn read_manifest(location: &str) -> anyhow::Result<Manifest> {
     let mut bytes = Vec::new();
     if is_url(location) {
-        let resp = agent().get(location).call().context("fetching the manifest")?;
+        let resp = agent()
+            .get(location)
+            .call()
+            .context("fetching the manifest")?;
         resp.into_body()
             .into_reader()
             .take(protocol::MAX_MANIFEST_BYTES + 1)
@@ -45,10 +50,14 @@ pub fn read_manifest(location: &str) -> anyhow::Result<Manifest> {
             .with_context(|| format!("reading {location}"))?;
     }
     if bytes.len() as u64 > protocol::MAX_MANIFEST_BYTES {
-        bail!("the manifest is larger than {} bytes", protocol::MAX_MANIFEST_BYTES);
+        bail!(
+            "the manifest is larger than {} bytes",
+            protocol::MAX_MANIFEST_BYTES
+        );
     }
     let m: Manifest = serde_json::from_slice(&bytes).context("the manifest is not valid")?;
-    m.validate().map_err(|e| anyhow::anyhow!("the manifest is not valid: {e}"))?;
+    m.validate()
+        .map_err(|e| anyhow::anyhow!("the manifest is not valid: {e}"))?;
     Ok(m)
 }
 
@@ -105,11 +114,19 @@ fn execute_into(runner: &Runner, m: &Manifest, result: &mut JobResult) -> anyhow
                     result.runs.push(compile_error_run(runner, &program));
                     continue;
                 }
-                let out = runner.run(&program, *limits, &input.args, Stdin::Bytes(input.stdin.clone().into_bytes()))?;
+                let out = runner.run(
+                    &program,
+                    *limits,
+                    &input.args,
+                    Stdin::Bytes(input.stdin.clone().into_bytes()),
+                )?;
                 result.runs.push(run_result(out, None));
             }
         }
-        Work::Judge { problem, time_limit_ms } => {
+        Work::Judge {
+            problem,
+            time_limit_ms,
+        } => {
             let ProblemRef::Path(dir) = problem;
             let pkg = Package::load(dir)?;
             let problem = judge::Problem::prepare(runner, &pkg)?;

@@ -63,14 +63,23 @@ impl<'p> Problem<'p> {
     }
 
     /// Judges a compiled submission.
-    pub fn judge(&self, runner: &Runner, program: &Program, opts: Options) -> Result<JudgeResult, RunError> {
+    pub fn judge(
+        &self,
+        runner: &Runner,
+        program: &Program,
+        opts: Options,
+    ) -> Result<JudgeResult, RunError> {
         let pkg = self.package;
         let limits = self.limits(opts.time_limit_ms);
         let mut result = JudgeResult {
             verdict: Verdict::AC,
             score: None,
             max_score: None,
-            compile_output: program.compile.as_ref().map(|c| c.output.clone()).unwrap_or_default(),
+            compile_output: program
+                .compile
+                .as_ref()
+                .map(|c| c.output.clone())
+                .unwrap_or_default(),
             tests: Vec::new(),
             time_ms: 0,
             memory_kb: 0,
@@ -101,14 +110,23 @@ impl<'p> Problem<'p> {
             let (score, max) = self.score(&result.tests);
             result.score = Some(score);
             result.max_score = Some(max);
-            if result.verdict != Verdict::AC && score > 0.0 && !matches!(result.verdict, Verdict::IE) {
+            if result.verdict != Verdict::AC
+                && score > 0.0
+                && !matches!(result.verdict, Verdict::IE)
+            {
                 result.verdict = Verdict::PA;
             }
         }
         Ok(result)
     }
 
-    fn judge_test(&self, runner: &Runner, program: &Program, test: &TestCase, limits: Limits) -> Result<TestResult, RunError> {
+    fn judge_test(
+        &self,
+        runner: &Runner,
+        program: &Program,
+        test: &TestCase,
+        limits: Limits,
+    ) -> Result<TestResult, RunError> {
         let (outcome, judged) = if self.package.kind == Kind::Interactive {
             self.interact(runner, program, test, limits)?
         } else {
@@ -122,7 +140,15 @@ impl<'p> Problem<'p> {
             (out, judged)
         };
         let (verdict, score, message) = match (outcome.status, judged) {
-            (Status::Ok, Some(Checked { verdict, score, message, .. })) => (verdict, score, message),
+            (
+                Status::Ok,
+                Some(Checked {
+                    verdict,
+                    score,
+                    message,
+                    ..
+                }),
+            ) => (verdict, score, message),
             // Interactive: a validator that rejected before the submission
             // ended decides, whatever the broken pipe then did to the
             // submission.
@@ -162,7 +188,14 @@ impl<'p> Problem<'p> {
             });
         };
         let feedback = Feedback::new(runner)?;
-        let cmd = self.validator_command(runner, validator, test, &feedback, Stdin::Bytes(output.to_vec()), Stdout::Capture);
+        let cmd = self.validator_command(
+            runner,
+            validator,
+            test,
+            &feedback,
+            Stdin::Bytes(output.to_vec()),
+            Stdout::Capture,
+        );
         let out = runner.sandbox.run(cmd)?;
         feedback.verdict(&out)
     }
@@ -176,7 +209,11 @@ impl<'p> Problem<'p> {
         stdin: Stdin,
         stdout: Stdout,
     ) -> crate::sandbox::Command {
-        let answer = if test.answer.exists() { test.answer.clone() } else { PathBuf::from("/dev/null") };
+        let answer = if test.answer.exists() {
+            test.answer.clone()
+        } else {
+            PathBuf::from("/dev/null")
+        };
         let mut args = vec![
             test.input.display().to_string(),
             answer.display().to_string(),
@@ -195,13 +232,35 @@ impl<'p> Problem<'p> {
     }
 
     /// Runs the submission and the validator connected by two pipes.
-    fn interact(&self, runner: &Runner, program: &Program, test: &TestCase, limits: Limits) -> Result<(Outcome, Option<Checked>), RunError> {
-        let validator = self.validator.as_ref().ok_or_else(|| validator_error("interactive problem without a validator".into()))?;
+    fn interact(
+        &self,
+        runner: &Runner,
+        program: &Program,
+        test: &TestCase,
+        limits: Limits,
+    ) -> Result<(Outcome, Option<Checked>), RunError> {
+        let validator = self
+            .validator
+            .as_ref()
+            .ok_or_else(|| validator_error("interactive problem without a validator".into()))?;
         let feedback = Feedback::new(runner)?;
         let (to_sub_r, to_sub_w) = pipe()?;
         let (to_val_r, to_val_w) = pipe()?;
-        let vcmd = self.validator_command(runner, validator, test, &feedback, Stdin::Fd(to_val_r), Stdout::Fd(to_sub_w));
-        let scmd = runner.command(program, limits, &[], Stdin::Fd(to_sub_r), Stdout::Fd(to_val_w));
+        let vcmd = self.validator_command(
+            runner,
+            validator,
+            test,
+            &feedback,
+            Stdin::Fd(to_val_r),
+            Stdout::Fd(to_sub_w),
+        );
+        let scmd = runner.command(
+            program,
+            limits,
+            &[],
+            Stdin::Fd(to_sub_r),
+            Stdout::Fd(to_val_w),
+        );
         let v = runner.sandbox.spawn(vcmd)?;
         let s = runner.sandbox.spawn(scmd)?;
         let (vout, sout) = std::thread::scope(|scope| {
@@ -226,9 +285,19 @@ impl<'p> Problem<'p> {
         let mut score = 0.0;
         let mut max = 0.0;
         for (group, results) in by_group {
-            let total = all_secret.iter().filter(|t| t.group == group).count().max(1) as f64;
+            let total = all_secret
+                .iter()
+                .filter(|t| t.group == group)
+                .count()
+                .max(1) as f64;
             let rule = self.package.groups.iter().find(|g| g.name == group);
-            let test_score = |t: &TestResult| if t.verdict == Verdict::AC { t.score.unwrap_or(1.0) } else { 0.0 };
+            let test_score = |t: &TestResult| {
+                if t.verdict == Verdict::AC {
+                    t.score.unwrap_or(1.0)
+                } else {
+                    0.0
+                }
+            };
             let passed = results.iter().filter(|t| t.verdict == Verdict::AC).count() as f64;
             match rule.and_then(|r| r.score.map(|s| (s, r.aggregate_min))) {
                 Some((s, true)) => {
@@ -306,7 +375,8 @@ impl Feedback {
         let dir = runner.scratch_dir("feedback").map_err(RunError::Box)?;
         // The validator runs as a slot's uid; the directory name is not
         // guessable and its parent is not listable.
-        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).map_err(RunError::Box)?;
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .map_err(RunError::Box)?;
         Ok(Feedback { dir })
     }
 
@@ -332,7 +402,9 @@ impl Feedback {
         match out.exit_code {
             Some(VALIDATOR_AC) => {
                 let score = match self.read("score.txt") {
-                    Some(s) => Some(s.parse::<f64>().map_err(|_| validator_error(format!("score.txt: {s:?} is not a number")))?),
+                    Some(s) => Some(s.parse::<f64>().map_err(|_| {
+                        validator_error(format!("score.txt: {s:?} is not a number"))
+                    })?),
                     None => None,
                 };
                 Ok(Checked {
@@ -345,7 +417,9 @@ impl Feedback {
                 message,
                 ..Checked::new(Verdict::WA)
             }),
-            other => Err(validator_error(format!("exit code {other:?} (expected 42 or 43)"))),
+            other => Err(validator_error(format!(
+                "exit code {other:?} (expected 42 or 43)"
+            ))),
         }
     }
 }
@@ -361,13 +435,21 @@ impl Drop for Feedback {
 /// files (headers such as testlib.h) go along into the box.
 fn compile_validator(runner: &Runner, path: &Path) -> Result<Program, RunError> {
     let files: Vec<PathBuf> = if path.is_dir() {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(path).map_err(RunError::Box)?.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+        let mut v: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(RunError::Box)?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
         v.sort();
         v
     } else {
         vec![path.to_path_buf()]
     };
-    let sources: Vec<&PathBuf> = files.iter().filter(|f| lang::by_extension(f).is_some() && !f.extension().is_some_and(|e| e == "h")).collect();
+    let sources: Vec<&PathBuf> = files
+        .iter()
+        .filter(|f| lang::by_extension(f).is_some())
+        .collect();
     let main = match sources.as_slice() {
         [one] => *one,
         many => many
@@ -377,7 +459,13 @@ fn compile_validator(runner: &Runner, path: &Path) -> Result<Program, RunError> 
                 ["validator", "checker", "main", "output_validator"].contains(&stem.as_ref())
             })
             .copied()
-            .ok_or_else(|| validator_error(format!("cannot tell the main source among {} files in {}", many.len(), path.display())))?,
+            .ok_or_else(|| {
+                validator_error(format!(
+                    "cannot tell the main source among {} files in {}",
+                    many.len(),
+                    path.display()
+                ))
+            })?,
     };
     let language = lang::by_extension(main).expect("filtered above");
     let tc = runner.toolchain(language.id)?;
@@ -385,13 +473,22 @@ fn compile_validator(runner: &Runner, path: &Path) -> Result<Program, RunError> 
     let extra: Vec<(String, Vec<u8>)> = files
         .iter()
         .filter(|f| *f != main)
-        .filter_map(|f| Some((f.file_name()?.to_string_lossy().into_owned(), std::fs::read(f).ok()?)))
+        .filter_map(|f| {
+            Some((
+                f.file_name()?.to_string_lossy().into_owned(),
+                std::fs::read(f).ok()?,
+            ))
+        })
         .collect();
     let program = runner.prepare_with(tc, &source, &extra)?;
     if !program.compiled() {
         return Err(validator_error(format!(
             "does not compile: {}",
-            program.compile.as_ref().map(|c| c.output.as_str()).unwrap_or_default()
+            program
+                .compile
+                .as_ref()
+                .map(|c| c.output.as_str())
+                .unwrap_or_default()
         )));
     }
     Ok(program)

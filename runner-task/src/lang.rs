@@ -48,7 +48,12 @@ pub struct Language {
 }
 
 /// Shared libraries and the loader, for dynamically linked runtimes.
-const DYNAMIC_LIBS: &[&str] = &["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/etc/ld.so.cache"];
+const DYNAMIC_LIBS: &[&str] = &[
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/etc/ld.so.cache",
+];
 
 /// Compilers see all of /usr (read-only) and the alternatives they link through.
 const COMPILE_PATHS: &[&str] = &["/usr", "/etc/alternatives", "/etc/ld.so.cache"];
@@ -60,7 +65,13 @@ pub static LANGUAGES: &[Language] = &[
         extensions: &["py"],
         source_file: "main.py",
         // A syntax check, so that a syntax error is a compile error.
-        compile: Some(&["/usr/bin/python3", "-I", "-c", "import sys; compile(open(sys.argv[1], 'rb').read(), 'main.py', 'exec')", "{box}/main.py"]),
+        compile: Some(&[
+            "/usr/bin/python3",
+            "-I",
+            "-c",
+            "import sys; compile(open(sys.argv[1], 'rb').read(), 'main.py', 'exec')",
+            "{box}/main.py",
+        ]),
         run: &["/usr/bin/python3", "-B", "-I", "{box}/main.py"],
         env: &[("PYTHONIOENCODING", "utf-8")],
         home: &["/usr/lib/python3.*"],
@@ -77,7 +88,18 @@ pub static LANGUAGES: &[Language] = &[
         name: "C (GCC, C17)",
         extensions: &["c"],
         source_file: "main.c",
-        compile: Some(&["/usr/bin/gcc", "-std=gnu17", "-O2", "-pipe", "-static", "-DONLINE_JUDGE", "-o", "{box}/main", "{box}/main.c", "-lm"]),
+        compile: Some(&[
+            "/usr/bin/gcc",
+            "-std=gnu17",
+            "-O2",
+            "-pipe",
+            "-static",
+            "-DONLINE_JUDGE",
+            "-o",
+            "{box}/main",
+            "{box}/main.c",
+            "-lm",
+        ]),
         run: &["{box}/main"],
         env: &[],
         home: &[],
@@ -94,7 +116,17 @@ pub static LANGUAGES: &[Language] = &[
         name: "C++ (G++, C++20)",
         extensions: &["cpp", "cc", "cxx", "c++"],
         source_file: "main.cpp",
-        compile: Some(&["/usr/bin/g++", "-std=gnu++20", "-O2", "-pipe", "-static", "-DONLINE_JUDGE", "-o", "{box}/main", "{box}/main.cpp"]),
+        compile: Some(&[
+            "/usr/bin/g++",
+            "-std=gnu++20",
+            "-O2",
+            "-pipe",
+            "-static",
+            "-DONLINE_JUDGE",
+            "-o",
+            "{box}/main",
+            "{box}/main.cpp",
+        ]),
         run: &["{box}/main"],
         env: &[],
         home: &[],
@@ -111,10 +143,36 @@ pub static LANGUAGES: &[Language] = &[
         name: "Java (OpenJDK)",
         extensions: &["java"],
         source_file: "{main}.java",
-        compile: Some(&["{home}/bin/javac", "-J-Xmx512m", "-J-XX:+UseSerialGC", "-J-XX:TieredStopAtLevel=1", "-J-XX:-UsePerfData", "-encoding", "UTF-8", "-d", "{box}", "{box}/{main}.java"]),
-        run: &["{home}/bin/java", "-Xmx{memory_mb}m", "-Xss{stack_mb}m", "-XX:+UseSerialGC", "-XX:-UsePerfData", "-XX:+ExitOnOutOfMemoryError", "-Xshare:auto", "-cp", "{box}", "{main}"],
+        compile: Some(&[
+            "{home}/bin/javac",
+            "-J-Xmx512m",
+            "-J-XX:+UseSerialGC",
+            "-J-XX:TieredStopAtLevel=1",
+            "-J-XX:-UsePerfData",
+            "-encoding",
+            "UTF-8",
+            "-d",
+            "{box}",
+            "{box}/{main}.java",
+        ]),
+        run: &[
+            "{home}/bin/java",
+            "-Xmx{memory_mb}m",
+            "-Xss{stack_mb}m",
+            "-XX:+UseSerialGC",
+            "-XX:-UsePerfData",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Xshare:auto",
+            "-cp",
+            "{box}",
+            "{main}",
+        ],
         env: &[],
-        home: &["/usr/lib/jvm/java-17-openjdk-*", "/usr/lib/jvm/java-21-openjdk-*", "/usr/lib/jvm/default-java"],
+        home: &[
+            "/usr/lib/jvm/java-17-openjdk-*",
+            "/usr/lib/jvm/java-21-openjdk-*",
+            "/usr/lib/jvm/default-java",
+        ],
         run_paths: &["/etc/java-17-openjdk", "/etc/java-21-openjdk"],
         dynamic: true,
         memory_overhead_mb: 192,
@@ -128,9 +186,22 @@ pub static LANGUAGES: &[Language] = &[
         name: "Go",
         extensions: &["go"],
         source_file: "main.go",
-        compile: Some(&["{home}/bin/go", "build", "-o", "{box}/main", "{box}/main.go"]),
+        compile: Some(&[
+            "{home}/bin/go",
+            "build",
+            "-o",
+            "{box}/main",
+            "{box}/main.go",
+        ]),
         run: &["{box}/main"],
-        env: &[("GOCACHE", "{tmp}/go-cache"), ("GOPATH", "{tmp}/go"), ("CGO_ENABLED", "0"), ("GO111MODULE", "off"), ("GOMEMLIMIT", "{memory_mb}MiB"), ("GOTOOLCHAIN", "local")],
+        env: &[
+            ("GOCACHE", "{tmp}/go-cache"),
+            ("GOPATH", "{tmp}/go"),
+            ("CGO_ENABLED", "0"),
+            ("GO111MODULE", "off"),
+            ("GOMEMLIMIT", "{memory_mb}MiB"),
+            ("GOTOOLCHAIN", "local"),
+        ],
         home: &["/usr/lib/go-*", "/usr/lib/go", "/usr/local/go"],
         run_paths: &[],
         dynamic: false,
@@ -145,7 +216,22 @@ pub static LANGUAGES: &[Language] = &[
         name: "Rust",
         extensions: &["rs"],
         source_file: "main.rs",
-        compile: Some(&["/usr/bin/rustc", "--edition", "2021", "-C", "opt-level=2", "-C", "target-feature=+crt-static", "-C", "debuginfo=0", "--cfg", "online_judge", "-o", "{box}/main", "{box}/main.rs"]),
+        compile: Some(&[
+            "/usr/bin/rustc",
+            "--edition",
+            "2021",
+            "-C",
+            "opt-level=2",
+            "-C",
+            "target-feature=+crt-static",
+            "-C",
+            "debuginfo=0",
+            "--cfg",
+            "online_judge",
+            "-o",
+            "{box}/main",
+            "{box}/main.rs",
+        ]),
         run: &["{box}/main"],
         env: &[],
         home: &[],
@@ -163,7 +249,12 @@ pub static LANGUAGES: &[Language] = &[
         extensions: &["js", "mjs", "cjs"],
         source_file: "main.js",
         compile: Some(&["/usr/bin/node", "--check", "{box}/main.js"]),
-        run: &["/usr/bin/node", "--max-old-space-size={memory_mb}", "--stack-size=65500", "{box}/main.js"],
+        run: &[
+            "/usr/bin/node",
+            "--max-old-space-size={memory_mb}",
+            "--stack-size=65500",
+            "{box}/main.js",
+        ],
         // Node reads the system OpenSSL configuration at start; it is not
         // visible in the sandbox and not needed.
         env: &[("UV_THREADPOOL_SIZE", "2"), ("OPENSSL_CONF", "/dev/null")],
@@ -181,8 +272,19 @@ pub static LANGUAGES: &[Language] = &[
         name: "C# (Mono)",
         extensions: &["cs"],
         source_file: "main.cs",
-        compile: Some(&["/usr/bin/mono", "/usr/lib/mono/4.5/mcs.exe", "-optimize+", "-nologo", "-out:{box}/main.exe", "{box}/main.cs"]),
-        run: &["/usr/bin/mono", "--gc-params=max-heap-size={memory_mb}m", "{box}/main.exe"],
+        compile: Some(&[
+            "/usr/bin/mono",
+            "/usr/lib/mono/4.5/mcs.exe",
+            "-optimize+",
+            "-nologo",
+            "-out:{box}/main.exe",
+            "{box}/main.cs",
+        ]),
+        run: &[
+            "/usr/bin/mono",
+            "--gc-params=max-heap-size={memory_mb}m",
+            "{box}/main.exe",
+        ],
         env: &[("MONO_GC_PARAMS", "max-heap-size={memory_mb}m")],
         home: &[],
         run_paths: &["/usr/bin/mono", "/usr/lib/mono", "/etc/mono"],
@@ -202,7 +304,9 @@ pub fn main_class(lang: &Language, source: &[u8]) -> String {
         return "Main".into();
     }
     let text = String::from_utf8_lossy(source);
-    let mut words = text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$')).filter(|w| !w.is_empty());
+    let mut words = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+        .filter(|w| !w.is_empty());
     while let Some(w) = words.next() {
         if w == "public" {
             let mut next = words.next();
@@ -244,7 +348,9 @@ pub fn by_id(id: &str) -> Option<&'static Language> {
 /// The language of a source file, from its extension.
 pub fn by_extension(path: &Path) -> Option<&'static Language> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-    LANGUAGES.iter().find(|l| l.extensions.contains(&ext.as_str()))
+    LANGUAGES
+        .iter()
+        .find(|l| l.extensions.contains(&ext.as_str()))
 }
 
 fn expand(pattern: &str) -> Vec<PathBuf> {
@@ -253,7 +359,11 @@ fn expand(pattern: &str) -> Vec<PathBuf> {
         return vec![];
     };
     let Some(prefix) = name.strip_suffix('*') else {
-        return if p.exists() { vec![p.to_path_buf()] } else { vec![] };
+        return if p.exists() {
+            vec![p.to_path_buf()]
+        } else {
+            vec![]
+        };
     };
     let dir = p.parent().unwrap_or(Path::new("/"));
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -306,7 +416,11 @@ impl Toolchain {
     /// Replaces `{home}`, `{memory_mb}` and `{stack_mb}`; `{box}` and
     /// `{tmp}` are left for the sandbox.
     pub fn fill(&self, template: &str, memory_mb: u64, stack_mb: u64) -> String {
-        let home = self.home.as_ref().map(|h| h.display().to_string()).unwrap_or_default();
+        let home = self
+            .home
+            .as_ref()
+            .map(|h| h.display().to_string())
+            .unwrap_or_default();
         template
             .replace("{home}", &home)
             .replace("{memory_mb}", &memory_mb.to_string())
@@ -316,7 +430,13 @@ impl Toolchain {
     /// Host paths shown to the program at run time.
     pub fn run_binds(&self) -> Vec<Bind> {
         let mut v: Vec<Bind> = self.home.iter().map(|h| Bind::same(h.clone())).collect();
-        v.extend(self.lang.run_paths.iter().flat_map(|p| expand(p)).map(Bind::same));
+        v.extend(
+            self.lang
+                .run_paths
+                .iter()
+                .flat_map(|p| expand(p))
+                .map(Bind::same),
+        );
         if self.lang.dynamic {
             v.extend(DYNAMIC_LIBS.iter().flat_map(|p| expand(p)).map(Bind::same));
         }
@@ -325,29 +445,64 @@ impl Toolchain {
 
     /// Host paths shown to the compiler.
     pub fn compile_binds(&self) -> Vec<Bind> {
-        let mut v: Vec<Bind> = COMPILE_PATHS.iter().flat_map(|p| expand(p)).map(Bind::same).collect();
-        v.extend(self.lang.run_paths.iter().filter(|p| p.starts_with("/etc")).flat_map(|p| expand(p)).map(Bind::same));
+        let mut v: Vec<Bind> = COMPILE_PATHS
+            .iter()
+            .flat_map(|p| expand(p))
+            .map(Bind::same)
+            .collect();
+        v.extend(
+            self.lang
+                .run_paths
+                .iter()
+                .filter(|p| p.starts_with("/etc"))
+                .flat_map(|p| expand(p))
+                .map(Bind::same),
+        );
         v
     }
 
     /// The environment of both phases.
     pub fn env(&self, memory_mb: u64) -> Vec<(String, String)> {
         let mut env = vec![
-            ("PATH".to_string(), "/usr/local/bin:/usr/bin:/bin".to_string()),
+            (
+                "PATH".to_string(),
+                "/usr/local/bin:/usr/bin:/bin".to_string(),
+            ),
             ("HOME".to_string(), "{tmp}".to_string()),
             ("TMPDIR".to_string(), "{tmp}".to_string()),
             ("LANG".to_string(), "C.UTF-8".to_string()),
         ];
-        env.extend(self.lang.env.iter().map(|(k, v)| (k.to_string(), self.fill(v, memory_mb, 0))));
+        env.extend(
+            self.lang
+                .env
+                .iter()
+                .map(|(k, v)| (k.to_string(), self.fill(v, memory_mb, 0))),
+        );
         env
     }
 
     /// The toolchain's version line, asked of the host toolchain itself.
     pub fn version(&self) -> Option<String> {
-        let argv: Vec<String> = self.lang.version.iter().map(|a| self.fill(a, 0, 0)).collect();
-        let out = HostCommand::new(&argv[0]).args(&argv[1..]).env_clear().output().ok()?;
-        let text = if out.stdout.is_empty() { out.stderr } else { out.stdout };
-        String::from_utf8_lossy(&text).lines().next().map(|l| l.trim().to_string())
+        let argv: Vec<String> = self
+            .lang
+            .version
+            .iter()
+            .map(|a| self.fill(a, 0, 0))
+            .collect();
+        let out = HostCommand::new(&argv[0])
+            .args(&argv[1..])
+            .env_clear()
+            .output()
+            .ok()?;
+        let text = if out.stdout.is_empty() {
+            out.stderr
+        } else {
+            out.stdout
+        };
+        String::from_utf8_lossy(&text)
+            .lines()
+            .next()
+            .map(|l| l.trim().to_string())
     }
 }
 
@@ -358,8 +513,23 @@ mod tests {
     #[test]
     fn ids_are_the_documented_eight_and_extensions_are_unique() {
         let ids: Vec<&str> = LANGUAGES.iter().map(|l| l.id).collect();
-        assert_eq!(ids, ["python3", "c", "cpp", "java", "go", "rust", "javascript", "csharp"]);
-        let mut exts: Vec<&str> = LANGUAGES.iter().flat_map(|l| l.extensions.iter().copied()).collect();
+        assert_eq!(
+            ids,
+            [
+                "python3",
+                "c",
+                "cpp",
+                "java",
+                "go",
+                "rust",
+                "javascript",
+                "csharp"
+            ]
+        );
+        let mut exts: Vec<&str> = LANGUAGES
+            .iter()
+            .flat_map(|l| l.extensions.iter().copied())
+            .collect();
         let n = exts.len();
         exts.sort();
         exts.dedup();
@@ -376,7 +546,10 @@ mod tests {
     #[test]
     fn java_main_class_is_the_public_class() {
         let java = by_id("java").unwrap();
-        assert_eq!(main_class(java, b"import x;\npublic final class Sum { }"), "Sum");
+        assert_eq!(
+            main_class(java, b"import x;\npublic final class Sum { }"),
+            "Sum"
+        );
         assert_eq!(main_class(java, b"class A {} // public interface"), "Main");
         assert_eq!(main_class(by_id("c").unwrap(), b"public class X"), "Main");
     }
@@ -387,6 +560,9 @@ mod tests {
             lang: by_id("java").unwrap(),
             home: Some("/jdk".into()),
         };
-        assert_eq!(tc.fill("{home}/bin/java -Xmx{memory_mb}m", 256, 64), "/jdk/bin/java -Xmx256m");
+        assert_eq!(
+            tc.fill("{home}/bin/java -Xmx{memory_mb}m", 256, 64),
+            "/jdk/bin/java -Xmx256m"
+        );
     }
 }

@@ -4,13 +4,13 @@
 //! The `runner-task` binary is a thin CLI over this library; the platform's
 //! crates share its job [`protocol`] types.
 
-pub mod sandbox;
-pub mod lang;
-pub mod runner;
 pub mod checker;
-pub mod judge;
-pub mod package;
-pub mod protocol;
 pub mod cli;
 pub mod job;
+pub mod judge;
+pub mod lang;
+pub mod package;
+pub mod protocol;
+pub mod runner;
+pub mod sandbox;
 pub mod verify;

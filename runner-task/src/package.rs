@@ -117,7 +117,9 @@ fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
 }
 
 fn as_f64(v: &Value) -> Option<f64> {
-    v.as_f64().or_else(|| v.as_i64().map(|i| i as f64)).or_else(|| v.as_str()?.trim().parse().ok())
+    v.as_f64()
+        .or_else(|| v.as_i64().map(|i| i as f64))
+        .or_else(|| v.as_str()?.trim().parse().ok())
 }
 
 impl Package {
@@ -137,7 +139,11 @@ impl Package {
         let format = match get(&y, &["problem_format_version"]).and_then(Value::as_str) {
             Some(v) if v.starts_with("2023") || v == "draft" => Format::V2023,
             Some("legacy") | Some("legacy-icpc") | None => Format::Legacy,
-            Some(other) => return Err(PackageError::Yaml(format!("unsupported problem_format_version {other:?}"))),
+            Some(other) => {
+                return Err(PackageError::Yaml(format!(
+                    "unsupported problem_format_version {other:?}"
+                )))
+            }
         };
         let name = match get(&y, &["name"]) {
             Some(Value::String(s)) => s.clone(),
@@ -147,25 +153,40 @@ impl Package {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string(),
-            _ => dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            _ => dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
         };
 
         // Kind: 2023-07 `type` (string or list); legacy `validation`.
         let mut kind = Kind::PassFail;
         let types: Vec<String> = match get(&y, &["type"]) {
             Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
-            Some(Value::Sequence(v)) => v.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            Some(Value::Sequence(v)) => v
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
             _ => vec![],
         };
-        let validation = get(&y, &["validation"]).and_then(Value::as_str).unwrap_or("default");
-        let words: Vec<&str> = types.iter().map(String::as_str).chain(validation.split_whitespace()).collect();
+        let validation = get(&y, &["validation"])
+            .and_then(Value::as_str)
+            .unwrap_or("default");
+        let words: Vec<&str> = types
+            .iter()
+            .map(String::as_str)
+            .chain(validation.split_whitespace())
+            .collect();
         if words.contains(&"interactive") {
             kind = Kind::Interactive;
         } else if words.contains(&"scoring") || words.contains(&"score") {
             kind = Kind::Scoring;
         }
         if words.contains(&"multi-pass") {
-            return Err(PackageError::Invalid("multi-pass problems are not supported".into()));
+            return Err(PackageError::Invalid(
+                "multi-pass problems are not supported".into(),
+            ));
         }
 
         let (default_mult, default_margin, default_memory) = match format {
@@ -174,20 +195,29 @@ impl Package {
         };
         let limits = get(&y, &["limits"]);
         let lim = |k: &[&str]| limits.and_then(|l| get(l, k)).and_then(as_f64);
-        let ac_to_time_limit = lim(&["time_multipliers", "ac_to_time_limit"]).or(lim(&["time_multiplier"])).unwrap_or(default_mult);
-        let time_limit_to_tle = lim(&["time_multipliers", "time_limit_to_tle"]).or(lim(&["time_safety_margin"])).unwrap_or(default_margin);
+        let ac_to_time_limit = lim(&["time_multipliers", "ac_to_time_limit"])
+            .or(lim(&["time_multiplier"]))
+            .unwrap_or(default_mult);
+        let time_limit_to_tle = lim(&["time_multipliers", "time_limit_to_tle"])
+            .or(lim(&["time_safety_margin"]))
+            .unwrap_or(default_margin);
         let timelimit_file = dir.join(".timelimit");
         let time_limit_s = match lim(&["time_limit"]) {
             Some(t) => Some(t),
             None if timelimit_file.is_file() => {
-                let t = std::fs::read_to_string(&timelimit_file).map_err(read_err(&timelimit_file))?;
-                Some(t.trim().parse::<f64>().map_err(|_| PackageError::Invalid(format!(".timelimit: {:?} is not a number", t.trim())))?)
+                let t =
+                    std::fs::read_to_string(&timelimit_file).map_err(read_err(&timelimit_file))?;
+                Some(t.trim().parse::<f64>().map_err(|_| {
+                    PackageError::Invalid(format!(".timelimit: {:?} is not a number", t.trim()))
+                })?)
             }
             None => None,
         };
         if let Some(t) = time_limit_s {
             if !(t > 0.0 && t <= 60.0) {
-                return Err(PackageError::Invalid(format!("time limit {t} s is outside (0, 60]")));
+                return Err(PackageError::Invalid(format!(
+                    "time limit {t} s is outside (0, 60]"
+                )));
             }
         }
         let memory_mb = lim(&["memory"]).map(|m| m as u64).unwrap_or(default_memory);
@@ -198,14 +228,22 @@ impl Package {
             .unwrap_or_default()
             .to_string();
         let validator = find_validator(dir, format);
-        let custom = validator.is_some() && (validation.starts_with("custom") || format == Format::V2023 || kind == Kind::Interactive);
+        let custom = validator.is_some()
+            && (validation.starts_with("custom")
+                || format == Format::V2023
+                || kind == Kind::Interactive);
         let (compare, validator_args) = if custom {
-            (Compare::default(), flags.split_whitespace().map(str::to_string).collect())
+            (
+                Compare::default(),
+                flags.split_whitespace().map(str::to_string).collect(),
+            )
         } else {
             (Compare::from_flags(&flags)?, Vec::new())
         };
         if kind == Kind::Interactive && !custom {
-            return Err(PackageError::Invalid("an interactive problem needs an output validator".into()));
+            return Err(PackageError::Invalid(
+                "an interactive problem needs an output validator".into(),
+            ));
         }
 
         let mut tests = Vec::new();
@@ -217,10 +255,15 @@ impl Package {
             }
         }
         if tests.iter().all(|t| t.sample) {
-            return Err(PackageError::Invalid("the package has no secret test data".into()));
+            return Err(PackageError::Invalid(
+                "the package has no secret test data".into(),
+            ));
         }
         if tests.len() > MAX_TESTS {
-            return Err(PackageError::Invalid(format!("{} test cases (at most {MAX_TESTS})", tests.len())));
+            return Err(PackageError::Invalid(format!(
+                "{} test cases (at most {MAX_TESTS})",
+                tests.len()
+            )));
         }
         let submissions = collect_submissions(&dir.join("submissions"))?;
         Ok(Package {
@@ -245,7 +288,9 @@ impl Package {
     /// Derives the time limit from the slowest accepted run, as problemtools
     /// does: times the multiplier, rounded up to whole seconds.
     pub fn derive_time_limit_ms(&self, slowest_ac_ms: u64) -> u64 {
-        let t = (slowest_ac_ms as f64 * self.ac_to_time_limit / 1000.0).ceil().max(1.0);
+        let t = (slowest_ac_ms as f64 * self.ac_to_time_limit / 1000.0)
+            .ceil()
+            .max(1.0);
         (t as u64) * 1000
     }
 
@@ -263,13 +308,19 @@ fn find_validator(dir: &Path, format: Format) -> Option<PathBuf> {
         return Some(single);
     }
     let many = dir.join("output_validators");
-    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(&many).ok()?.flatten().map(|e| e.path()).collect();
+    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(&many)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     subdirs.sort();
     subdirs.into_iter().find(|p| p.is_dir() || p.is_file())
 }
 
 fn has_files(d: &Path) -> bool {
-    std::fs::read_dir(d).map(|mut r| r.next().is_some()).unwrap_or(false)
+    std::fs::read_dir(d)
+        .map(|mut r| r.next().is_some())
+        .unwrap_or(false)
 }
 
 /// Reads `testdata.yaml` / `test_group.yaml` of a group directory.
@@ -280,14 +331,19 @@ fn group_rule(d: &Path, name: &str) -> Result<Option<Group>, PackageError> {
             continue;
         }
         let text = std::fs::read_to_string(&p).map_err(read_err(&p))?;
-        let y: Value = serde_yaml::from_str(&text).map_err(|e| PackageError::Yaml(format!("{}: {e}", p.display())))?;
+        let y: Value = serde_yaml::from_str(&text)
+            .map_err(|e| PackageError::Yaml(format!("{}: {e}", p.display())))?;
         let score = get(&y, &["score"])
             .or_else(|| get(&y, &["max_score"]))
             .or_else(|| get(&y, &["scoring", "score"]))
             .or_else(|| get(&y, &["accept_score"]))
             .and_then(as_f64);
-        let grader = get(&y, &["grader_flags"]).and_then(Value::as_str).unwrap_or_default();
-        let aggregation = get(&y, &["scoring", "aggregation"]).or_else(|| get(&y, &["aggregation"])).and_then(Value::as_str);
+        let grader = get(&y, &["grader_flags"])
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let aggregation = get(&y, &["scoring", "aggregation"])
+            .or_else(|| get(&y, &["aggregation"]))
+            .and_then(Value::as_str);
         let aggregate_min = match aggregation {
             Some(a) => a == "min",
             None => !grader.split_whitespace().any(|w| w == "sum") && score.is_some(),
@@ -301,16 +357,28 @@ fn group_rule(d: &Path, name: &str) -> Result<Option<Group>, PackageError> {
     Ok(None)
 }
 
-fn collect_tests(d: &Path, group: &str, tests: &mut Vec<TestCase>, groups: &mut Vec<Group>) -> Result<(), PackageError> {
+fn collect_tests(
+    d: &Path,
+    group: &str,
+    tests: &mut Vec<TestCase>,
+    groups: &mut Vec<Group>,
+) -> Result<(), PackageError> {
     if let Some(rule) = group_rule(d, group)? {
         groups.push(rule);
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(d).map_err(read_err(d))?.flatten().map(|e| e.path()).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(d)
+        .map_err(read_err(d))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     for p in entries {
         // Symlinked files and directories are followed (is_dir/is_file do).
         if p.is_dir() {
-            let sub = format!("{group}/{}", p.file_name().unwrap_or_default().to_string_lossy());
+            let sub = format!(
+                "{group}/{}",
+                p.file_name().unwrap_or_default().to_string_lossy()
+            );
             collect_tests(&p, &sub, tests, groups)?;
             if tests.len() > MAX_TESTS {
                 return Ok(());
@@ -320,13 +388,19 @@ fn collect_tests(d: &Path, group: &str, tests: &mut Vec<TestCase>, groups: &mut 
             if !answer.is_file() {
                 // Interactive samples may come without answers; give an empty one.
                 if !p.with_extension("interaction").exists() {
-                    return Err(PackageError::Invalid(format!("{} has no .ans file", p.display())));
+                    return Err(PackageError::Invalid(format!(
+                        "{} has no .ans file",
+                        p.display()
+                    )));
                 }
             }
             for f in [&p, &answer] {
                 if let Ok(m) = std::fs::metadata(f) {
                     if m.len() > MAX_TEST_FILE_BYTES {
-                        return Err(PackageError::Invalid(format!("{} is larger than {MAX_TEST_FILE_BYTES} bytes", f.display())));
+                        return Err(PackageError::Invalid(format!(
+                            "{} is larger than {MAX_TEST_FILE_BYTES} bytes",
+                            f.display()
+                        )));
                     }
                 }
             }
@@ -348,11 +422,23 @@ fn collect_submissions(d: &Path) -> Result<Vec<Submission>, PackageError> {
     let Ok(verdicts) = std::fs::read_dir(d) else {
         return Ok(subs);
     };
-    let mut verdicts: Vec<PathBuf> = verdicts.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut verdicts: Vec<PathBuf> = verdicts
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     verdicts.sort();
     for v in verdicts {
-        let expected = v.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&v).map_err(read_err(&v))?.flatten().map(|e| e.path()).collect();
+        let expected = v
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&v)
+            .map_err(read_err(&v))?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         files.sort();
         for f in files {
             subs.push(Submission {
@@ -362,7 +448,10 @@ fn collect_submissions(d: &Path) -> Result<Vec<Submission>, PackageError> {
         }
     }
     if subs.len() > MAX_SUBMISSIONS {
-        return Err(PackageError::Invalid(format!("{} submissions (at most {MAX_SUBMISSIONS})", subs.len())));
+        return Err(PackageError::Invalid(format!(
+            "{} submissions (at most {MAX_SUBMISSIONS})",
+            subs.len()
+        )));
     }
     Ok(subs)
 }
@@ -388,8 +477,13 @@ mod tests {
         write(&d.join("data/secret/g1/a.ans"), "10\n");
         write(&d.join("data/secret/g1/testdata.yaml"), "score: 40\n");
         fs::create_dir_all(d.join("data/secret/g2")).unwrap();
-        std::os::unix::fs::symlink(d.join("data/secret/g1/a.in"), d.join("data/secret/g2/b.in")).unwrap();
-        std::os::unix::fs::symlink(d.join("data/secret/g1/a.ans"), d.join("data/secret/g2/b.ans")).unwrap();
+        std::os::unix::fs::symlink(d.join("data/secret/g1/a.in"), d.join("data/secret/g2/b.in"))
+            .unwrap();
+        std::os::unix::fs::symlink(
+            d.join("data/secret/g1/a.ans"),
+            d.join("data/secret/g2/b.ans"),
+        )
+        .unwrap();
         write(&d.join("submissions/accepted/sol.py"), "print(1)");
         let p = Package::load(d).unwrap();
         assert_eq!(p.name, "Sum");
@@ -427,12 +521,18 @@ mod tests {
     #[test]
     fn broken_packages_get_clear_errors() {
         let t = tempfile::tempdir().unwrap();
-        assert!(matches!(Package::load(t.path()), Err(PackageError::NotAPackage(_))));
+        assert!(matches!(
+            Package::load(t.path()),
+            Err(PackageError::NotAPackage(_))
+        ));
         write(&t.path().join("problem.yaml"), "name: x\n");
         write(&t.path().join("data/secret/1.in"), "1");
         let e = Package::load(t.path()).unwrap_err().to_string();
         assert!(e.contains("no .ans"), "{e}");
-        write(&t.path().join("problem.yaml"), "limits: {time_limit: 500}\n");
+        write(
+            &t.path().join("problem.yaml"),
+            "limits: {time_limit: 500}\n",
+        );
         write(&t.path().join("data/secret/1.ans"), "1");
         let e = Package::load(t.path()).unwrap_err().to_string();
         assert!(e.contains("outside"), "{e}");

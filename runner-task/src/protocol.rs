@@ -177,7 +177,13 @@ pub struct Manifest {
 impl Manifest {
     /// Checks sizes and counts before anything runs.
     pub fn validate(&self) -> Result<(), String> {
-        if self.job_id.is_empty() || self.job_id.len() > 128 || !self.job_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) {
+        if self.job_id.is_empty()
+            || self.job_id.len() > 128
+            || !self
+                .job_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        {
             return Err("job_id must be 1-128 characters of [A-Za-z0-9_-]".into());
         }
         if self.source.len() > MAX_SOURCE_BYTES {
@@ -189,10 +195,19 @@ impl Manifest {
             }
             for (i, input) in inputs.iter().enumerate() {
                 if input.stdin.len() > MAX_STDIN_BYTES {
-                    return Err(format!("inputs[{i}].stdin is larger than {MAX_STDIN_BYTES} bytes"));
+                    return Err(format!(
+                        "inputs[{i}].stdin is larger than {MAX_STDIN_BYTES} bytes"
+                    ));
                 }
-                if input.args.len() > MAX_ARGS || input.args.iter().any(|a| a.len() > 4096 || a.contains('\0')) {
-                    return Err(format!("inputs[{i}].args: at most {MAX_ARGS} arguments of 4096 bytes, without NUL"));
+                if input.args.len() > MAX_ARGS
+                    || input
+                        .args
+                        .iter()
+                        .any(|a| a.len() > 4096 || a.contains('\0'))
+                {
+                    return Err(format!(
+                        "inputs[{i}].args: at most {MAX_ARGS} arguments of 4096 bytes, without NUL"
+                    ));
                 }
             }
             limits.validate().map_err(|e| e.to_string())?;

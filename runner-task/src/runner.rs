@@ -76,7 +76,11 @@ fn unique_name() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("{}-{}-{nanos:x}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}-{nanos:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl Runner {
@@ -84,7 +88,8 @@ impl Runner {
         let boxes = work_dir.join("boxes");
         std::fs::create_dir_all(&boxes).map_err(RunError::Box)?;
         // Reachable by sandboxed uids (bind sources, feedback), not listable.
-        std::fs::set_permissions(&boxes, std::os::unix::fs::PermissionsExt::from_mode(0o711)).map_err(RunError::Box)?;
+        std::fs::set_permissions(&boxes, std::os::unix::fs::PermissionsExt::from_mode(0o711))
+            .map_err(RunError::Box)?;
         Ok(Runner { sandbox, boxes })
     }
 
@@ -108,7 +113,12 @@ impl Runner {
 
     /// Like [`Runner::prepare`], with extra files (headers, modules) beside
     /// the source.
-    pub fn prepare_with(&self, toolchain: Toolchain, source: &[u8], extra: &[(String, Vec<u8>)]) -> Result<Program, RunError> {
+    pub fn prepare_with(
+        &self,
+        toolchain: Toolchain,
+        source: &[u8],
+        extra: &[(String, Vec<u8>)],
+    ) -> Result<Program, RunError> {
         let box_dir = self.scratch_dir("box").map_err(RunError::Box)?;
         let main = lang::main_class(toolchain.lang, source);
         let mut program = Program {
@@ -131,7 +141,10 @@ impl Runner {
             let tc = &program.toolchain;
             let main = &program.main;
             let mut cmd = Command::new(tc.fill(compile[0], 0, 0), limits);
-            cmd.args = compile[1..].iter().map(|a| tc.fill(a, 512, 64).replace("{main}", main)).collect();
+            cmd.args = compile[1..]
+                .iter()
+                .map(|a| tc.fill(a, 512, 64).replace("{main}", main))
+                .collect();
             cmd.env = tc.env(limits.memory_mb);
             cmd.binds = tc.compile_binds();
             cmd.box_dir = Some((program.box_dir.clone(), true));
@@ -162,14 +175,24 @@ impl Runner {
     }
 
     /// Builds the sandbox command for one run of `program`.
-    pub fn command(&self, program: &Program, limits: Limits, args: &[String], stdin: Stdin, stdout: Stdout) -> Command {
+    pub fn command(
+        &self,
+        program: &Program,
+        limits: Limits,
+        args: &[String],
+        stdin: Stdin,
+        stdout: Stdout,
+    ) -> Command {
         let tc = &program.toolchain;
         let lang = tc.lang;
         let run = lang.run;
         let mut cmd = Command::new(tc.fill(run[0], limits.memory_mb, limits.stack_mb), limits);
         cmd.args = run[1..]
             .iter()
-            .map(|a| tc.fill(a, limits.memory_mb, limits.stack_mb).replace("{main}", &program.main))
+            .map(|a| {
+                tc.fill(a, limits.memory_mb, limits.stack_mb)
+                    .replace("{main}", &program.main)
+            })
             .chain(args.iter().cloned())
             .collect();
         cmd.env = tc.env(limits.memory_mb);
@@ -183,7 +206,13 @@ impl Runner {
     }
 
     /// Runs a compiled program once.
-    pub fn run(&self, program: &Program, limits: Limits, args: &[String], stdin: Stdin) -> Result<Outcome, RunError> {
+    pub fn run(
+        &self,
+        program: &Program,
+        limits: Limits,
+        args: &[String],
+        stdin: Stdin,
+    ) -> Result<Outcome, RunError> {
         let cmd = self.command(program, limits, args, stdin, Stdout::Capture);
         let out = self.sandbox.run(cmd)?;
         Ok(classify_runtime_oom(program.lang(), out))
@@ -197,9 +226,14 @@ pub fn classify_runtime_oom(lang: &Language, mut out: Outcome) -> Outcome {
     if out.status == Status::Re {
         // The JVM reports on stdout, the others on stderr; only the tail
         // matters (the runtime's last words).
-        let tail = |b: &[u8]| String::from_utf8_lossy(&b[b.len().saturating_sub(4096)..]).into_owned();
+        let tail =
+            |b: &[u8]| String::from_utf8_lossy(&b[b.len().saturating_sub(4096)..]).into_owned();
         let (stdout, stderr) = (tail(&out.stdout), tail(&out.stderr));
-        if lang.oom_markers.iter().any(|m| stderr.contains(m) || stdout.contains(m)) {
+        if lang
+            .oom_markers
+            .iter()
+            .any(|m| stderr.contains(m) || stdout.contains(m))
+        {
             out.status = Status::Mle;
         }
     }

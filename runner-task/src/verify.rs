@@ -38,7 +38,12 @@ pub struct Report {
 }
 
 /// Verifies `pkg`; `time_limit_ms` overrides the package's limit.
-pub fn verify(runner: &Runner, pkg: &Package, time_limit_ms: Option<u64>, progress: &mut dyn FnMut(&Row)) -> Result<Report, RunError> {
+pub fn verify(
+    runner: &Runner,
+    pkg: &Package,
+    time_limit_ms: Option<u64>,
+    progress: &mut dyn FnMut(&Row),
+) -> Result<Report, RunError> {
     let problem = Problem::prepare(runner, pkg)?;
     let mut programs = Vec::new();
     for sub in &pkg.submissions {
@@ -78,7 +83,8 @@ pub fn verify(runner: &Runner, pkg: &Package, time_limit_ms: Option<u64>, progre
                 }
             }
             let t = pkg.derive_time_limit_ms(slowest);
-            pkg.remember_time_limit(t).map_err(|e| RunError::Box(std::io::Error::other(e.to_string())))?;
+            pkg.remember_time_limit(t)
+                .map_err(|e| RunError::Box(std::io::Error::other(e.to_string())))?;
             derived = true;
             t
         }
@@ -99,7 +105,8 @@ pub fn verify(runner: &Runner, pkg: &Package, time_limit_ms: Option<u64>, progre
             Ok(p) => {
                 // Time-limit submissions must fail even with the safety factor.
                 let limit = if expected == Some(Verdict::TLE) {
-                    ((time_limit_ms as f64 * pkg.time_limit_to_tle) as u64).min(crate::sandbox::Limits::MAX_TIME_MS)
+                    ((time_limit_ms as f64 * pkg.time_limit_to_tle) as u64)
+                        .min(crate::sandbox::Limits::MAX_TIME_MS)
                 } else {
                     time_limit_ms
                 };
@@ -108,7 +115,12 @@ pub fn verify(runner: &Runner, pkg: &Package, time_limit_ms: Option<u64>, progre
                     stop_on_failure: true,
                 };
                 let (verdict, score, time_ms, error) = match problem.judge(runner, &p, opts) {
-                    Ok(JudgeResult { verdict, score, time_ms, .. }) => (verdict, score, time_ms, None),
+                    Ok(JudgeResult {
+                        verdict,
+                        score,
+                        time_ms,
+                        ..
+                    }) => (verdict, score, time_ms, None),
                     Err(e) => (Verdict::IE, None, 0, Some(e.to_string())),
                 };
                 Row {

@@ -64,7 +64,10 @@ impl Layout {
             })
         };
         let join = |root: &str, mount: &str, path: &str| -> PathBuf {
-            let rel = path.strip_prefix(root).unwrap_or(path).trim_start_matches('/');
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(path)
+                .trim_start_matches('/');
             Path::new(mount).join(rel)
         };
         let v1_dir = |ctrl: &str| -> Option<PathBuf> {
@@ -334,7 +337,10 @@ mod tests {
         fs::write(d.join("memory.events"), "oom 0\noom_kill 2\n").unwrap();
         fs::write(d.join("cpu.stat"), "usage_usec 1000\n").unwrap();
         let base = slot.prepare(64 << 20, 10).unwrap();
-        assert_eq!(fs::read_to_string(d.join("memory.max")).unwrap(), "67108864");
+        assert_eq!(
+            fs::read_to_string(d.join("memory.max")).unwrap(),
+            "67108864"
+        );
         assert_eq!(fs::read_to_string(d.join("pids.max")).unwrap(), "10");
         fs::write(d.join("memory.events"), "oom 1\noom_kill 3\n").unwrap();
         fs::write(d.join("cpu.stat"), "usage_usec 4000\n").unwrap();

@@ -118,15 +118,31 @@ fn step<T>(p: &Prepared, step: Step, result: SysResult<T>) -> T {
 pub fn full(p: &Prepared) -> ! {
     // 1. The parent writes our uid/gid maps and puts us in the slot cgroup;
     //    until it says so we have no identity to act with.
-    step(p, Step::WaitForParent, wait_for_parent(p.sync.expect("full profile has a sync pipe")));
+    step(
+        p,
+        Step::WaitForParent,
+        wait_for_parent(p.sync.expect("full profile has a sync pipe")),
+    );
     // Act as the namespace's root (mapped to an unprivileged host uid) so
     // that the files created below have an owner the kernel can represent.
     // SAFETY: plain credential changes.
-    step(p, Step::Gid, sys::check(unsafe { libc::setresgid(0, 0, 0) }));
+    step(
+        p,
+        Step::Gid,
+        sys::check(unsafe { libc::setresgid(0, 0, 0) }),
+    );
     // SAFETY: as above.
-    step(p, Step::Uid, sys::check(unsafe { libc::setresuid(0, 0, 0) }));
+    step(
+        p,
+        Step::Uid,
+        sys::check(unsafe { libc::setresuid(0, 0, 0) }),
+    );
     // 2. A minimal read-only root: toolchain, box, scratch /tmp, /proc, /dev.
-    step(p, Step::FileSystem, p.mounts.expect("full profile has a mount plan").execute());
+    step(
+        p,
+        Step::FileSystem,
+        p.mounts.expect("full profile has a mount plan").execute(),
+    );
     // 3. Our own host name in our own UTS namespace.
     step(p, Step::Hostname, sethostname(c"coderun"));
     // 4. Capabilities cannot be regained: empty the bounding set while we
@@ -140,7 +156,11 @@ pub fn full(p: &Prepared) -> ! {
 pub fn restricted(p: &Prepared) -> ! {
     // 1. Our own session and process group, apart from the runner's.
     // SAFETY: setsid has no memory effects.
-    step(p, Step::SessionLeader, sys::check(unsafe { libc::setsid() }));
+    step(
+        p,
+        Step::SessionLeader,
+        sys::check(unsafe { libc::setsid() }),
+    );
     // 2. Capabilities cannot be regained.
     step(p, Step::BoundingSet, drop_bounding_set());
     common_identity_and_limits(p)
@@ -149,24 +169,44 @@ pub fn restricted(p: &Prepared) -> ! {
 fn common_identity_and_limits(p: &Prepared) -> ! {
     // No supplementary groups: the runner's (root's) groups must not leak.
     // SAFETY: an empty group list.
-    step(p, Step::Groups, sys::check(unsafe { libc::setgroups(0, std::ptr::null()) }));
+    step(
+        p,
+        Step::Groups,
+        sys::check(unsafe { libc::setgroups(0, std::ptr::null()) }),
+    );
     // SAFETY: plain credential changes.
-    step(p, Step::Gid, sys::check(unsafe { libc::setresgid(p.gid, p.gid, p.gid) }));
+    step(
+        p,
+        Step::Gid,
+        sys::check(unsafe { libc::setresgid(p.gid, p.gid, p.gid) }),
+    );
     // SAFETY: as above; this also clears the permitted and effective sets.
-    step(p, Step::Uid, sys::check(unsafe { libc::setresuid(p.uid, p.uid, p.uid) }));
+    step(
+        p,
+        Step::Uid,
+        sys::check(unsafe { libc::setresuid(p.uid, p.uid, p.uid) }),
+    );
     step(p, Step::Capabilities, clear_capabilities());
     // Resource limits for every process of the run.
     for &(res, soft, hard) in &p.rlimits {
         step(p, Step::Rlimits, sys::setrlimit(res, soft, hard));
     }
     // execve can never grant privileges again (setuid files, file caps).
-    step(p, Step::NoNewPrivs, sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1));
+    step(
+        p,
+        Step::NoNewPrivs,
+        sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1),
+    );
     // The file system and TCP policy.
     if let Some((policy, paths)) = &p.landlock {
         step(p, Step::Landlock, policy.apply(paths));
     }
     // SAFETY: valid path.
-    step(p, Step::Chdir, sys::check(unsafe { libc::chdir(p.cwd.as_ptr()) }));
+    step(
+        p,
+        Step::Chdir,
+        sys::check(unsafe { libc::chdir(p.cwd.as_ptr()) }),
+    );
     // Standard streams in place, the report pipe at fd 3, nothing else open.
     step(p, Step::Stdio, setup_stdio(p));
     // Last, because it forbids the calls made above.

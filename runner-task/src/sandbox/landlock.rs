@@ -126,9 +126,7 @@ impl Policy {
         match access {
             Access::ReadExec => EXECUTE | READ_FILE | READ_DIR,
             Access::ReadWrite => self.fs_all & !(MAKE_CHAR | MAKE_BLOCK | IOCTL_DEV),
-            Access::ReadWriteFiles => {
-                (READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV) & self.fs_all
-            }
+            Access::ReadWriteFiles => (READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV) & self.fs_all,
         }
     }
 
@@ -170,7 +168,9 @@ impl Policy {
                 // SAFETY: zeroed stat is a valid out-parameter for fstat.
                 let mut st: libc::stat = unsafe { std::mem::zeroed() };
                 // SAFETY: fd is open; st is a valid pointer.
-                unsafe { libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFDIR }
+                unsafe {
+                    libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFDIR
+                }
             };
             let mut allowed = self.rights(access);
             if !is_dir {

@@ -75,14 +75,14 @@ impl Limits {
             ("memory_mb", self.memory_mb, Self::MAX_MEMORY_MB),
             ("processes", self.processes, Self::MAX_PROCESSES),
             ("output_bytes", self.output_bytes, Self::MAX_OUTPUT_BYTES),
-            ("file_size_bytes", self.file_size_bytes, Self::MAX_FILE_SIZE_BYTES),
+            (
+                "file_size_bytes",
+                self.file_size_bytes,
+                Self::MAX_FILE_SIZE_BYTES,
+            ),
             ("open_files", self.open_files, Self::MAX_OPEN_FILES),
             ("stack_mb", self.stack_mb, self.memory_mb.max(1)),
-            (
-                "wall_time_ms",
-                self.wall_ms(),
-                Self::MAX_WALL_TIME_MS,
-            ),
+            ("wall_time_ms", self.wall_ms(), Self::MAX_WALL_TIME_MS),
         ];
         for (field, value, max) in checks {
             if value == 0 || value > max {

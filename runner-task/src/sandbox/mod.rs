@@ -86,7 +86,10 @@ pub enum SandboxError {
     #[error("starting the sandboxed process: {0}")]
     Clone(#[source] sys::Errno),
     #[error("sandbox setup failed at step {step:?}: {errno}")]
-    Setup { step: child::Step, errno: sys::Errno },
+    Setup {
+        step: child::Step,
+        errno: sys::Errno,
+    },
     #[error("supervising the sandboxed process: {0}")]
     Supervise(#[source] std::io::Error),
     #[error("invalid limits: {0}")]
@@ -222,8 +225,11 @@ impl Sandbox {
         std::fs::create_dir_all(&opts.work_dir).map_err(create("work directory"))?;
         // Sandboxed setup runs as an unprivileged host uid that must be able
         // to reach the box directories below (but not list them).
-        std::fs::set_permissions(&opts.work_dir, std::os::unix::fs::PermissionsExt::from_mode(0o711))
-            .map_err(create("work directory"))?;
+        std::fs::set_permissions(
+            &opts.work_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o711),
+        )
+        .map_err(create("work directory"))?;
         let root_dir = opts.work_dir.join("root");
         std::fs::create_dir_all(&root_dir).map_err(create("root mount point"))?;
         // SAFETY: geteuid has no failure mode.
@@ -333,7 +339,9 @@ impl Sandbox {
             ),
         };
         let subst = |s: &str| s.replace("{box}", &box_at).replace("{tmp}", &tmp_at);
-        let c = |s: String| CString::new(s).map_err(|_| SandboxError::Command("NUL byte in command".into()));
+        let c = |s: String| {
+            CString::new(s).map_err(|_| SandboxError::Command("NUL byte in command".into()))
+        };
 
         let program = c(subst(&cmd.program))?;
         let mut arg_strings = vec![program.clone()];
@@ -392,7 +400,8 @@ impl Sandbox {
                 limits.file_size_bytes / 4096 + 64,
             )
         });
-        let landlock_paths: Vec<(CString, Access)> = self.landlock_paths(&binds, &box_at, &tmp_at, &cmd.box_dir);
+        let landlock_paths: Vec<(CString, Access)> =
+            self.landlock_paths(&binds, &box_at, &tmp_at, &cmd.box_dir);
         let landlock = self.landlock.as_ref().map(|p| {
             (
                 p,
@@ -432,10 +441,12 @@ impl Sandbox {
         };
 
         let baseline = match &slot.cgroup {
-            Some(cg) => Some(
-                cg.prepare(cmd.memory_bytes, limits.processes + 1)
-                    .map_err(|source| SandboxError::Create { what: "cgroup limits", source })?,
-            ),
+            Some(cg) => Some(cg.prepare(cmd.memory_bytes, limits.processes + 1).map_err(
+                |source| SandboxError::Create {
+                    what: "cgroup limits",
+                    source,
+                },
+            )?),
             None => None,
         };
         let started = Instant::now();
@@ -508,7 +519,11 @@ impl Sandbox {
         })
     }
 
-    fn clone_full(&self, slot: &Slot, p: &Prepared) -> Result<(libc::pid_t, OwnedFd), SandboxError> {
+    fn clone_full(
+        &self,
+        slot: &Slot,
+        p: &Prepared,
+    ) -> Result<(libc::pid_t, OwnedFd), SandboxError> {
         let mut flags = libc::CLONE_NEWUSER
             | libc::CLONE_NEWPID
             | libc::CLONE_NEWNS
@@ -531,19 +546,27 @@ impl Sandbox {
             }
         };
         let cgroup_fd = match slot.cgroup.as_ref().and_then(|c| c.v2_dir()) {
-            Some(dir) => Some(
-                File::open(dir).map_err(|source| SandboxError::Create { what: "cgroup directory", source })?,
-            ),
+            Some(dir) => Some(File::open(dir).map_err(|source| SandboxError::Create {
+                what: "cgroup directory",
+                source,
+            })?),
             None => None,
         };
-        let result = clone3(flags as u64, cgroup_fd.as_ref().map(|f| f.as_raw_fd()), || child::full(p));
+        let result = clone3(
+            flags as u64,
+            cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
+            || child::full(p),
+        );
         if joined {
             let own = self.own_netns.as_ref().expect("checked above");
             // SAFETY: returning this thread to the runner's own namespace.
             if unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
                 // A thread stuck in the empty namespace would break the
                 // runner's own network use: better to stop loudly.
-                panic!("cannot return to the runner's network namespace: {}", sys::Errno::last());
+                panic!(
+                    "cannot return to the runner's network namespace: {}",
+                    sys::Errno::last()
+                );
             }
         }
         result.map_err(SandboxError::Clone)
@@ -574,7 +597,7 @@ impl Sandbox {
             };
             r.push((res, cmd.memory_bytes, cmd.memory_bytes));
         }
-        r.into_iter().map(|(res, s, h)| (res as u32, s, h)).collect()
+        r
     }
 
     fn landlock_paths(
@@ -597,7 +620,13 @@ impl Sandbox {
                 v.push((c(Path::new(p)), Access::ReadExec));
             }
         }
-        for dev in ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"] {
+        for dev in [
+            "/dev/null",
+            "/dev/zero",
+            "/dev/full",
+            "/dev/random",
+            "/dev/urandom",
+        ] {
             v.push((c(Path::new(dev)), Access::ReadWriteFiles));
         }
         v.push((c(Path::new(tmp_at)), Access::ReadWrite));
@@ -620,7 +649,10 @@ impl Sandbox {
             .opts
             .work_dir
             .join(format!("scratch-{}-{}", slot.index, unique()));
-        std::fs::create_dir(&dir).map_err(|source| SandboxError::Create { what: "scratch directory", source })?;
+        std::fs::create_dir(&dir).map_err(|source| SandboxError::Create {
+            what: "scratch directory",
+            source,
+        })?;
         let (_, user) = self.host_ids(slot.index);
         chown_tree(&dir, user)?;
         Ok(dir)
@@ -670,7 +702,11 @@ impl Drop for Running<'_> {
     fn drop(&mut self) {
         if let Some(parts) = self.parts.take() {
             // Never waited: kill the run so the slot is clean.
-            monitor::abandon(parts, self.slot.as_ref().and_then(|s| s.cgroup.as_ref()), self.sandbox);
+            monitor::abandon(
+                parts,
+                self.slot.as_ref().and_then(|s| s.cgroup.as_ref()),
+                self.sandbox,
+            );
         }
         if let Some(slot) = self.slot.take() {
             self.sandbox.give_slot(slot);
@@ -697,7 +733,11 @@ fn lease_uids() -> std::io::Result<(u32, File)> {
         d
     };
     for k in 0..LEASES {
-        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(k.to_string()))?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(k.to_string()))?;
         // SAFETY: flock on a descriptor we own.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
             return Ok((FIRST_LEASED_UID + k * UIDS_PER_LEASE, f));
@@ -726,15 +766,26 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
 fn open_null() -> Result<OwnedFd, SandboxError> {
     File::open("/dev/null")
         .map(OwnedFd::from)
-        .map_err(|source| SandboxError::Create { what: "stdin", source })
+        .map_err(|source| SandboxError::Create {
+            what: "stdin",
+            source,
+        })
 }
 
 fn memfd_with(bytes: &[u8]) -> Result<OwnedFd, SandboxError> {
     use std::io::{Seek, Write};
-    let err = |source| SandboxError::Create { what: "stdin", source };
+    let err = |source| SandboxError::Create {
+        what: "stdin",
+        source,
+    };
     // SAFETY: creating an anonymous file with a static name.
-    let fd = sys::check(unsafe { libc::memfd_create(c"stdin".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) })
-        .map_err(|e| err(e.into()))?;
+    let fd = sys::check(unsafe {
+        libc::memfd_create(
+            c"stdin".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    })
+    .map_err(|e| err(e.into()))?;
     // SAFETY: the descriptor is new and ours.
     let mut f = unsafe { File::from_raw_fd(fd) };
     f.write_all(bytes).map_err(err)?;
@@ -752,7 +803,10 @@ fn memfd_with(bytes: &[u8]) -> Result<OwnedFd, SandboxError> {
 }
 
 fn chown_tree(path: &Path, uid: u32) -> Result<(), SandboxError> {
-    let err = |source| SandboxError::Create { what: "box ownership", source };
+    let err = |source| SandboxError::Create {
+        what: "box ownership",
+        source,
+    };
     std::os::unix::fs::lchown(path, Some(uid), Some(uid)).map_err(err)?;
     if path.is_dir() && !path.is_symlink() {
         for e in std::fs::read_dir(path).map_err(err)? {
@@ -765,7 +819,11 @@ fn chown_tree(path: &Path, uid: u32) -> Result<(), SandboxError> {
 fn unique() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 #[repr(C)]
@@ -787,7 +845,11 @@ struct CloneArgs {
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// `clone3` with fork semantics; runs `child` in the child (never returns).
-fn clone3(flags: u64, cgroup: Option<RawFd>, child: impl FnOnce()) -> Result<(libc::pid_t, OwnedFd), sys::Errno> {
+fn clone3(
+    flags: u64,
+    cgroup: Option<RawFd>,
+    child: impl FnOnce(),
+) -> Result<(libc::pid_t, OwnedFd), sys::Errno> {
     let mut pidfd: RawFd = -1;
     let mut args = CloneArgs {
         flags,
@@ -803,7 +865,11 @@ fn clone3(flags: u64, cgroup: Option<RawFd>, child: impl FnOnce()) -> Result<(li
     // a copy of this stack and only makes async-signal-safe system calls
     // before execve or _exit (see `child`).
     let pid = sys::check(unsafe {
-        libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>())
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
     })?;
     if pid == 0 {
         child();
@@ -820,7 +886,8 @@ fn clone_plain(p: &Prepared) -> Result<(libc::pid_t, OwnedFd), SandboxError> {
         child::restricted(p);
     }
     // SAFETY: pidfd_open on our own child, which cannot be reaped before we wait.
-    let fd = sys::check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) }).map_err(SandboxError::Clone)?;
+    let fd = sys::check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })
+        .map_err(SandboxError::Clone)?;
     // SAFETY: a fresh descriptor.
     Ok((pid, unsafe { OwnedFd::from_raw_fd(fd as RawFd) }))
 }

@@ -188,8 +188,8 @@ pub(super) fn supervise(
     kill_run(&parts, cgroup, sandbox);
     // Everything is dead: drain what the pipes still hold, within the cap.
     let drain_until = Instant::now() + Duration::from_millis(200);
-    for i in 0..streams.fds.len() {
-        while open[i] && Instant::now() < drain_until {
+    for (i, still_open) in open.iter_mut().enumerate() {
+        while *still_open && Instant::now() < drain_until {
             let mut p = libc::pollfd {
                 fd: streams.fds[i].0.as_raw_fd(),
                 events: libc::POLLIN,
@@ -200,7 +200,7 @@ pub(super) fn supervise(
                 break;
             }
             match streams.read_one(i) {
-                Ok(more) => open[i] = more,
+                Ok(more) => *still_open = more,
                 Err(()) => {
                     killed.get_or_insert(Kill::Output);
                     break;
@@ -247,9 +247,13 @@ pub(super) fn supervise(
         Some(p) => (Some(p.0), p.1, p.2),
         None => (
             // Only a probe run's init exits cleanly without a report.
-            (killed.is_none() && libc::WIFEXITED(wait_status) && libc::WEXITSTATUS(wait_status) == 0)
+            (killed.is_none()
+                && libc::WIFEXITED(wait_status)
+                && libc::WEXITSTATUS(wait_status) == 0)
                 .then_some(wait_status),
-            cg_usage.map(|u| u.cpu_ns / 1000).unwrap_or_else(|| tv_us(ru.ru_utime) + tv_us(ru.ru_stime)),
+            cg_usage
+                .map(|u| u.cpu_ns / 1000)
+                .unwrap_or_else(|| tv_us(ru.ru_utime) + tv_us(ru.ru_stime)),
             ru.ru_maxrss.max(0) as u64,
         ),
     };
@@ -263,14 +267,17 @@ pub(super) fn supervise(
         }
     }
     let time_ms = cpu_us.div_ceil(1000);
-    let exit_code = status.filter(|s| libc::WIFEXITED(*s)).map(|s| libc::WEXITSTATUS(s));
+    let exit_code = status
+        .filter(|s| libc::WIFEXITED(*s))
+        .map(|s| libc::WEXITSTATUS(s));
     let signal = status
         .filter(|s| libc::WIFSIGNALED(*s))
         .map(|s| libc::WTERMSIG(s))
         .or(killed.map(|_| libc::SIGKILL));
     let failed = exit_code != Some(0);
     let oom = cg_usage.is_some_and(|u| u.oom_killed);
-    let near_memory_cap = cgroup.is_none() && failed && maxrss_kb * 1024 >= parts.memory_bytes / 10 * 8;
+    let near_memory_cap =
+        cgroup.is_none() && failed && maxrss_kb * 1024 >= parts.memory_bytes / 10 * 8;
     let status = if killed == Some(Kill::Output) || signal == Some(libc::SIGXFSZ) {
         Status::Ole
     } else if oom || maxrss_kb * 1024 > parts.memory_bytes || near_memory_cap {
@@ -438,9 +445,16 @@ fn reap_orphans(uid: u32) {
 /// Children of every thread of this process.
 fn children() -> Vec<libc::pid_t> {
     let mut pids = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        pids.extend(text.split_whitespace().filter_map(|p| p.parse::<libc::pid_t>().ok()));
+        pids.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<libc::pid_t>().ok()),
+        );
     }
     pids
 }

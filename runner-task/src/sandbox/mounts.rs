@@ -9,7 +9,9 @@ use std::ffi::{CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use super::sys::{self, SysResult, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+use super::sys::{
+    self, SysResult, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
+};
 
 /// A host path shown inside the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,13 +37,26 @@ impl Bind {
 #[derive(Debug)]
 enum Op {
     MakePrivate,
-    Tmpfs { target: CString, data: CString },
+    Tmpfs {
+        target: CString,
+        data: CString,
+    },
     Mkdir(CString),
-    Symlink { target: CString, link: CString },
+    Symlink {
+        target: CString,
+        link: CString,
+    },
     Touch(CString),
-    Bind { src: CString, dst: CString, attrs: u64 },
+    Bind {
+        src: CString,
+        dst: CString,
+        attrs: u64,
+    },
     Proc(CString),
-    WriteFile { path: CString, contents: Vec<u8> },
+    WriteFile {
+        path: CString,
+        contents: Vec<u8>,
+    },
     RootReadOnly(CString),
 }
 
@@ -185,13 +200,9 @@ impl Plan {
     pub fn execute(&self) -> SysResult<()> {
         for op in &self.ops {
             match op {
-                Op::MakePrivate => sys::mount(
-                    None,
-                    c"/",
-                    None,
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    None,
-                )?,
+                Op::MakePrivate => {
+                    sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?
+                }
                 Op::Tmpfs { target, data } => sys::mount(
                     Some(c"tmpfs"),
                     target,
@@ -218,7 +229,11 @@ impl Plan {
                     None,
                     root,
                     None,
-                    libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+                    libc::MS_REMOUNT
+                        | libc::MS_BIND
+                        | libc::MS_RDONLY
+                        | libc::MS_NOSUID
+                        | libc::MS_NODEV,
                     None,
                 )?,
             }
@@ -233,7 +248,11 @@ fn pivot_into(root: &CStr) -> SysResult<()> {
     // SAFETY: valid paths; these calls only change this process's view.
     unsafe {
         sys::check(libc::chdir(root.as_ptr()))?;
-        sys::check(libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()))?;
+        sys::check(libc::syscall(
+            libc::SYS_pivot_root,
+            c".".as_ptr(),
+            c".".as_ptr(),
+        ))?;
         sys::check(libc::umount2(c".".as_ptr(), libc::MNT_DETACH))?;
         sys::check(libc::chdir(c"/".as_ptr()))?;
     }

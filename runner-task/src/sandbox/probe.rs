@@ -190,7 +190,8 @@ pub(super) fn run(sb: &mut super::Sandbox) -> Result<Probe, SandboxError> {
     if slots.iter().all(|s| s.cgroup.is_some()) {
         layers.extend([Layer::CgroupMemory, Layer::CgroupPids]);
     } else {
-        let why = cgroup_error.unwrap_or_else(|| "no cgroup hierarchy with memory and pids controllers".into());
+        let why = cgroup_error
+            .unwrap_or_else(|| "no cgroup hierarchy with memory and pids controllers".into());
         for s in &mut slots {
             if let Some(cg) = s.cgroup.take() {
                 cg.remove();
@@ -261,7 +262,9 @@ fn empty_netns() -> Option<OwnedFd> {
         if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
             return None;
         }
-        fs::File::open("/proc/thread-self/ns/net").ok().map(Into::into)
+        fs::File::open("/proc/thread-self/ns/net")
+            .ok()
+            .map(Into::into)
     })
     .join()
     .ok()
@@ -299,7 +302,9 @@ fn remove_stale_cgroups(layout: &cgroup::Layout) {
         cgroup::Layout::V2 { dir } => vec![dir.clone()],
     };
     for dir in dirs {
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let Some(pid) = name

@@ -52,16 +52,8 @@ pub fn mount(
 ) -> SysResult<()> {
     let p = |s: Option<&CStr>| s.map_or(std::ptr::null(), CStr::as_ptr);
     // SAFETY: every pointer is either null or a valid NUL-terminated string.
-    check(unsafe {
-        libc::mount(
-            p(src),
-            target.as_ptr(),
-            p(fstype),
-            flags,
-            p(data).cast(),
-        )
-    })
-    .map(drop)
+    check(unsafe { libc::mount(p(src), target.as_ptr(), p(fstype), flags, p(data).cast()) })
+        .map(drop)
 }
 
 /// `struct mount_attr` of `mount_setattr(2)`.
@@ -93,7 +85,11 @@ pub fn mount_setattr(path: &CStr, set: u64, recursive: bool) -> SysResult<()> {
             libc::SYS_mount_setattr,
             libc::AT_FDCWD,
             path.as_ptr(),
-            if recursive { libc::AT_RECURSIVE as libc::c_uint } else { 0 },
+            if recursive {
+                libc::AT_RECURSIVE as libc::c_uint
+            } else {
+                0
+            },
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
@@ -181,8 +177,16 @@ pub fn dup2(from: RawFd, to: RawFd) -> SysResult<()> {
 
 pub fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> SysResult<()> {
     // SAFETY: the options used here take integer arguments only.
-    check(unsafe { libc::prctl(option, arg2, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) })
-        .map(drop)
+    check(unsafe {
+        libc::prctl(
+            option,
+            arg2,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    })
+    .map(drop)
 }
 
 pub fn setrlimit(resource: u32, soft: u64, hard: u64) -> SysResult<()> {
@@ -197,7 +201,14 @@ pub fn setrlimit(resource: u32, soft: u64, hard: u64) -> SysResult<()> {
 /// Closes every descriptor from `first` upwards.
 pub fn close_from(first: RawFd) {
     // SAFETY: close_range only closes descriptors; no memory is touched.
-    unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, 0) };
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            0,
+        )
+    };
 }
 
 /// Clears FD_CLOEXEC-free inheritance for descriptors above `first` by marking

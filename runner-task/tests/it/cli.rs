@@ -8,23 +8,45 @@ use std::process::Command;
 use crate::helpers::{bin, problems_dir};
 
 fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 #[test]
 fn run_prints_the_documented_fields() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("echo.py");
-    std::fs::write(&src, "import sys\nprint(input()[::-1], sys.argv[1])\nsys.exit(3)\n").unwrap();
+    std::fs::write(
+        &src,
+        "import sys\nprint(input()[::-1], sys.argv[1])\nsys.exit(3)\n",
+    )
+    .unwrap();
     let stdin = dir.path().join("in.txt");
     std::fs::write(&stdin, "olleh\n").unwrap();
-    let out = Command::new(bin()).args(["run", "--stdin"]).arg(&stdin).arg(&src).arg("arg1").output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "a failing program is not a CLI failure");
+    let out = Command::new(bin())
+        .args(["run", "--stdin"])
+        .arg(&stdin)
+        .arg(&src)
+        .arg("arg1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a failing program is not a CLI failure"
+    );
     let v = json(&out);
     assert_eq!(v["status"], "RE");
     assert_eq!(v["stdout"], "hello arg1\n");
     assert_eq!(v["exit_code"], 3);
-    for field in ["stderr", "signal", "time_ms", "wall_ms", "memory_kb", "isolation"] {
+    for field in [
+        "stderr",
+        "signal",
+        "time_ms",
+        "wall_ms",
+        "memory_kb",
+        "isolation",
+    ] {
         assert!(v.get(field).is_some(), "missing {field}");
     }
 }
@@ -40,11 +62,19 @@ fn compile_errors_and_usage_errors() {
     assert_eq!(v["status"], "CE");
     assert!(v["compile_output"].as_str().unwrap().contains("error"));
 
-    let out = Command::new(bin()).args(["run", "--language", "cobol"]).arg(&src).output().unwrap();
+    let out = Command::new(bin())
+        .args(["run", "--language", "cobol"])
+        .arg(&src)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown language"));
 
-    let out = Command::new(bin()).args(["run", "--time-limit", "999999999"]).arg(&src).output().unwrap();
+    let out = Command::new(bin())
+        .args(["run", "--time-limit", "999999999"])
+        .arg(&src)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("time_ms"));
 }
@@ -54,11 +84,18 @@ fn insufficient_isolation_fails_closed_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("a.py");
     std::fs::write(&src, "print(1)").unwrap();
-    let out = Command::new(bin()).args(["--profile", "restricted", "run"]).arg(&src).output().unwrap();
+    let out = Command::new(bin())
+        .args(["--profile", "restricted", "run"])
+        .arg(&src)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("user_namespace") && err.contains("pivot_root"), "{err}");
+    assert!(
+        err.contains("user_namespace") && err.contains("pivot_root"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -87,10 +124,16 @@ fn judge_infers_the_language_and_reports_tests() {
     assert_eq!(v["score"], 30.0);
     let tests = v["tests"].as_array().unwrap();
     assert_eq!(tests.len(), 5);
-    let large: Vec<&serde_json::Value> = tests.iter().filter(|t| t["group"] == "secret/large").collect();
+    let large: Vec<&serde_json::Value> = tests
+        .iter()
+        .filter(|t| t["group"] == "secret/large")
+        .collect();
     assert_eq!(large.len(), 2);
     assert!(large.iter().all(|t| t["verdict"] == "WA"));
-    assert!(tests.iter().filter(|t| t["group"] == "secret/small").all(|t| t["verdict"] == "AC"));
+    assert!(tests
+        .iter()
+        .filter(|t| t["group"] == "secret/small")
+        .all(|t| t["verdict"] == "AC"));
 }
 
 #[test]
@@ -103,8 +146,20 @@ fn job_reads_a_manifest_file_and_writes_the_result_whole() {
         r#"{"job_id":"j1","language":"python3","source":"print(int(input())*2)","work":{"kind":"run","inputs":[{"stdin":"21\n"},{"stdin":"x\n"}]}}"#,
     )
     .unwrap();
-    let out = Command::new(bin()).arg("job").arg("--manifest").arg(&manifest).arg("--result").arg(&result).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin())
+        .arg("job")
+        .arg("--manifest")
+        .arg(&manifest)
+        .arg("--result")
+        .arg(&result)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&result).unwrap()).unwrap();
     assert_eq!(v["state"], "completed");
     assert_eq!(v["runs"][0]["stdout"], "42\n");
@@ -116,15 +171,33 @@ fn job_reads_a_manifest_file_and_writes_the_result_whole() {
     let m = serde_json::json!({"job_id":"j2","language":"python3","source":"input()\nprint(1)\n",
         "work":{"kind":"judge","problem":{"path":pkg}}});
     std::fs::write(&manifest, m.to_string()).unwrap();
-    let out = Command::new(bin()).arg("job").arg("--manifest").arg(&manifest).arg("--result").arg(&result).output().unwrap();
+    let out = Command::new(bin())
+        .arg("job")
+        .arg("--manifest")
+        .arg(&manifest)
+        .arg("--result")
+        .arg(&result)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&result).unwrap()).unwrap();
     assert_eq!(v["judge"]["verdict"], "WA");
 
     // An invalid manifest is a usage error, and nothing is written.
     std::fs::remove_file(&result).unwrap();
-    std::fs::write(&manifest, r#"{"job_id":"../x","language":"c","source":"","work":{"kind":"run","inputs":[]}}"#).unwrap();
-    let out = Command::new(bin()).arg("job").arg("--manifest").arg(&manifest).arg("--result").arg(&result).output().unwrap();
+    std::fs::write(
+        &manifest,
+        r#"{"job_id":"../x","language":"c","source":"","work":{"kind":"run","inputs":[]}}"#,
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .arg("job")
+        .arg("--manifest")
+        .arg(&manifest)
+        .arg("--result")
+        .arg(&result)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(!result.exists());
 }
@@ -154,14 +227,27 @@ fn serve_once(manifest: String) -> (String, std::thread::JoinHandle<String>) {
             }
             let mut stream = stream;
             if request_line.starts_with("GET /manifest?X-Amz-Signature=abc") {
-                write!(stream, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{manifest}", manifest.len()).unwrap();
+                write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{manifest}",
+                    manifest.len()
+                )
+                .unwrap();
             } else if request_line.starts_with("PUT /result?X-Amz-Signature=def") {
                 let mut body = vec![0; len];
                 reader.read_exact(&mut body).unwrap();
                 put_body = String::from_utf8(body).unwrap();
-                write!(stream, "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").unwrap();
+                write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                )
+                .unwrap();
             } else {
-                write!(stream, "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").unwrap();
+                write!(
+                    stream,
+                    "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                )
+                .unwrap();
             }
         }
         put_body
@@ -182,7 +268,12 @@ fn job_over_presigned_urls() {
         .env_remove("AWS_ACCESS_KEY_ID")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let body = server.join().unwrap();
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["job_id"], "j3");

@@ -25,7 +25,8 @@ pub fn runner(profile: Profile) -> TestRunner {
         uid_base,
         work_dir: dir.path().join("work"),
     };
-    let sb = Sandbox::new(opts).unwrap_or_else(|e| panic!("this host cannot sandbox ({profile}): {e}"));
+    let sb =
+        Sandbox::new(opts).unwrap_or_else(|e| panic!("this host cannot sandbox ({profile}): {e}"));
     assert_eq!(sb.profile(), profile);
     let runner = Runner::new(sb, &dir.path().join("work")).unwrap();
     TestRunner {
@@ -40,17 +41,27 @@ impl TestRunner {
     pub fn run(&self, lang: &str, source: &str, limits: Limits, args: &[&str]) -> Outcome {
         let tc = self.runner.toolchain(lang).unwrap();
         let program = self.runner.prepare(tc, source.as_bytes()).unwrap();
-        assert!(program.compiled(), "test program does not compile: {:?}", program.compile);
+        assert!(
+            program.compiled(),
+            "test program does not compile: {:?}",
+            program.compile
+        );
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        self.runner.run(&program, limits, &args, Stdin::Null).unwrap()
+        self.runner
+            .run(&program, limits, &args, Stdin::Null)
+            .unwrap()
     }
 
     /// Processes on the host that run as one of this runner's sandbox uids.
     pub fn leftovers(&self) -> Vec<u32> {
         let mut found = Vec::new();
         for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-            let Ok(status) = std::fs::read_to_string(e.path().join("status")) else { continue };
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
+                continue;
+            };
             let uid = status
                 .lines()
                 .find_map(|l| l.strip_prefix("Uid:"))
@@ -65,7 +76,10 @@ impl TestRunner {
 
     pub fn assert_host_clean(&self) {
         let left = self.leftovers();
-        assert!(left.is_empty(), "sandboxed processes outlived their run: {left:?}");
+        assert!(
+            left.is_empty(),
+            "sandboxed processes outlived their run: {left:?}"
+        );
     }
 }
 

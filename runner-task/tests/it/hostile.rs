@@ -18,7 +18,12 @@ fn fork_bomb_in_c_is_contained() {
             processes: 32,
             ..limits(1000, 64)
         };
-        let out = r.run("c", "#include <unistd.h>\nint main(void){for(;;)fork();}", l, &[]);
+        let out = r.run(
+            "c",
+            "#include <unistd.h>\nint main(void){for(;;)fork();}",
+            l,
+            &[],
+        );
         assert_eq!(out.status, Status::Tle, "{p}: {out:?}");
         r.assert_host_clean();
     }
@@ -26,7 +31,8 @@ fn fork_bomb_in_c_is_contained() {
 
 #[test]
 fn fork_bomb_in_python_is_contained() {
-    let src = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n";
+    let src =
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n";
     for p in PROFILES {
         let r = runner(p);
         let l = Limits {
@@ -57,7 +63,12 @@ fn memory_bomb_is_mle() {
 fn busy_loop_is_tle_by_cpu_time() {
     for p in PROFILES {
         let r = runner(p);
-        let out = r.run("c", "int main(void){volatile long x=0;for(;;)x++;}", limits(500, 64), &[]);
+        let out = r.run(
+            "c",
+            "int main(void){volatile long x=0;for(;;)x++;}",
+            limits(500, 64),
+            &[],
+        );
         assert_eq!(out.status, Status::Tle, "{p}: {out:?}");
         assert!(out.time_ms >= 500, "{p}: {out:?}");
         r.assert_host_clean();
@@ -72,7 +83,12 @@ fn sleeper_is_tle_by_wall_time() {
             wall_time_ms: 700,
             ..limits(500, 64)
         };
-        let out = r.run("c", "#include <unistd.h>\nint main(void){sleep(60);return 0;}", l, &[]);
+        let out = r.run(
+            "c",
+            "#include <unistd.h>\nint main(void){sleep(60);return 0;}",
+            l,
+            &[],
+        );
         assert_eq!(out.status, Status::Tle, "{p}: {out:?}");
         assert!(out.wall_ms >= 700 && out.wall_ms < 5000, "{p}: {out:?}");
         assert!(out.time_ms < 100, "{p}: {out:?}");
@@ -88,7 +104,12 @@ fn output_flood_is_ole_and_capped() {
             output_bytes: 1 << 20,
             ..limits(2000, 64)
         };
-        let out = r.run("c", "#include <stdio.h>\nint main(void){for(;;)puts(\"flood flood flood\");}", l, &[]);
+        let out = r.run(
+            "c",
+            "#include <stdio.h>\nint main(void){for(;;)puts(\"flood flood flood\");}",
+            l,
+            &[],
+        );
         assert_eq!(out.status, Status::Ole, "{p}: {out:?}");
         assert!(out.stdout.len() + out.stderr.len() <= 1 << 20);
         r.assert_host_clean();
@@ -144,8 +165,15 @@ int main(int argc,char**argv){
         let r = runner(p);
         let out = r.run("c", src, limits(2000, 64), &[&port]);
         assert_eq!(out.status, Status::Ok, "{p}: {out:?}");
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "done\n", "{p}: network reachable");
-        assert!(listener.accept().is_err(), "{p}: the loopback listener was reached");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "done\n",
+            "{p}: network reachable"
+        );
+        assert!(
+            listener.accept().is_err(),
+            "{p}: the loopback listener was reached"
+        );
         r.assert_host_clean();
     }
     // The metadata endpoint and an internet address from Python too.
@@ -153,7 +181,11 @@ int main(int argc,char**argv){
     for p in PROFILES {
         let r = runner(p);
         let out = r.run("python3", py, limits(2000, 64), &[]);
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "blocked 13\nblocked 13\n", "{p}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "blocked 13\nblocked 13\n",
+            "{p}: {out:?}"
+        );
     }
 }
 
@@ -173,9 +205,21 @@ int main(int argc,char**argv){
   printf("done\n");return 0;}"#;
     for p in PROFILES {
         let r = runner(p);
-        let out = r.run("c", src, limits(2000, 64), &[secret.to_str().unwrap(), &escape]);
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "done\n", "{p}: {out:?}");
-        assert!(!std::path::Path::new(&escape).exists(), "{p}: wrote to the host's /tmp");
+        let out = r.run(
+            "c",
+            src,
+            limits(2000, 64),
+            &[secret.to_str().unwrap(), &escape],
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "done\n",
+            "{p}: {out:?}"
+        );
+        assert!(
+            !std::path::Path::new(&escape).exists(),
+            "{p}: wrote to the host's /tmp"
+        );
         r.assert_host_clean();
     }
 }
@@ -187,21 +231,30 @@ fn orphans_that_setsid_die_with_the_run() {
         let r = runner(p);
         let out = r.run("c", src, limits(2000, 64), &[]);
         assert_eq!(out.status, Status::Ok, "{p}: {out:?}");
-        assert!(out.wall_ms < 2000, "{p}: the run waited for its orphans: {out:?}");
+        assert!(
+            out.wall_ms < 2000,
+            "{p}: the run waited for its orphans: {out:?}"
+        );
         r.assert_host_clean();
     }
 }
 
 #[test]
 fn killing_everything_visible_harms_nothing_outside() {
-    let mut bystander = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let mut bystander = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
     let src = "#include <signal.h>\n#include <stdio.h>\n#include <unistd.h>\nint main(void){kill(getppid(),SIGKILL);kill(-1,SIGKILL);kill(1,SIGKILL);printf(\"alive\\n\");return 0;}";
     for p in PROFILES {
         let r = runner(p);
         let out = r.run("c", src, limits(2000, 64), &[]);
         assert_eq!(out.status, Status::Ok, "{p}: {out:?}");
         assert_eq!(String::from_utf8_lossy(&out.stdout), "alive\n");
-        assert!(bystander.try_wait().unwrap().is_none(), "{p}: a host process was killed");
+        assert!(
+            bystander.try_wait().unwrap().is_none(),
+            "{p}: a host process was killed"
+        );
         r.assert_host_clean();
     }
     bystander.kill().unwrap();
@@ -215,7 +268,14 @@ fn environment_is_scrubbed() {
         let r = runner(p);
         let out = r.run("python3", src, limits(2000, 64), &[]);
         let keys = String::from_utf8_lossy(&out.stdout).into_owned();
-        let allowed = ["HOME", "LANG", "LC_CTYPE", "PATH", "PYTHONIOENCODING", "TMPDIR"];
+        let allowed = [
+            "HOME",
+            "LANG",
+            "LC_CTYPE",
+            "PATH",
+            "PYTHONIOENCODING",
+            "TMPDIR",
+        ];
         for k in keys.lines() {
             assert!(allowed.contains(&k), "{p}: leaked environment variable {k}");
         }
@@ -227,13 +287,26 @@ fn environment_is_scrubbed() {
 fn results_record_the_layers_in_force() {
     let r = runner(Profile::Full);
     let out = r.run("c", "int main(void){return 0;}", limits(1000, 64), &[]);
-    for l in [Layer::UserNamespace, Layer::PidNamespace, Layer::NetworkNamespace, Layer::PivotRoot, Layer::CgroupMemory, Layer::Seccomp, Layer::NoNewPrivs] {
+    for l in [
+        Layer::UserNamespace,
+        Layer::PidNamespace,
+        Layer::NetworkNamespace,
+        Layer::PivotRoot,
+        Layer::CgroupMemory,
+        Layer::Seccomp,
+        Layer::NoNewPrivs,
+    ] {
         assert!(out.isolation.contains(&l), "missing {l:?}");
     }
     let r = runner(Profile::Restricted);
     let out = r.run("c", "int main(void){return 0;}", limits(1000, 64), &[]);
     assert!(!out.isolation.contains(&Layer::UserNamespace));
-    for l in [Layer::UnprivilegedUid, Layer::Rlimits, Layer::Seccomp, Layer::ProcessGroup] {
+    for l in [
+        Layer::UnprivilegedUid,
+        Layer::Rlimits,
+        Layer::Seccomp,
+        Layer::ProcessGroup,
+    ] {
         assert!(out.isolation.contains(&l), "missing {l:?}");
     }
     std::thread::sleep(Duration::from_millis(1));

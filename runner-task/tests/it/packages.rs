@@ -24,9 +24,18 @@ fn verify(name: &str, extra: &[&str]) -> serde_json::Value {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join(name);
     copy_dir(&problems_dir().join(name), &dir);
-    let out = Command::new(bin()).args(extra).arg("verify").arg(&dir).output().unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{name}: no JSON report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    let out = Command::new(bin())
+        .args(extra)
+        .arg("verify")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{name}: no JSON report ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     assert_eq!(
         report["disagreements"].as_array().unwrap().len(),
         0,
@@ -47,7 +56,15 @@ fn pass_fail_package_in_all_languages_with_derived_time_limit() {
         .unwrap()
         .iter()
         .filter(|s| s["expected"] == "AC")
-        .map(|s| s["submission"].as_str().unwrap().rsplit('.').next().unwrap().to_string())
+        .map(|s| {
+            s["submission"]
+                .as_str()
+                .unwrap()
+                .rsplit('.')
+                .next()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(langs.len(), 8, "{langs:?}");
 }
@@ -65,12 +82,23 @@ fn interactive_package() {
 #[test]
 fn scoring_package_with_groups() {
     let report = verify("subtasks", &[]);
-    let partial = report["submissions"].as_array().unwrap().iter().find(|s| s["expected"] == "PA").unwrap();
+    let partial = report["submissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["expected"] == "PA")
+        .unwrap();
     assert_eq!(partial["score"], 30.0);
 }
 
 #[test]
 fn packages_verify_in_the_restricted_profile_too() {
-    verify("subtasks", &["--profile", "restricted", "--min-isolation", "restricted"]);
-    verify("guess", &["--profile", "restricted", "--min-isolation", "restricted"]);
+    verify(
+        "subtasks",
+        &["--profile", "restricted", "--min-isolation", "restricted"],
+    );
+    verify(
+        "guess",
+        &["--profile", "restricted", "--min-isolation", "restricted"],
+    );
 }
