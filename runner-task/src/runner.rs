@@ -50,6 +50,11 @@ impl Program {
         self.toolchain.lang
     }
 
+    /// The host directory holding the compiled program.
+    pub fn box_dir(&self) -> &Path {
+        &self.box_dir
+    }
+
     /// False when compilation failed (the program cannot run).
     pub fn compiled(&self) -> bool {
         self.compile.as_ref().is_none_or(|c| c.ok)

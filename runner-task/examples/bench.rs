@@ -1,0 +1,133 @@
+//! Benchmark of the sandbox's cost (figures printed, never asserted):
+//! medians of N runs of a static C binary and of `python3 -c pass`, bare,
+//! under bubblewrap with comparable isolation, and under our full profile;
+//! and the judge's overhead per test on a 200-test problem.
+//!
+//! `scripts/bench` builds it in release mode and installs bubblewrap.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use runner_task::judge::{self, Problem};
+use runner_task::package::Package;
+use runner_task::runner::Runner;
+use runner_task::sandbox::{self, Limits, Sandbox, Stdin};
+
+const RUNS: usize = 200;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn time(mut f: impl FnMut()) -> Duration {
+    for _ in 0..10 {
+        f(); // warm-up
+    }
+    median(
+        (0..RUNS)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect(),
+    )
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn bare(argv: &[&str]) {
+    let st = Command::new(argv[0]).args(&argv[1..]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+    assert!(st.success());
+}
+
+fn bwrap(box_dir: &Path, argv: &[&str]) {
+    // The same kinds of isolation bwrap offers: all namespaces, a minimal
+    // read-only root, /proc, /dev, a tmpfs /tmp, no new privileges.
+    let mut c = Command::new("bwrap");
+    c.args(["--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin"]);
+    c.arg("--ro-bind").arg(box_dir).arg("/box");
+    c.args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp", "--clearenv", "--"]);
+    let st = c.args(argv).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+    assert!(st.success(), "bwrap failed");
+}
+
+fn main() {
+    let work = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new(sandbox::Options {
+        work_dir: work.path().join("work"),
+        ..sandbox::Options::default()
+    })
+    .expect("the full profile is needed for this benchmark");
+    let runner = Runner::new(sb, &work.path().join("work")).unwrap();
+    let limits = Limits::default();
+
+    // A static C binary that does nothing.
+    let c = runner.prepare(runner.toolchain("c").unwrap(), b"int main(void){return 0;}").unwrap();
+    let exe = c.box_dir().join("main");
+    let exe_s = exe.to_str().unwrap();
+    let c_bare = time(|| bare(&[exe_s]));
+    let c_bwrap = time(|| bwrap(c.box_dir(), &["/box/main"]));
+    let c_ours = time(|| {
+        let o = runner.run(&c, limits, &[], Stdin::Null).unwrap();
+        assert_eq!(o.exit_code, Some(0));
+    });
+
+    // python3 -c pass.
+    let py = runner.prepare(runner.toolchain("python3").unwrap(), b"pass\n").unwrap();
+    let py_bare = time(|| bare(&["/usr/bin/python3", "-B", "-I", "-c", "pass"]));
+    let py_bwrap = time(|| bwrap(py.box_dir(), &["/usr/bin/python3", "-B", "-I", "-c", "pass"]));
+    let py_ours = time(|| {
+        let o = runner.run(&py, limits, &[], Stdin::Null).unwrap();
+        assert_eq!(o.exit_code, Some(0));
+    });
+
+    println!("sandbox start-up, median of {RUNS} runs (ms)");
+    println!("{:<26} {:>8} {:>8} {:>8} {:>12} {:>12}", "", "bare", "bwrap", "coderun", "coderun/bare", "coderun/bwrap");
+    for (name, b, w, o) in [("static C binary", c_bare, c_bwrap, c_ours), ("python3 -c pass", py_bare, py_bwrap, py_ours)] {
+        println!(
+            "{name:<26} {:>8.2} {:>8.2} {:>8.2} {:>11.2}x {:>11.2}x",
+            ms(b),
+            ms(w),
+            ms(o),
+            ms(o) / ms(b),
+            ms(o) / ms(w)
+        );
+    }
+    println!("coderun layers: {:?}", runner.sandbox.layers().iter().map(|l| l.name()).collect::<Vec<_>>());
+
+    // Judge overhead: a 200-test problem whose solution copies its input.
+    let pkg_dir = work.path().join("echo");
+    std::fs::create_dir_all(pkg_dir.join("data/secret")).unwrap();
+    std::fs::write(pkg_dir.join("problem.yaml"), "name: echo\nlimits:\n  time_limit: 1\n  memory: 64\n").unwrap();
+    for i in 0..200 {
+        std::fs::write(pkg_dir.join(format!("data/secret/{i:03}.in")), format!("{i}\n")).unwrap();
+        std::fs::write(pkg_dir.join(format!("data/secret/{i:03}.ans")), format!("{i}\n")).unwrap();
+    }
+    let pkg = Package::load(&pkg_dir).unwrap();
+    let problem = Problem::prepare(&runner, &pkg).unwrap();
+    let echo = runner
+        .prepare(runner.toolchain("c").unwrap(), b"#include <unistd.h>\nint main(void){char b[64];int n=read(0,b,64);if(n>0)write(1,b,n);return 0;}")
+        .unwrap();
+    let echo_bare = time(|| bare(&[echo.box_dir().join("main").to_str().unwrap()]));
+    let opts = judge::Options {
+        time_limit_ms: 1000,
+        stop_on_failure: true,
+    };
+    let mut totals = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let r = problem.judge(&runner, &echo, opts).unwrap();
+        totals.push(t.elapsed());
+        assert_eq!(r.verdict, runner_task::protocol::Verdict::AC);
+        assert_eq!(r.tests.len(), 200);
+    }
+    let total = median(totals);
+    let overhead = (ms(total) - 200.0 * ms(echo_bare)) / 200.0;
+    println!();
+    println!("judge, 200 tests (median of 5): total {:.1} ms; the program's own run (bare) {:.2} ms; judge overhead per test {:.2} ms", ms(total), ms(echo_bare), overhead);
+}
