@@ -41,7 +41,13 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn bare(argv: &[&str]) {
-    let st = Command::new(argv[0]).args(&argv[1..]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+    let st = Command::new(argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
     assert!(st.success());
 }
 
@@ -49,10 +55,43 @@ fn bwrap(box_dir: &Path, argv: &[&str]) {
     // The same kinds of isolation bwrap offers: all namespaces, a minimal
     // read-only root, /proc, /dev, a tmpfs /tmp, no new privileges.
     let mut c = Command::new("bwrap");
-    c.args(["--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin"]);
+    c.args([
+        "--unshare-all",
+        "--die-with-parent",
+        "--new-session",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--symlink",
+        "usr/lib",
+        "/lib",
+        "--symlink",
+        "usr/lib64",
+        "/lib64",
+        "--symlink",
+        "usr/bin",
+        "/bin",
+    ]);
     c.arg("--ro-bind").arg(box_dir).arg("/box");
-    c.args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp", "--clearenv", "--"]);
-    let st = c.args(argv).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+    c.args([
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+        "--chdir",
+        "/tmp",
+        "--clearenv",
+        "--",
+    ]);
+    let st = c
+        .args(argv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
     assert!(st.success(), "bwrap failed");
 }
 
@@ -67,7 +106,9 @@ fn main() {
     let limits = Limits::default();
 
     // A static C binary that does nothing.
-    let c = runner.prepare(runner.toolchain("c").unwrap(), b"int main(void){return 0;}").unwrap();
+    let c = runner
+        .prepare(runner.toolchain("c").unwrap(), b"int main(void){return 0;}")
+        .unwrap();
     let exe = c.box_dir().join("main");
     let exe_s = exe.to_str().unwrap();
     let c_bare = time(|| bare(&[exe_s]));
@@ -78,17 +119,30 @@ fn main() {
     });
 
     // python3 -c pass.
-    let py = runner.prepare(runner.toolchain("python3").unwrap(), b"pass\n").unwrap();
+    let py = runner
+        .prepare(runner.toolchain("python3").unwrap(), b"pass\n")
+        .unwrap();
     let py_bare = time(|| bare(&["/usr/bin/python3", "-B", "-I", "-c", "pass"]));
-    let py_bwrap = time(|| bwrap(py.box_dir(), &["/usr/bin/python3", "-B", "-I", "-c", "pass"]));
+    let py_bwrap = time(|| {
+        bwrap(
+            py.box_dir(),
+            &["/usr/bin/python3", "-B", "-I", "-c", "pass"],
+        )
+    });
     let py_ours = time(|| {
         let o = runner.run(&py, limits, &[], Stdin::Null).unwrap();
         assert_eq!(o.exit_code, Some(0));
     });
 
     println!("sandbox start-up, median of {RUNS} runs (ms)");
-    println!("{:<26} {:>8} {:>8} {:>8} {:>12} {:>12}", "", "bare", "bwrap", "coderun", "coderun/bare", "coderun/bwrap");
-    for (name, b, w, o) in [("static C binary", c_bare, c_bwrap, c_ours), ("python3 -c pass", py_bare, py_bwrap, py_ours)] {
+    println!(
+        "{:<26} {:>8} {:>8} {:>8} {:>12} {:>12}",
+        "", "bare", "bwrap", "coderun", "coderun/bare", "coderun/bwrap"
+    );
+    for (name, b, w, o) in [
+        ("static C binary", c_bare, c_bwrap, c_ours),
+        ("python3 -c pass", py_bare, py_bwrap, py_ours),
+    ] {
         println!(
             "{name:<26} {:>8.2} {:>8.2} {:>8.2} {:>11.2}x {:>11.2}x",
             ms(b),
@@ -98,15 +152,35 @@ fn main() {
             ms(o) / ms(w)
         );
     }
-    println!("coderun layers: {:?}", runner.sandbox.layers().iter().map(|l| l.name()).collect::<Vec<_>>());
+    println!(
+        "coderun layers: {:?}",
+        runner
+            .sandbox
+            .layers()
+            .iter()
+            .map(|l| l.name())
+            .collect::<Vec<_>>()
+    );
 
     // Judge overhead: a 200-test problem whose solution copies its input.
     let pkg_dir = work.path().join("echo");
     std::fs::create_dir_all(pkg_dir.join("data/secret")).unwrap();
-    std::fs::write(pkg_dir.join("problem.yaml"), "name: echo\nlimits:\n  time_limit: 1\n  memory: 64\n").unwrap();
+    std::fs::write(
+        pkg_dir.join("problem.yaml"),
+        "name: echo\nlimits:\n  time_limit: 1\n  memory: 64\n",
+    )
+    .unwrap();
     for i in 0..200 {
-        std::fs::write(pkg_dir.join(format!("data/secret/{i:03}.in")), format!("{i}\n")).unwrap();
-        std::fs::write(pkg_dir.join(format!("data/secret/{i:03}.ans")), format!("{i}\n")).unwrap();
+        std::fs::write(
+            pkg_dir.join(format!("data/secret/{i:03}.in")),
+            format!("{i}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            pkg_dir.join(format!("data/secret/{i:03}.ans")),
+            format!("{i}\n"),
+        )
+        .unwrap();
     }
     let pkg = Package::load(&pkg_dir).unwrap();
     let problem = Problem::prepare(&runner, &pkg).unwrap();
