@@ -118,6 +118,9 @@ pub struct Slot {
     pids: PathBuf,
     cpu: Option<PathBuf>,
     v2: bool,
+    /// Limits written last (memory bytes, processes): each write to a
+    /// cgroup file costs, and consecutive runs usually share limits.
+    written: std::cell::Cell<Option<(u64, u64)>>,
 }
 
 fn write(path: &Path, value: &str) -> io::Result<()> {
@@ -157,6 +160,7 @@ impl Slot {
                     pids: p,
                     cpu: c,
                     v2: false,
+                    written: Default::default(),
                 })
             }
             Layout::V2 { dir } => {
@@ -169,6 +173,7 @@ impl Slot {
                     pids: d.clone(),
                     cpu: Some(d),
                     v2: true,
+                    written: Default::default(),
                 })
             }
         }
@@ -181,7 +186,9 @@ impl Slot {
 
     /// Sets this run's limits and snapshots the counters.
     pub fn prepare(&self, memory_bytes: u64, processes: u64) -> io::Result<Baseline> {
-        if self.v2 {
+        if self.written.get() == Some((memory_bytes, processes)) {
+            // Unchanged since the last run of this slot.
+        } else if self.v2 {
             write(&self.memory.join("memory.max"), &memory_bytes.to_string())?;
             write(&self.pids.join("pids.max"), &processes.to_string())?;
         } else {
@@ -197,6 +204,7 @@ impl Slot {
             }
             write(&self.pids.join("pids.max"), &processes.to_string())?;
         }
+        self.written.set(Some((memory_bytes, processes)));
         Ok(Baseline {
             oom_kills: self.oom_kills(),
             cpu_ns: self.cpu_ns().unwrap_or(0),
