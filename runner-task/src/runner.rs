@@ -74,20 +74,6 @@ pub struct Runner {
     boxes: PathBuf,
 }
 
-fn unique_name() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{}-{}-{nanos:x}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 impl Runner {
     pub fn new(sandbox: Sandbox, work_dir: &Path) -> Result<Runner, RunError> {
         let boxes = work_dir.join("boxes");
@@ -106,7 +92,9 @@ impl Runner {
 
     /// A fresh private directory under the runner's work directory.
     pub fn scratch_dir(&self, prefix: &str) -> std::io::Result<PathBuf> {
-        let dir = self.boxes.join(format!("{prefix}-{}", unique_name()));
+        let dir = self
+            .boxes
+            .join(format!("{prefix}-{}", crate::sandbox::unique_name()));
         std::fs::create_dir(&dir)?;
         Ok(dir)
     }

@@ -648,7 +648,7 @@ impl Sandbox {
         let dir = self
             .opts
             .work_dir
-            .join(format!("scratch-{}-{}", slot.index, unique()));
+            .join(format!("scratch-{}-{}", slot.index, unique_name()));
         std::fs::create_dir(&dir).map_err(|source| SandboxError::Create {
             what: "scratch directory",
             source,
@@ -816,11 +816,17 @@ fn chown_tree(path: &Path, uid: u32) -> Result<(), SandboxError> {
     Ok(())
 }
 
-fn unique() -> String {
+/// A name no other directory of this or an earlier process has: the pid,
+/// a counter, and the clock (pids are reused after a crash).
+pub fn unique_name() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     format!(
-        "{}-{}",
+        "{}-{}-{nanos:x}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
