@@ -384,13 +384,17 @@ impl Sandbox {
                 // Handed back to root when the run ends (see monitor::finish).
                 chown_tree(host, host_user)?;
             }
-            if full {
-                binds.push(Bind {
-                    host: host.clone(),
-                    inside: BOX_INSIDE.into(),
-                    writable: *writable,
-                });
-            }
+            // Mounted at /box in the full profile; in the restricted one a
+            // bind only grants Landlock access to the host path itself.
+            binds.push(Bind {
+                host: host.clone(),
+                inside: if full {
+                    BOX_INSIDE.into()
+                } else {
+                    host.clone()
+                },
+                writable: *writable,
+            });
         }
         let plan = full.then(|| {
             mounts::Plan::new(
@@ -400,8 +404,7 @@ impl Sandbox {
                 limits.file_size_bytes / 4096 + 64,
             )
         });
-        let landlock_paths: Vec<(CString, Access)> =
-            self.landlock_paths(&binds, &box_at, &tmp_at, &cmd.box_dir);
+        let landlock_paths: Vec<(CString, Access)> = self.landlock_paths(&binds, &tmp_at);
         let landlock = self.landlock.as_ref().map(|p| {
             (
                 p,
@@ -600,13 +603,7 @@ impl Sandbox {
         r
     }
 
-    fn landlock_paths(
-        &self,
-        binds: &[Bind],
-        box_at: &str,
-        tmp_at: &str,
-        box_dir: &Option<(PathBuf, bool)>,
-    ) -> Vec<(CString, Access)> {
+    fn landlock_paths(&self, binds: &[Bind], tmp_at: &str) -> Vec<(CString, Access)> {
         let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).expect("no NUL in paths");
         let mut v = Vec::new();
         if self.profile == Profile::Full {
@@ -620,26 +617,12 @@ impl Sandbox {
                 v.push((c(Path::new(p)), Access::ReadExec));
             }
         }
-        for dev in [
-            "/dev/null",
-            "/dev/zero",
-            "/dev/full",
-            "/dev/random",
-            "/dev/urandom",
-        ] {
-            v.push((c(Path::new(dev)), Access::ReadWriteFiles));
+        for dev in mounts::DEVICES {
+            v.push((c(&Path::new("/dev").join(dev)), Access::ReadWriteFiles));
         }
         v.push((c(Path::new(tmp_at)), Access::ReadWrite));
         for b in binds.iter().filter(|b| b.writable) {
             v.push((c(&b.inside), Access::ReadWrite));
-        }
-        if let Some((_, writable)) = box_dir {
-            let access = if *writable {
-                Access::ReadWrite
-            } else {
-                Access::ReadExec
-            };
-            v.push((c(Path::new(box_at)), access));
         }
         v
     }

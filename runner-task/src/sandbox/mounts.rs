@@ -68,7 +68,7 @@ pub struct Plan {
 }
 
 /// Devices a program may use; bound from the host's /dev.
-const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
+pub(super) const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
 
 fn cstr(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).expect("paths have no NUL bytes")
