@@ -469,7 +469,6 @@ impl Sandbox {
             }
         }
         Ok(monitor::Parts {
-            pid,
             pidfd,
             started,
             stdout: out_r,
@@ -675,7 +674,7 @@ impl<'s> Running<'s> {
     pub fn wait(mut self) -> Result<Outcome, SandboxError> {
         let parts = self.parts.take().expect("waited once");
         let slot = self.slot.as_ref().expect("slot held");
-        let mut outcome = monitor::supervise(parts, slot.cgroup.as_ref(), self.sandbox)?;
+        let mut outcome = monitor::supervise(parts, slot.cgroup.as_ref())?;
         outcome.isolation = self.sandbox.layers.clone();
         Ok(outcome)
     }
@@ -685,11 +684,7 @@ impl Drop for Running<'_> {
     fn drop(&mut self) {
         if let Some(parts) = self.parts.take() {
             // Never waited: kill the run so the slot is clean.
-            monitor::abandon(
-                parts,
-                self.slot.as_ref().and_then(|s| s.cgroup.as_ref()),
-                self.sandbox,
-            );
+            monitor::abandon(parts, self.slot.as_ref().and_then(|s| s.cgroup.as_ref()));
         }
         if let Some(slot) = self.slot.take() {
             self.sandbox.give_slot(slot);

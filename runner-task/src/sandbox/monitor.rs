@@ -66,7 +66,6 @@ enum Kill {
 /// Everything the parent holds of a started run.
 #[derive(Debug)]
 pub(super) struct Parts {
-    pub pid: libc::pid_t,
     pub pidfd: OwnedFd,
     pub started: Instant,
     pub stdout: Option<OwnedFd>,
@@ -119,7 +118,6 @@ impl Streams {
 pub(super) fn supervise(
     parts: Parts,
     cgroup: Option<&cgroup::Slot>,
-    sandbox: &super::Sandbox,
 ) -> Result<Outcome, SandboxError> {
     let limits = parts.limits;
     let deadline = parts.started + Duration::from_millis(limits.wall_ms());
@@ -161,7 +159,7 @@ pub(super) fn supervise(
         // SAFETY: pfds is a valid array of pollfd.
         let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
         if n < 0 && sys::Errno::last().0 != libc::EINTR {
-            kill_run(&parts, cgroup, sandbox);
+            kill_run(&parts, cgroup);
             return Err(SandboxError::Supervise(std::io::Error::last_os_error()));
         }
         for i in 0..streams.fds.len() {
@@ -185,7 +183,7 @@ pub(super) fn supervise(
     let ended = Instant::now();
     // The run is over: whatever it left behind goes too, and the slot's
     // cgroup is empty before the slot is reused.
-    kill_run(&parts, cgroup, sandbox);
+    kill_run(&parts, cgroup);
     // Everything is dead: drain what the pipes still hold, within the cap.
     let drain_until = Instant::now() + Duration::from_millis(200);
     for (i, still_open) in open.iter_mut().enumerate() {
@@ -214,7 +212,7 @@ pub(super) fn supervise(
         (Some(cg), Some(base)) => Some(cg.usage(base)),
         _ => None,
     };
-    finish(&parts, sandbox);
+    finish(&parts);
 
     // What the program did: from init's report (full) or our own wait.
     let mut report = Vec::new();
@@ -316,7 +314,7 @@ fn dup(fd: &OwnedFd) -> Result<OwnedFd, SandboxError> {
 }
 
 /// Kills every process of the run.
-fn kill_run(parts: &Parts, cgroup: Option<&cgroup::Slot>, _sandbox: &super::Sandbox) {
+fn kill_run(parts: &Parts, cgroup: Option<&cgroup::Slot>) {
     // SAFETY: pidfd_send_signal on our own child's pidfd.
     unsafe {
         libc::syscall(
@@ -394,12 +392,11 @@ fn reap(parts: &Parts) -> Result<(i32, libc::rusage), SandboxError> {
         libc::CLD_EXITED => (value & 0xff) << 8,
         _ => value & 0x7f,
     };
-    let _ = parts.pid;
     Ok((status, ru))
 }
 
 /// Cleanup after a run has ended: orphans, scratch, box ownership.
-fn finish(parts: &Parts, _sandbox: &super::Sandbox) {
+fn finish(parts: &Parts) {
     if let Some(uid) = parts.host_uid {
         reap_orphans(uid);
     }
@@ -484,8 +481,8 @@ fn reap_orphans_peek(uid: u32) {
 }
 
 /// Ends a run nobody waited for.
-pub(super) fn abandon(parts: Parts, cgroup: Option<&cgroup::Slot>, sandbox: &super::Sandbox) {
-    kill_run(&parts, cgroup, sandbox);
+pub(super) fn abandon(parts: Parts, cgroup: Option<&cgroup::Slot>) {
+    kill_run(&parts, cgroup);
     let _ = reap(&parts);
-    finish(&parts, sandbox);
+    finish(&parts);
 }
