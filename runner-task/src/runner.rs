@@ -55,6 +55,22 @@ impl Program {
         &self.box_dir
     }
 
+    /// Fills a language template: the toolchain's placeholders and `{main}`.
+    fn fill(&self, template: &str, limits: &Limits) -> String {
+        self.toolchain
+            .fill(template, limits.memory_mb, limits.stack_mb)
+            .replace("{main}", &self.main)
+    }
+
+    /// A sandbox command running `argv` (a compile or run template) with the
+    /// language's environment; binds, box and streams are the caller's.
+    fn command_for(&self, argv: &[&str], limits: Limits) -> Command {
+        let mut cmd = Command::new(self.fill(argv[0], &limits), limits);
+        cmd.args = argv[1..].iter().map(|a| self.fill(a, &limits)).collect();
+        cmd.env = self.toolchain.env(limits.memory_mb);
+        cmd
+    }
+
     /// False when compilation failed (the program cannot run).
     pub fn compiled(&self) -> bool {
         self.compile.as_ref().is_none_or(|c| c.ok)
@@ -121,7 +137,7 @@ impl Runner {
             box_dir,
         };
         let lang = program.lang();
-        let source_file = lang.source_file.replace("{main}", &program.main);
+        let source_file = program.fill(lang.source_file, &Limits::default());
         for (name, bytes) in extra {
             if name.contains('/') || *name == source_file || name.starts_with('.') {
                 continue;
@@ -130,16 +146,8 @@ impl Runner {
         }
         std::fs::write(program.box_dir.join(&source_file), source).map_err(RunError::Box)?;
         if let Some(compile) = lang.compile {
-            let limits = lang::compile_limits();
-            let tc = &program.toolchain;
-            let main = &program.main;
-            let mut cmd = Command::new(tc.fill(compile[0], 0, 0), limits);
-            cmd.args = compile[1..]
-                .iter()
-                .map(|a| tc.fill(a, 512, 64).replace("{main}", main))
-                .collect();
-            cmd.env = tc.env(limits.memory_mb);
-            cmd.binds = tc.compile_binds();
+            let mut cmd = program.command_for(compile, lang::compile_limits());
+            cmd.binds = program.toolchain.compile_binds();
             cmd.box_dir = Some((program.box_dir.clone(), true));
             cmd.cwd = "{box}".into();
             cmd.limit_address_space = false;
@@ -176,20 +184,10 @@ impl Runner {
         stdin: Stdin,
         stdout: Stdout,
     ) -> Command {
-        let tc = &program.toolchain;
-        let lang = tc.lang;
-        let run = lang.run;
-        let mut cmd = Command::new(tc.fill(run[0], limits.memory_mb, limits.stack_mb), limits);
-        cmd.args = run[1..]
-            .iter()
-            .map(|a| {
-                tc.fill(a, limits.memory_mb, limits.stack_mb)
-                    .replace("{main}", &program.main)
-            })
-            .chain(args.iter().cloned())
-            .collect();
-        cmd.env = tc.env(limits.memory_mb);
-        cmd.binds = tc.run_binds();
+        let lang = program.lang();
+        let mut cmd = program.command_for(lang.run, limits);
+        cmd.args.extend(args.iter().cloned());
+        cmd.binds = program.toolchain.run_binds();
         cmd.box_dir = Some((program.box_dir.clone(), false));
         cmd.memory_bytes = (limits.memory_mb + lang.memory_overhead_mb) << 20;
         cmd.limit_address_space = lang.limit_address_space;
