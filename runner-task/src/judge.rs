@@ -271,7 +271,7 @@ impl<'p> Problem<'p> {
         let sout = classify_runtime_oom(program.lang(), sout?);
         let vout = vout?;
         let mut checked = feedback.verdict(&vout)?;
-        checked.first = matches!((vout.ended, sout.ended), (Some(v), Some(s)) if v <= s);
+        checked.first = vout.ended_ns <= sout.ended_ns;
         Ok((sout, Some(checked)))
     }
 

@@ -8,6 +8,7 @@
 
 use std::ffi::{CStr, CString};
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use super::landlock::{self, Access};
 use super::mounts;
@@ -40,6 +41,7 @@ pub enum Step {
     Exec,
     SessionLeader,
     Chdir,
+    OomScore,
 }
 
 impl Step {
@@ -63,6 +65,7 @@ impl Step {
             Exec,
             SessionLeader,
             Chdir,
+            OomScore,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -97,129 +100,153 @@ pub struct Prepared<'a> {
     pub probe_only: bool,
 }
 
-fn report_error(fd: RawFd, step: Step, e: Errno) -> ! {
+/// Where setup errors go: the report pipe, wherever it is at the moment
+/// (its own number, then fd 3 after [`setup_stdio`]). Each child has its own
+/// copy of this memory.
+static REPORT: AtomicI32 = AtomicI32::new(-1);
+
+fn report_error(step: Step, e: Errno) -> ! {
     let mut msg = [0u8; MSG_LEN];
     msg[0..4].copy_from_slice(&MSG_SETUP_ERROR.to_ne_bytes());
     msg[4..8].copy_from_slice(&(step as u32).to_ne_bytes());
     msg[8..12].copy_from_slice(&e.0.to_ne_bytes());
-    let _ = sys::write_all(fd, &msg);
+    let _ = sys::write_all(REPORT.load(Ordering::Relaxed), &msg);
     sys::exit(SETUP_FAILED)
 }
 
 /// Runs `result`; on error reports the step and exits.
-fn step<T>(p: &Prepared, step: Step, result: SysResult<T>) -> T {
+fn step<T>(step: Step, result: SysResult<T>) -> T {
     match result {
         Ok(v) => v,
-        Err(e) => report_error(p.report, step, e),
+        Err(e) => report_error(step, e),
     }
 }
 
 /// The `full` profile, in the order the layers must go on. Never returns.
 pub fn full(p: &Prepared) -> ! {
+    REPORT.store(p.report, Ordering::Relaxed);
     // 1. The parent writes our uid/gid maps and puts us in the slot cgroup;
     //    until it says so we have no identity to act with.
     step(
-        p,
         Step::WaitForParent,
         wait_for_parent(p.sync.expect("full profile has a sync pipe")),
     );
     // Act as the namespace's root (mapped to an unprivileged host uid) so
     // that the files created below have an owner the kernel can represent.
     // SAFETY: plain credential changes.
-    step(
-        p,
-        Step::Gid,
-        sys::check(unsafe { libc::setresgid(0, 0, 0) }),
-    );
+    step(Step::Gid, sys::check(unsafe { libc::setresgid(0, 0, 0) }));
     // SAFETY: as above.
-    step(
-        p,
-        Step::Uid,
-        sys::check(unsafe { libc::setresuid(0, 0, 0) }),
-    );
+    step(Step::Uid, sys::check(unsafe { libc::setresuid(0, 0, 0) }));
     // 2. A minimal read-only root: toolchain, box, scratch /tmp, /proc, /dev.
     step(
-        p,
         Step::FileSystem,
         p.mounts.expect("full profile has a mount plan").execute(),
     );
     // 3. Our own host name in our own UTS namespace.
-    step(p, Step::Hostname, sethostname(c"coderun"));
+    step(Step::Hostname, sethostname(c"coderun"));
     // 4. Capabilities cannot be regained: empty the bounding set while we
     //    still hold CAP_SETPCAP.
-    step(p, Step::BoundingSet, drop_bounding_set());
-    // 5-7. An unprivileged identity, without supplementary groups.
-    common_identity_and_limits(p)
+    step(Step::BoundingSet, drop_bounding_set());
+    // 5. Standard streams in place, the report pipe at fd 3, nothing else.
+    step(Step::Stdio, setup_stdio(p));
+    if p.probe_only {
+        confine(p);
+        sys::exit(0);
+    }
+    // 6. PID 1 of the namespace starts the program as PID 2; both are then
+    //    confined: identity, limits, file-system policy, seccomp last.
+    init(p, Some(confine), |p| {
+        step(Step::OomScore, prefer_for_oom_kill());
+        confine(p);
+        exec(p)
+    })
+}
+
+/// Everything after the namespaces, for PID 1 and the program alike.
+fn confine(p: &Prepared) {
+    lock_down(p);
+    install_seccomp(p);
+}
+
+/// Makes the program and everything it starts the OOM killer's first
+/// choice (raising the score needs no privilege). Otherwise the reporting
+/// parent, a copy of the runner and larger than a fork bomb's processes,
+/// would be picked: the run would end without a report. On a host without
+/// cgroups it also keeps the runner alive ahead of any program.
+fn prefer_for_oom_kill() -> SysResult<()> {
+    // Our credential changes made us non-dumpable, which hands our /proc
+    // files to the host's root; dumpable again, they are ours to write. The
+    // uid switch that follows makes us non-dumpable once more.
+    sys::prctl(libc::PR_SET_DUMPABLE, 1)?;
+    let fd = sys::open(c"/proc/self/oom_score_adj", libc::O_WRONLY, 0)?;
+    let r = sys::write_all(fd, b"1000");
+    sys::close(fd);
+    r
 }
 
 /// The `restricted` profile (no namespaces: Fargate). Never returns.
 pub fn restricted(p: &Prepared) -> ! {
+    REPORT.store(p.report, Ordering::Relaxed);
     // 1. Our own session and process group, apart from the runner's.
     // SAFETY: setsid has no memory effects.
-    step(
-        p,
-        Step::SessionLeader,
-        sys::check(unsafe { libc::setsid() }),
-    );
-    // 2. Capabilities cannot be regained.
-    step(p, Step::BoundingSet, drop_bounding_set());
-    common_identity_and_limits(p)
+    step(Step::SessionLeader, sys::check(unsafe { libc::setsid() }));
+    // 2. Standard streams for the program, the report pipe at fd 3.
+    step(Step::Stdio, setup_stdio(p));
+    // 3. A reporting parent for the program. It keeps the runner's uid, so
+    //    the program (another uid) can neither signal it nor stop it from
+    //    reporting; it runs only this code and never executes anything.
+    init(p, None, |p| {
+        // 4. The program: first in line for the OOM killer, capabilities
+        //    cannot be regained, then identity, limits, file-system policy,
+        //    and seccomp last.
+        step(Step::OomScore, prefer_for_oom_kill());
+        step(Step::BoundingSet, drop_bounding_set());
+        lock_down(p);
+        install_seccomp(p);
+        exec(p)
+    })
 }
 
-fn common_identity_and_limits(p: &Prepared) -> ! {
+/// An unprivileged identity without supplementary groups, no capabilities,
+/// resource limits, no_new_privs, Landlock, and the working directory.
+fn lock_down(p: &Prepared) {
     // No supplementary groups: the runner's (root's) groups must not leak.
     // SAFETY: an empty group list.
     step(
-        p,
         Step::Groups,
         sys::check(unsafe { libc::setgroups(0, std::ptr::null()) }),
     );
     // SAFETY: plain credential changes.
     step(
-        p,
         Step::Gid,
         sys::check(unsafe { libc::setresgid(p.gid, p.gid, p.gid) }),
     );
     // SAFETY: as above; this also clears the permitted and effective sets.
     step(
-        p,
         Step::Uid,
         sys::check(unsafe { libc::setresuid(p.uid, p.uid, p.uid) }),
     );
-    step(p, Step::Capabilities, clear_capabilities());
+    step(Step::Capabilities, clear_capabilities());
     // Resource limits for every process of the run.
     for &(res, soft, hard) in &p.rlimits {
-        step(p, Step::Rlimits, sys::setrlimit(res, soft, hard));
+        step(Step::Rlimits, sys::setrlimit(res, soft, hard));
     }
     // execve can never grant privileges again (setuid files, file caps).
-    step(
-        p,
-        Step::NoNewPrivs,
-        sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1),
-    );
+    step(Step::NoNewPrivs, sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1));
     // The file system and TCP policy.
     if let Some((policy, paths)) = &p.landlock {
-        step(p, Step::Landlock, policy.apply(paths));
+        step(Step::Landlock, policy.apply(paths));
     }
     // SAFETY: valid path.
     step(
-        p,
         Step::Chdir,
         sys::check(unsafe { libc::chdir(p.cwd.as_ptr()) }),
     );
-    // Standard streams in place, the report pipe at fd 3, nothing else open.
-    step(p, Step::Stdio, setup_stdio(p));
-    // Last, because it forbids the calls made above.
+}
+
+fn install_seccomp(p: &Prepared) {
     if let Some(filter) = p.seccomp {
-        step(p, Step::Seccomp, filter.install());
-    }
-    if p.probe_only {
-        sys::exit(0);
-    }
-    if p.sync.is_some() {
-        init(p)
-    } else {
-        exec(p)
+        step(Step::Seccomp, filter.install());
     }
 }
 
@@ -303,8 +330,9 @@ fn setup_stdio(p: &Prepared) -> SysResult<()> {
     sys::dup2(o, 1)?;
     sys::dup2(e, 2)?;
     // SAFETY: duplicating onto fd 3, close-on-exec so the program never sees it.
-    sys::check(unsafe { libc::dup3(r, 3, libc::O_CLOEXEC) })?;
-    sys::close_from(4);
+    sys::check(unsafe { libc::dup3(r, REPORT_FD, libc::O_CLOEXEC) })?;
+    REPORT.store(REPORT_FD, Ordering::Relaxed);
+    sys::close_from(REPORT_FD + 1);
     Ok(())
 }
 
@@ -314,19 +342,23 @@ const REPORT_FD: RawFd = 3;
 fn exec(p: &Prepared) -> ! {
     // SAFETY: program, argv and envp are NUL-terminated and live until exec.
     unsafe { libc::execve(p.program.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr()) };
-    report_error(REPORT_FD, Step::Exec, Errno::last())
+    report_error(Step::Exec, Errno::last())
 }
 
-/// PID 1 of the run's PID namespace: starts the program as PID 2 so that it
-/// keeps ordinary signal semantics, reaps orphans, and reports the program's
-/// exit status and resource use. When it returns, the kernel kills whatever
-/// is left in the namespace.
-fn init(p: &Prepared) -> ! {
+/// The program's reporting parent. In the full profile it is PID 1 of the
+/// run's PID namespace: it starts the program as PID 2 so that the program
+/// keeps ordinary signal semantics, reaps orphans, and when it returns the
+/// kernel kills whatever is left in the namespace. In both profiles it
+/// reports the program's exit status, resource use and end time.
+fn init(p: &Prepared, confine_self: Option<fn(&Prepared)>, program: fn(&Prepared) -> !) -> ! {
     let pid = match sys::raw_fork() {
-        Ok(0) => exec(p),
+        Ok(0) => program(p),
         Ok(pid) => pid,
-        Err(e) => report_error(REPORT_FD, Step::Fork, e),
+        Err(e) => report_error(Step::Fork, e),
     };
+    if let Some(confine) = confine_self {
+        confine(p);
+    }
     loop {
         let mut status = 0;
         // SAFETY: zeroed rusage is a valid out-parameter.
@@ -341,6 +373,9 @@ fn init(p: &Prepared) -> ! {
             msg[8..16].copy_from_slice(&us(ru.ru_utime).to_ne_bytes());
             msg[16..24].copy_from_slice(&us(ru.ru_stime).to_ne_bytes());
             msg[24..32].copy_from_slice(&ru.ru_maxrss.to_ne_bytes());
+            // When the program ended, taken right here rather than when the
+            // supervisor gets to look: orders the sides of interactive runs.
+            msg[32..40].copy_from_slice(&sys::monotonic_ns().to_ne_bytes());
             let _ = sys::write_all(REPORT_FD, &msg);
             sys::exit(0);
         }

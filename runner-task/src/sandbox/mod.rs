@@ -444,7 +444,12 @@ impl Sandbox {
         };
 
         let baseline = match &slot.cgroup {
-            Some(cg) => Some(cg.prepare(cmd.memory_bytes, limits.processes + 1).map_err(
+            // One above RLIMIT_NPROC (see `rlimits`): the rlimit is checked
+            // early in fork, the pids controller only after the address space
+            // was copied, and a fork bomb failing that late piles up kernel
+            // memory (freed after an RCU grace period) until the memory limit
+            // kills it: the pids limit is only the backstop.
+            Some(cg) => Some(cg.prepare(cmd.memory_bytes, limits.processes + 2).map_err(
                 |source| SandboxError::Create {
                     what: "cgroup limits",
                     source,
@@ -585,6 +590,7 @@ impl Sandbox {
             (libc::RLIMIT_NOFILE, l.open_files, l.open_files),
             (libc::RLIMIT_STACK, l.stack_mb << 20, l.stack_mb << 20),
             (libc::RLIMIT_CORE, 0, 0),
+            // The program's processes and threads, plus PID 1.
             (libc::RLIMIT_NPROC, l.processes + 1, l.processes + 1),
             (libc::RLIMIT_MEMLOCK, 64 << 10, 64 << 10),
             (libc::RLIMIT_MSGQUEUE, 0, 0),

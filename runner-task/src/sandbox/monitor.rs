@@ -49,10 +49,11 @@ pub struct Outcome {
     pub stderr: Vec<u8>,
     /// Layers in force for this run.
     pub isolation: Vec<Layer>,
-    /// When the supervisor saw the run end (orders the two sides of an
-    /// interactive run).
+    /// When the program ended (CLOCK_MONOTONIC, ns): reported by the run's
+    /// init in the full profile, else when the supervisor saw it. Orders the
+    /// two sides of an interactive run.
     #[serde(skip)]
-    pub ended: Option<Instant>,
+    pub ended_ns: u64,
 }
 
 /// Why the supervisor killed a run.
@@ -180,7 +181,7 @@ pub(super) fn supervise(
             }
         }
     }
-    let ended = Instant::now();
+    let mut ended_ns = sys::monotonic_ns();
     // The run is over: whatever it left behind goes too, and the slot's
     // cgroup is empty before the slot is reused.
     kill_run(&parts, cgroup);
@@ -214,7 +215,7 @@ pub(super) fn supervise(
     };
     finish(&parts);
 
-    // What the program did: from init's report (full) or our own wait.
+    // What the program did, from its reporting parent (see child::init).
     let mut report = Vec::new();
     let _ = std::fs::File::from(dup(&parts.report)?).read_to_end(&mut report);
     let mut program: Option<(i32, u64, u64)> = None; // (status, cpu µs, maxrss KiB)
@@ -232,14 +233,10 @@ pub(super) fn supervise(
             MSG_EXIT => {
                 let cpu = (long(8) + long(16)).max(0) as u64;
                 program = Some((word(4) as i32, cpu, long(24).max(0) as u64));
+                ended_ns = long(32) as u64;
             }
             _ => {}
         }
-    }
-    if parts.host_uid.is_some() {
-        // Restricted: our child is the program.
-        let cpu = tv_us(ru.ru_utime) + tv_us(ru.ru_stime);
-        program = Some((wait_status, cpu, ru.ru_maxrss.max(0) as u64));
     }
     let (status, cpu_us, maxrss_kb) = match program {
         Some(p) => (Some(p.0), p.1, p.2),
@@ -273,7 +270,11 @@ pub(super) fn supervise(
         .map(|s| libc::WTERMSIG(s))
         .or(killed.map(|_| libc::SIGKILL));
     let failed = exit_code != Some(0);
-    let oom = cg_usage.is_some_and(|u| u.oom_killed);
+    // The OOM killer ended the run (it kills the largest process: a memory
+    // bomb's own). An OOM kill of some descendant in a run that went on
+    // until the supervisor stopped it for time (a fork bomb exhausting
+    // kernel memory) leaves that run a time-limit case.
+    let oom = cg_usage.is_some_and(|u| u.oom_killed) && killed.is_none();
     let near_memory_cap =
         cgroup.is_none() && failed && maxrss_kb * 1024 >= parts.memory_bytes / 10 * 8;
     let status = if killed == Some(Kill::Output) || signal == Some(libc::SIGXFSZ) {
@@ -301,7 +302,7 @@ pub(super) fn supervise(
         stdout,
         stderr,
         isolation: Vec::new(),
-        ended: Some(ended),
+        ended_ns,
     })
 }
 
@@ -315,6 +316,18 @@ fn dup(fd: &OwnedFd) -> Result<OwnedFd, SandboxError> {
 
 /// Kills every process of the run.
 fn kill_run(parts: &Parts, cgroup: Option<&cgroup::Slot>) {
+    if let Some(uid) = parts.host_uid {
+        // Restricted: the program's reporting parent keeps the runner's uid
+        // and survives this, so it still reports what the program used.
+        kill_uid(uid);
+        let mut p = libc::pollfd {
+            fd: parts.pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; bounded wait for the report to be written.
+        unsafe { libc::poll(&mut p, 1, 1000) };
+    }
     // SAFETY: pidfd_send_signal on our own child's pidfd.
     unsafe {
         libc::syscall(
@@ -325,9 +338,6 @@ fn kill_run(parts: &Parts, cgroup: Option<&cgroup::Slot>) {
             0,
         )
     };
-    if let Some(uid) = parts.host_uid {
-        kill_uid(uid);
-    }
     if let Some(cg) = cgroup {
         // In the full profile the PID namespace dies with its init; this
         // catches anything that reached the cgroup otherwise.

@@ -240,6 +240,20 @@ pub(super) fn run(sb: &mut super::Sandbox) -> Result<Probe, SandboxError> {
     }
     if profile == Profile::Restricted {
         layers.retain(|l| !NAMESPACES.contains(l));
+        // The restricted profile is what Fargate allows: no cgroups (its
+        // limits are rlimits), even where this host would have them, so
+        // that a forced restricted run is the run Fargate would make.
+        for s in &mut slots {
+            if let Some(cg) = s.cgroup.take() {
+                cg.remove();
+            }
+        }
+        for l in [Layer::CgroupMemory, Layer::CgroupPids] {
+            if layers.contains(&l) {
+                layers.retain(|x| *x != l);
+                unavailable.push((l, "not part of the restricted profile".into()));
+            }
+        }
         // Without a mount namespace the scratch directory is a host directory
         // the runner creates per run; without a pid namespace, killing the
         // run's uid ends its processes. Reap orphans ourselves.

@@ -262,3 +262,15 @@ pub fn kill(pid: libc::pid_t, sig: libc::c_int) -> SysResult<()> {
     // SAFETY: sending a signal touches no memory.
     check(unsafe { libc::kill(pid, sig) }).map(drop)
 }
+
+/// CLOCK_MONOTONIC in nanoseconds: one clock for every process on the host
+/// (the sandbox creates no time namespace). Async-signal-safe.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out-parameter.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
