@@ -1,0 +1,321 @@
+//! Unpacking uploaded problem packages (zip or tar.gz) into a directory,
+//! refusing anything that could escape it or exhaust the disk: absolute or
+//! `..` paths, links leading outside, devices, too many entries, too many
+//! bytes (a compression bomb stops at the limit, not at the end).
+
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+/// Files and directories in one package.
+pub const MAX_ENTRIES: usize = 20_000;
+/// Unpacked bytes of one package.
+pub const MAX_UNPACKED_BYTES: u64 = 512 << 20;
+
+/// Why an archive was refused; the message is for the uploader.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("the archive is not a valid {0} file: {1}")]
+    Corrupt(&'static str, String),
+    #[error("entry {0:?}: {1}")]
+    Entry(String, &'static str),
+    #[error("more than {MAX_ENTRIES} entries")]
+    TooManyEntries,
+    #[error("more than {MAX_UNPACKED_BYTES} bytes unpacked")]
+    TooLarge,
+    #[error("writing the unpacked package: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Archive formats accepted for `POST /problems/import`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Zip,
+    TarGz,
+}
+
+impl Format {
+    /// Tells the format from the first bytes.
+    pub fn sniff(bytes: &[u8]) -> Option<Format> {
+        if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+            Some(Format::Zip)
+        } else if bytes.starts_with(&[0x1f, 0x8b]) {
+            Some(Format::TarGz)
+        } else {
+            None
+        }
+    }
+}
+
+/// A relative path inside the package, or an error naming the entry.
+fn safe_path(name: &str) -> Result<PathBuf, ArchiveError> {
+    let mut out = PathBuf::new();
+    for c in Path::new(name).components() {
+        match c {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            _ => return Err(ArchiveError::Entry(name.into(), "path leaves the package")),
+        }
+    }
+    if out.as_os_str().len() > 1024 || out.components().count() > 32 {
+        return Err(ArchiveError::Entry(name.into(), "path too long or deep"));
+    }
+    Ok(out)
+}
+
+/// A symlink is kept only if its target, resolved lexically from the
+/// link's directory, stays inside the package.
+fn check_link(name: &str, rel: &Path, target: &Path) -> Result<(), ArchiveError> {
+    if target.is_absolute() {
+        return Err(ArchiveError::Entry(name.into(), "link target is absolute"));
+    }
+    let mut depth: i64 = rel.components().count() as i64 - 1;
+    for c in target.components() {
+        match c {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            _ => return Err(ArchiveError::Entry(name.into(), "bad link target")),
+        }
+        if depth < 0 {
+            return Err(ArchiveError::Entry(
+                name.into(),
+                "link leads outside the package",
+            ));
+        }
+    }
+    Ok(())
+}
+
+struct Budget {
+    entries: usize,
+    bytes: u64,
+}
+
+impl Budget {
+    fn entry(&mut self) -> Result<(), ArchiveError> {
+        self.entries += 1;
+        if self.entries > MAX_ENTRIES {
+            return Err(ArchiveError::TooManyEntries);
+        }
+        Ok(())
+    }
+
+    /// Copies at most the remaining budget; more is an error.
+    fn copy(&mut self, from: &mut dyn Read, to: &Path) -> Result<(), ArchiveError> {
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut file = std::fs::File::create(to)?;
+        let left = MAX_UNPACKED_BYTES - self.bytes;
+        let n = std::io::copy(&mut from.take(left + 1), &mut file)?;
+        if n > left {
+            return Err(ArchiveError::TooLarge);
+        }
+        self.bytes += n;
+        file.flush()?;
+        Ok(())
+    }
+}
+
+/// Unpacks `bytes` into `dest` (which must exist and be empty).
+pub fn unpack(format: Format, bytes: &[u8], dest: &Path) -> Result<(), ArchiveError> {
+    let mut budget = Budget {
+        entries: 0,
+        bytes: 0,
+    };
+    match format {
+        Format::Zip => unpack_zip(bytes, dest, &mut budget),
+        Format::TarGz => unpack_tar_gz(bytes, dest, &mut budget),
+    }
+}
+
+fn unpack_zip(bytes: &[u8], dest: &Path, budget: &mut Budget) -> Result<(), ArchiveError> {
+    let corrupt = |e: zip::result::ZipError| ArchiveError::Corrupt("zip", e.to_string());
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(corrupt)?;
+    if zip.len() > MAX_ENTRIES {
+        return Err(ArchiveError::TooManyEntries);
+    }
+    for i in 0..zip.len() {
+        budget.entry()?;
+        let mut entry = zip.by_index(i).map_err(corrupt)?;
+        let name = entry.name().to_string();
+        let rel = safe_path(&name)?;
+        let to = dest.join(&rel);
+        let mode = entry.unix_mode().unwrap_or(0);
+        if entry.is_dir() {
+            std::fs::create_dir_all(&to)?;
+        } else if mode & 0o170000 == 0o120000 {
+            let mut target = String::new();
+            entry
+                .by_ref()
+                .take(4096)
+                .read_to_string(&mut target)
+                .map_err(|_| ArchiveError::Entry(name.clone(), "bad link target"))?;
+            check_link(&name, &rel, Path::new(&target))?;
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::os::unix::fs::symlink(&target, &to)?;
+        } else {
+            budget.copy(&mut entry, &to)?;
+            set_executable(&to, mode)?;
+        }
+    }
+    Ok(())
+}
+
+fn unpack_tar_gz(bytes: &[u8], dest: &Path, budget: &mut Budget) -> Result<(), ArchiveError> {
+    let corrupt = |e: std::io::Error| ArchiveError::Corrupt("tar.gz", e.to_string());
+    let gz = flate2::read::GzDecoder::new(bytes);
+    let mut tar = tar::Archive::new(gz);
+    for entry in tar.entries().map_err(corrupt)? {
+        budget.entry()?;
+        let mut entry = entry.map_err(corrupt)?;
+        let name = entry
+            .path()
+            .map_err(corrupt)?
+            .to_string_lossy()
+            .into_owned();
+        let rel = safe_path(&name)?;
+        let to = dest.join(&rel);
+        let kind = entry.header().entry_type();
+        let mode = entry.header().mode().unwrap_or(0o644);
+        if kind.is_dir() {
+            std::fs::create_dir_all(&to)?;
+        } else if kind.is_file() {
+            budget.copy(&mut entry, &to)?;
+            set_executable(&to, mode)?;
+        } else if kind.is_symlink() {
+            let target = entry
+                .link_name()
+                .map_err(corrupt)?
+                .ok_or(ArchiveError::Entry(name.clone(), "link without target"))?
+                .into_owned();
+            check_link(&name, &rel, &target)?;
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::os::unix::fs::symlink(&target, &to)?;
+        } else if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
+            continue;
+        } else {
+            return Err(ArchiveError::Entry(
+                name,
+                "only files, directories and symlinks are allowed",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the executable bit (validators may be scripts); nothing else.
+fn set_executable(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let perm = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm))
+}
+
+/// The package root inside an unpacked archive: the top directory if it has
+/// `problem.yaml`, else its only subdirectory that has one.
+pub fn package_root(dir: &Path) -> Option<PathBuf> {
+    if dir.join("problem.yaml").is_file() {
+        return Some(dir.to_path_buf());
+    }
+    let subdirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+        .map(|e| e.path())
+        .collect();
+    match subdirs.as_slice() {
+        [only] if only.join("problem.yaml").is_file() => Some(only.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_gz(entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        for (name, kind, data, link) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            // Raw names: the builder itself refuses `..`, an attacker's tool does not.
+            let raw = &mut h.as_old_mut().name;
+            raw[..name.len()].copy_from_slice(name.as_bytes());
+            if let Some(l) = link {
+                h.set_link_name(l).unwrap();
+            }
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap()
+    }
+
+    #[test]
+    fn tar_gz_unpacks_and_finds_the_root() {
+        let bytes = tar_gz(&[
+            (
+                "p/problem.yaml",
+                tar::EntryType::Regular,
+                b"name: x\n",
+                None,
+            ),
+            ("p/data/secret/1.in", tar::EntryType::Regular, b"1\n", None),
+            (
+                "p/data/secret/2.in",
+                tar::EntryType::Symlink,
+                b"",
+                Some("1.in"),
+            ),
+        ]);
+        assert_eq!(Format::sniff(&bytes), Some(Format::TarGz));
+        let dir = tempfile::tempdir().unwrap();
+        unpack(Format::TarGz, &bytes, dir.path()).unwrap();
+        let root = package_root(dir.path()).unwrap();
+        assert_eq!(root, dir.path().join("p"));
+        assert_eq!(
+            std::fs::read(root.join("data/secret/2.in")).unwrap(),
+            b"1\n"
+        );
+    }
+
+    #[test]
+    fn escapes_are_refused() {
+        for (name, kind, link) in [
+            ("../evil", tar::EntryType::Regular, None),
+            ("/etc/evil", tar::EntryType::Regular, None),
+            ("a/link", tar::EntryType::Symlink, Some("../../etc/passwd")),
+            ("a/link", tar::EntryType::Symlink, Some("/etc/passwd")),
+            ("dev", tar::EntryType::Char, None),
+        ] {
+            let bytes = tar_gz(&[(name, kind, b"", link)]);
+            let dir = tempfile::tempdir().unwrap();
+            let e = unpack(Format::TarGz, &bytes, dir.path()).unwrap_err();
+            assert!(matches!(e, ArchiveError::Entry(..)), "{name}: {e}");
+        }
+    }
+
+    #[test]
+    fn zip_bombs_stop_at_the_limit() {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        w.start_file("problem.yaml", opts).unwrap();
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..(MAX_UNPACKED_BYTES >> 20) + 1 {
+            w.write_all(&chunk).unwrap();
+        }
+        let bytes = w.finish().unwrap().into_inner();
+        assert!(bytes.len() < 2 << 20, "compressed: {}", bytes.len());
+        assert_eq!(Format::sniff(&bytes), Some(Format::Zip));
+        let dir = tempfile::tempdir().unwrap();
+        let e = unpack(Format::Zip, &bytes, dir.path()).unwrap_err();
+        assert!(matches!(e, ArchiveError::TooLarge), "{e}");
+    }
+}

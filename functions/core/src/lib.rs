@@ -1,0 +1,17 @@
+//! coderun's core: the domain (jobs, problems, sessions, users), validation
+//! of every request, the job status machine, the ports the adapters
+//! implement, and the services both deployments run. No AWS, no HTTP.
+
+pub mod archive;
+pub mod domain;
+pub mod error;
+pub mod ids;
+pub mod ports;
+pub mod problems;
+pub mod requests;
+pub mod service;
+pub mod views;
+
+pub use domain::*;
+pub use error::CoreError;
+pub use service::Platform;

@@ -1,0 +1,162 @@
+//! The ports: one narrow trait per capability the services need. The
+//! embedded adapters (SQLite, a directory, a local queue, child processes)
+//! and the AWS adapters (DynamoDB, S3, SQS, ECS) implement them.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use runner_task::protocol::{ProblemRef, Verdict};
+
+use crate::domain::{Job, JobCounts, JobQuery, Millis, Page, Problem, ProblemStats, Session};
+use crate::error::PortError;
+
+pub type PortResult<T> = Result<T, PortError>;
+
+/// An `Idempotency-Key` claimed together with the record it created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub user: String,
+    pub key: String,
+    /// Hash of the request body: the same key with another body is refused.
+    pub request_hash: String,
+}
+
+/// What inserting a job did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    New,
+    /// The idempotency key was used before, for this job and request.
+    Existing {
+        job_id: String,
+        request_hash: String,
+    },
+}
+
+/// Runs and submissions.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Inserts a new job, claiming `key` in the same write when given.
+    async fn insert_job(&self, job: &Job, key: Option<&IdempotencyKey>) -> PortResult<Inserted>;
+    async fn get_job(&self, id: &str) -> PortResult<Option<Job>>;
+    /// Replaces the job only if its stored status and attempts are still
+    /// `expected` (compare-and-swap); `Conflict` otherwise.
+    async fn replace_job(&self, job: &Job, expected: (crate::Status, u32)) -> PortResult<()>;
+    /// One user's jobs, newest first.
+    async fn list_jobs(&self, query: &JobQuery) -> PortResult<Page<Job>>;
+    /// Jobs not yet `COMPLETED` or `FAILED`, oldest first.
+    async fn unfinished_jobs(&self, limit: u32) -> PortResult<Vec<Job>>;
+    async fn job_counts(&self, now: Millis) -> PortResult<JobCounts>;
+    /// Finished jobs whose `expires_at` has passed.
+    async fn expired_jobs(&self, now: Millis, limit: u32) -> PortResult<Vec<Job>>;
+    async fn delete_job(&self, id: &str) -> PortResult<()>;
+}
+
+/// Problems (their packages are blobs).
+#[async_trait]
+pub trait ProblemStore: Send + Sync {
+    /// Creates (`expected_version` = `None`: must not exist) or replaces the
+    /// problem if its stored version is still `expected_version`.
+    async fn put_problem(&self, problem: &Problem, expected_version: Option<u64>)
+        -> PortResult<()>;
+    async fn get_problem(&self, id: &str) -> PortResult<Option<Problem>>;
+    /// Problems ordered by id.
+    async fn list_problems(&self, cursor: Option<&str>, limit: u32) -> PortResult<Page<Problem>>;
+    async fn delete_problem(&self, id: &str) -> PortResult<bool>;
+}
+
+/// Code sessions.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Creates (`None`) or replaces if the stored version is `expected_version`.
+    async fn put_session(&self, session: &Session, expected_version: Option<u64>)
+        -> PortResult<()>;
+    async fn get_session(&self, id: &str) -> PortResult<Option<Session>>;
+}
+
+/// A finished submission as the profile counts it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub user: String,
+    pub problem_id: String,
+    pub job_id: String,
+    pub verdict: Verdict,
+    pub score: Option<f64>,
+    pub at: Millis,
+}
+
+/// Solved problems and attempts per user.
+#[async_trait]
+pub trait ProfileStore: Send + Sync {
+    /// Counts one attempt; recording the same job twice counts it once.
+    async fn record_attempt(&self, attempt: &Attempt) -> PortResult<()>;
+    async fn profile(&self, user: &str) -> PortResult<Vec<ProblemStats>>;
+}
+
+/// Sources, packages, manifests, results.
+#[async_trait]
+pub trait Blobs: Send + Sync {
+    /// Writes the whole object or nothing.
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> PortResult<()>;
+    async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>>;
+    /// Uploads a directory tree under `prefix` (a problem package).
+    async fn put_dir(&self, prefix: &str, dir: &Path) -> PortResult<()>;
+    async fn delete_prefix(&self, prefix: &str) -> PortResult<()>;
+}
+
+/// Jobs waiting for a runner. A message is a job id, never the source.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    async fn send(&self, job_id: &str) -> PortResult<()>;
+}
+
+/// What a launcher starts: a runner for one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    pub job_id: String,
+    pub language: String,
+    pub manifest_key: String,
+    pub result_key: String,
+}
+
+/// Starts runners (local child processes, or ECS tasks).
+#[async_trait]
+pub trait Launcher: Send + Sync {
+    /// Starts a runner for the job; returns once it is started (not done).
+    async fn launch(&self, launch: &Launch) -> PortResult<()>;
+    /// How a runner reaches a problem package stored under `prefix`.
+    async fn problem_ref(&self, prefix: &str) -> PortResult<ProblemRef>;
+    /// Busy and total runner slots, where the launcher knows them.
+    fn workers(&self) -> Option<(usize, usize)>;
+}
+
+/// Runs `runner-task verify` on an unpacked problem package.
+#[async_trait]
+pub trait Verifier: Send + Sync {
+    /// The JSON report; `Err(Invalid…)` style messages come back as
+    /// `Ok(Err(message))` when the package itself is unusable.
+    async fn verify(&self, dir: &Path) -> PortResult<Result<serde_json::Value, String>>;
+}
+
+/// A signed completion callback to deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callback {
+    pub url: String,
+    pub body: Vec<u8>,
+    /// `X-Coderun-Timestamp`, seconds.
+    pub timestamp: i64,
+    /// `X-Coderun-Signature`: `sha256=` HMAC of `timestamp.body`.
+    pub signature: String,
+}
+
+/// Delivers callbacks, retrying with backoff; never blocks the caller.
+pub trait Notifier: Send + Sync {
+    fn deliver(&self, callback: Callback);
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Millis;
+}
+
+pub trait Ids: Send + Sync {
+    fn new_id(&self, now: Millis) -> String;
+}

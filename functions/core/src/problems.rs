@@ -1,0 +1,192 @@
+//! Problems as packages: a problem created from JSON is written as a
+//! Problem Package Format directory, so judging has one input format; and a
+//! package (uploaded or written) is read back into a [`Problem`] record.
+
+use std::path::Path;
+
+use runner_task::package::{Kind, Package};
+
+use crate::domain::{Millis, Problem, ProblemKind, Sample};
+use crate::requests::{CheckerRequest, ProblemRequest};
+
+/// Samples larger than this are not copied into the record (the statement
+/// should hold small examples; the package keeps them all).
+pub const MAX_SAMPLE_BYTES: u64 = 64 << 10;
+/// At most this many samples are shown.
+pub const MAX_SAMPLES: usize = 10;
+
+/// Writes `req` as a legacy-format package into `dir`.
+pub fn write_package(req: &ProblemRequest, dir: &Path) -> std::io::Result<()> {
+    let flags = match req.checker {
+        CheckerRequest::Tokens => "case_sensitive".to_string(),
+        CheckerRequest::CaseInsensitive => String::new(),
+        CheckerRequest::Float { tolerance } => format!("float_tolerance {tolerance}"),
+        CheckerRequest::Exact => "case_sensitive exact".to_string(),
+    };
+    let yaml = serde_yaml::to_string(&serde_json::json!({
+        "problem_format_version": "legacy",
+        "name": req.title,
+        "validator_flags": flags,
+        "limits": {
+            "time_limit": req.time_limit_ms as f64 / 1000.0,
+            "memory": req.memory_mb,
+        },
+    }))
+    .map_err(std::io::Error::other)?;
+    std::fs::write(dir.join("problem.yaml"), yaml)?;
+    let statement_dir = dir.join("problem_statement");
+    std::fs::create_dir_all(&statement_dir)?;
+    std::fs::write(statement_dir.join("problem.md"), &req.statement)?;
+    for (i, t) in req.tests.iter().enumerate() {
+        let group = if t.sample { "sample" } else { "secret" };
+        let d = dir.join("data").join(group);
+        std::fs::create_dir_all(&d)?;
+        let name = t.name.clone().unwrap_or_else(|| format!("{:03}", i + 1));
+        std::fs::write(d.join(format!("{name}.in")), &t.input)?;
+        std::fs::write(d.join(format!("{name}.ans")), &t.output)?;
+    }
+    Ok(())
+}
+
+/// The statement of a package: Markdown if it has one, else the text of
+/// its LaTeX statement as is (rendered as a code-free paragraph).
+fn statement(dir: &Path) -> String {
+    let d = dir.join("problem_statement");
+    for name in [
+        "problem.en.md",
+        "problem.md",
+        "problem.en.tex",
+        "problem.tex",
+    ] {
+        if let Ok(text) = std::fs::read_to_string(d.join(name)) {
+            return text
+                .chars()
+                .take(crate::requests::MAX_STATEMENT_BYTES)
+                .collect();
+        }
+    }
+    String::new()
+}
+
+/// Builds the record of a loaded package.
+pub fn record(
+    pkg: &Package,
+    id: &str,
+    version: u64,
+    author: &str,
+    now: Millis,
+) -> Result<Problem, String> {
+    let time_limit_ms = pkg.time_limit_ms.ok_or(
+        "the package states no time limit and has no accepted submission to derive one from",
+    )?;
+    let mut samples = Vec::new();
+    for t in pkg.tests.iter().filter(|t| t.sample).take(MAX_SAMPLES) {
+        let small = |p: &Path| std::fs::metadata(p).map(|m| m.len() <= MAX_SAMPLE_BYTES);
+        if small(&t.input).unwrap_or(false) && small(&t.answer).unwrap_or(false) {
+            samples.push(Sample {
+                name: t.name.clone(),
+                input: std::fs::read_to_string(&t.input).unwrap_or_default(),
+                output: std::fs::read_to_string(&t.answer).unwrap_or_default(),
+            });
+        }
+    }
+    Ok(Problem {
+        id: id.to_string(),
+        title: pkg
+            .name
+            .chars()
+            .take(crate::requests::MAX_TITLE_BYTES)
+            .collect(),
+        statement: statement(&pkg.dir),
+        kind: match pkg.kind {
+            Kind::Scoring => ProblemKind::Scoring,
+            _ => ProblemKind::PassFail,
+        },
+        time_limit_ms,
+        memory_mb: pkg.memory_mb,
+        samples,
+        test_count: pkg.tests.len() as u32,
+        version,
+        author: author.to_string(),
+        created_at: now,
+        updated_at: now,
+        verify_report: None,
+    })
+}
+
+/// A problem id from a package's directory or name: lowercase, `-` for
+/// anything else, trimmed to 64.
+pub fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let out = out.trim_end_matches('-');
+    out.chars()
+        .take(64)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::requests::TestRequest;
+
+    #[test]
+    fn json_problems_become_loadable_packages() {
+        let req = ProblemRequest {
+            id: Some("add".into()),
+            title: "Add".into(),
+            statement: "Add $a+b$.".into(),
+            time_limit_ms: 1500,
+            memory_mb: 128,
+            checker: CheckerRequest::Float { tolerance: 1e-6 },
+            tests: vec![
+                TestRequest {
+                    name: None,
+                    input: "1 2\n".into(),
+                    output: "3\n".into(),
+                    sample: true,
+                },
+                TestRequest {
+                    name: Some("big".into()),
+                    input: "5 5\n".into(),
+                    output: "10\n".into(),
+                    sample: false,
+                },
+            ],
+        };
+        req.validate().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        write_package(&req, dir.path()).unwrap();
+        let pkg = Package::load(dir.path()).unwrap();
+        assert_eq!(pkg.tests.len(), 2);
+        let p = record(&pkg, "add", 1, "setter", 7).unwrap();
+        assert_eq!(p.title, "Add");
+        assert_eq!(p.statement, "Add $a+b$.");
+        assert_eq!(p.time_limit_ms, 1500);
+        assert_eq!(p.memory_mb, 128);
+        assert_eq!(
+            p.samples,
+            vec![Sample {
+                name: "sample/001".into(),
+                input: "1 2\n".into(),
+                output: "3\n".into()
+            }]
+        );
+        assert_eq!(p.test_count, 2);
+    }
+
+    #[test]
+    fn slugs_are_valid_ids() {
+        assert_eq!(slug("Hello, World!"), "hello-world");
+        assert_eq!(slug("--a__b--"), "a-b");
+        crate::requests::check_problem_id("id", &slug("Sum of Two")).unwrap();
+    }
+}
