@@ -42,6 +42,7 @@ pub enum Step {
     SessionLeader,
     Chdir,
     OomScore,
+    ParentDeath,
 }
 
 impl Step {
@@ -66,6 +67,7 @@ impl Step {
             SessionLeader,
             Chdir,
             OomScore,
+            ParentDeath,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -137,6 +139,9 @@ pub fn full(p: &Prepared) -> ! {
     step(Step::Gid, sys::check(unsafe { libc::setresgid(0, 0, 0) }));
     // SAFETY: as above.
     step(Step::Uid, sys::check(unsafe { libc::setresuid(0, 0, 0) }));
+    // The run dies with the runner: as PID 1 our death ends the namespace.
+    // (Set after the uid change, which clears it.)
+    step(Step::ParentDeath, die_with_parent());
     // 2. A minimal read-only root: toolchain, box, scratch /tmp, /proc, /dev.
     step(
         Step::FileSystem,
@@ -184,12 +189,19 @@ fn prefer_for_oom_kill() -> SysResult<()> {
     r
 }
 
+fn die_with_parent() -> SysResult<()> {
+    sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong)
+}
+
 /// The `restricted` profile (no namespaces: Fargate). Never returns.
 pub fn restricted(p: &Prepared) -> ! {
     REPORT.store(p.report, Ordering::Relaxed);
     // 1. Our own session and process group, apart from the runner's.
     // SAFETY: setsid has no memory effects.
     step(Step::SessionLeader, sys::check(unsafe { libc::setsid() }));
+    // The reporting parent dies with the runner; the program, under another
+    // uid, is killed by uid by the runner that next leases that range.
+    step(Step::ParentDeath, die_with_parent());
     // 2. Standard streams for the program, the report pipe at fd 3.
     step(Step::Stdio, setup_stdio(p));
     // 3. A reporting parent for the program. It keeps the runner's uid, so
