@@ -1,0 +1,114 @@
+//! coderun's HTTP API: one axum `Router` that `coderun serve` serves
+//! locally and the `api` Lambda serves behind API Gateway. Handlers call
+//! the core's services; nothing here knows which adapters are behind them.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod ratelimit;
+pub mod routes;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use coderun_core::Platform;
+
+pub use auth::{Authenticator, JwtVerifier, Keys};
+pub use error::ApiError;
+pub use ratelimit::RateLimiter;
+
+/// Largest JSON body: a run's inputs (4 MiB of stdin) and source fit.
+pub const MAX_JSON_BODY: usize = 8 << 20;
+/// Largest problem package upload, and JSON problem (tests inline).
+pub const MAX_PACKAGE_BODY: usize = 64 << 20;
+
+/// What the router is configured with (from the binary's typed config).
+#[derive(Debug, Clone, Default)]
+pub struct HttpConfig {
+    /// Work-creating requests per user and minute; 0 = no limit.
+    pub rate_limit_per_minute: u32,
+    pub rate_limit_burst: u32,
+    /// A built web front end to serve at `/`.
+    pub web_dir: Option<PathBuf>,
+    /// The JWKS published at `/.well-known/jwks.json` (the local issuer's).
+    pub jwks: Option<serde_json::Value>,
+    /// `local` or `aws`, told to the front end.
+    pub mode: String,
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub platform: Arc<Platform>,
+    pub auth: Arc<dyn Authenticator>,
+    pub limiter: Arc<RateLimiter>,
+    pub config: Arc<HttpConfig>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("config", &self.config).finish()
+    }
+}
+
+impl AppState {
+    pub fn new(platform: Arc<Platform>, auth: Arc<dyn Authenticator>, config: HttpConfig) -> AppState {
+        AppState {
+            limiter: Arc::new(RateLimiter::new(
+                config.rate_limit_per_minute,
+                config.rate_limit_burst,
+            )),
+            platform,
+            auth,
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    use routes::*;
+    let api = Router::new()
+        .route("/health", get(health))
+        .route("/languages", get(languages))
+        .route("/openapi.json", get(openapi_json))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/config.json", get(client_config))
+        .route("/problems", get(list_problems).post(create_problem))
+        .route(
+            "/problems/{id}",
+            get(get_problem).put(replace_problem).delete(delete_problem),
+        )
+        .route("/runs", post(create_run).get(list_runs))
+        .route("/runs/{id}", get(get_run))
+        .route("/runs/{id}/logs", get(run_logs))
+        .route("/submissions", post(create_submission).get(list_submissions))
+        .route("/submissions/batch", post(create_submissions))
+        .route("/submissions/{id}", get(get_submission))
+        .route("/submissions/{id}/rejudge", post(rejudge))
+        .route("/me", get(me))
+        .route("/sessions", post(create_session))
+        .route("/sessions/{id}", get(get_session).patch(update_session))
+        .route("/sessions/{id}/run", post(run_session))
+        .route("/admin/queue", get(admin_queue))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
+    // Packages are larger than any JSON request.
+    let import = Router::new()
+        .route("/problems/import", post(import_problem))
+        .layer(DefaultBodyLimit::max(MAX_PACKAGE_BODY));
+    let app = api.merge(import);
+    let app = match &state.config.web_dir {
+        Some(dir) if dir.join("index.html").is_file() => {
+            let spa = tower_http::services::ServeDir::new(dir)
+                .fallback(tower_http::services::ServeFile::new(dir.join("index.html")));
+            app.fallback_service(spa)
+        }
+        _ => app.fallback(not_found),
+    };
+    app.with_state(state)
+}
