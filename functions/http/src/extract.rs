@@ -32,16 +32,17 @@ fn json_rejection(r: JsonRejection) -> ApiError {
             "unsupported_media_type",
             "send JSON with Content-Type: application/json",
         ),
-        JsonRejection::JsonDataError(_) => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
-            text,
-        ),
+        JsonRejection::JsonDataError(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", text)
+        }
         JsonRejection::JsonSyntaxError(_) => ApiError::bad_request(text),
         _ if r_status_is_too_large(&text) => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
-            format!("the request body is too large (at most {} bytes)", crate::MAX_JSON_BODY),
+            format!(
+                "the request body is too large (at most {} bytes)",
+                crate::MAX_JSON_BODY
+            ),
         ),
         _ => ApiError::bad_request(text),
     }

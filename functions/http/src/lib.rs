@@ -51,12 +51,18 @@ pub struct AppState {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("config", &self.config).finish()
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
 impl AppState {
-    pub fn new(platform: Arc<Platform>, auth: Arc<dyn Authenticator>, config: HttpConfig) -> AppState {
+    pub fn new(
+        platform: Arc<Platform>,
+        auth: Arc<dyn Authenticator>,
+        config: HttpConfig,
+    ) -> AppState {
         AppState {
             limiter: Arc::new(RateLimiter::new(
                 config.rate_limit_per_minute,
@@ -86,7 +92,10 @@ pub fn router(state: AppState) -> Router {
         .route("/runs", post(create_run).get(list_runs))
         .route("/runs/{id}", get(get_run))
         .route("/runs/{id}/logs", get(run_logs))
-        .route("/submissions", post(create_submission).get(list_submissions))
+        .route(
+            "/submissions",
+            post(create_submission).get(list_submissions),
+        )
         .route("/submissions/batch", post(create_submissions))
         .route("/submissions/{id}", get(get_submission))
         .route("/submissions/{id}/rejudge", post(rejudge))

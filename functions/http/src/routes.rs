@@ -231,7 +231,10 @@ pub async fn replace_problem(
     Path(id): Path<String>,
     Json(req): Json<ProblemRequest>,
 ) -> ApiResult<axum::Json<SavedProblem>> {
-    let p = state.platform.save_problem(&caller.0, req, Some(&id)).await?;
+    let p = state
+        .platform
+        .save_problem(&caller.0, req, Some(&id))
+        .await?;
     Ok(axum::Json(saved(p)))
 }
 
@@ -329,7 +332,11 @@ pub async fn import_problem(
         .platform
         .import_problem(&caller.0, bytes.to_vec(), q.id, q.replace)
         .await?;
-    let status = if q.replace { StatusCode::OK } else { StatusCode::CREATED };
+    let status = if q.replace {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok((status, axum::Json(saved(problem))))
 }
 
@@ -349,7 +356,10 @@ pub async fn create_run(
     let wait = wait.duration()?;
     rate_limit(&state, &caller)?;
     let key = idempotency_key(&headers)?;
-    let (job, created) = state.platform.create_run(&caller.0, req, key.as_deref()).await?;
+    let (job, created) = state
+        .platform
+        .create_run(&caller.0, req, key.as_deref())
+        .await?;
     finish_or_accept(&state, &caller, job, created, wait).await
 }
 
@@ -395,13 +405,16 @@ pub async fn list_runs(
     caller: Caller,
     Query(q): Query<PageParams>,
 ) -> ApiResult<axum::Json<JobPage>> {
-    list(&state, JobQuery {
-        user: caller.0.user,
-        kind: Some(JobKind::Run),
-        cursor: q.cursor,
-        limit: q.limit.unwrap_or(DEFAULT_PAGE),
-        ..JobQuery::default()
-    })
+    list(
+        &state,
+        JobQuery {
+            user: caller.0.user,
+            kind: Some(JobKind::Run),
+            cursor: q.cursor,
+            limit: q.limit.unwrap_or(DEFAULT_PAGE),
+            ..JobQuery::default()
+        },
+    )
     .await
 }
 
@@ -512,12 +525,18 @@ fn follow_logs(
             }
             let page = match t.page.take() {
                 Some(p) => p,
-                None => match t.state.platform.run_logs(&t.caller.0, &t.id, &t.query).await {
+                None => match t
+                    .state
+                    .platform
+                    .run_logs(&t.caller.0, &t.id, &t.query)
+                    .await
+                {
                     Ok(p) => p,
                     Err(e) => {
                         t.done = true;
                         let msg = ApiError::from(e).message;
-                        t.pending.push_back(Event::default().event("error").data(msg));
+                        t.pending
+                            .push_back(Event::default().event("error").data(msg));
                         continue;
                     }
                 },
@@ -530,11 +549,13 @@ fn follow_logs(
             let got_lines = !page.lines.is_empty();
             for line in &page.lines {
                 let text = line.strip_suffix('\n').unwrap_or(line);
-                t.pending.push_back(Event::default().event("line").data(text));
+                t.pending
+                    .push_back(Event::default().event("line").data(text));
             }
             if page.complete {
                 t.done = true;
-                t.pending.push_back(Event::default().event("end").data(page.status.as_str()));
+                t.pending
+                    .push_back(Event::default().event("end").data(page.status.as_str()));
                 continue;
             }
             t.query.cursor = page.next_cursor;
@@ -623,14 +644,17 @@ pub async fn list_submissions(
     caller: Caller,
     Query(q): Query<SubmissionFilter>,
 ) -> ApiResult<axum::Json<JobPage>> {
-    list(&state, JobQuery {
-        user: caller.0.user,
-        kind: Some(JobKind::Submission),
-        problem_id: q.problem_id,
-        verdict: q.verdict,
-        cursor: q.cursor,
-        limit: q.limit.unwrap_or(DEFAULT_PAGE),
-    })
+    list(
+        &state,
+        JobQuery {
+            user: caller.0.user,
+            kind: Some(JobKind::Submission),
+            problem_id: q.problem_id,
+            verdict: q.verdict,
+            cursor: q.cursor,
+            limit: q.limit.unwrap_or(DEFAULT_PAGE),
+        },
+    )
     .await
 }
 
@@ -641,7 +665,9 @@ pub async fn get_submission(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<SubmissionView>> {
-    Ok(axum::Json(state.platform.get_submission(&caller.0, &id).await?))
+    Ok(axum::Json(
+        state.platform.get_submission(&caller.0, &id).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/submissions/{id}/rejudge", tag = "setter", security(("bearer" = [])),
@@ -682,7 +708,9 @@ pub async fn get_session(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<coderun_core::Session>> {
-    Ok(axum::Json(state.platform.get_session(&caller.0, &id).await?))
+    Ok(axum::Json(
+        state.platform.get_session(&caller.0, &id).await?,
+    ))
 }
 
 #[utoipa::path(patch, path = "/sessions/{id}", tag = "sessions", request_body = SessionRequest,
@@ -693,7 +721,9 @@ pub async fn update_session(
     Path(id): Path<String>,
     Json(req): Json<SessionRequest>,
 ) -> ApiResult<axum::Json<coderun_core::Session>> {
-    Ok(axum::Json(state.platform.update_session(&caller.0, &id, req).await?))
+    Ok(axum::Json(
+        state.platform.update_session(&caller.0, &id, req).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/sessions/{id}/run", tag = "sessions", params(WaitParams),
@@ -708,7 +738,10 @@ pub async fn run_session(
     let wait = wait.duration()?;
     rate_limit(&state, &caller)?;
     let key = idempotency_key(&headers)?;
-    let (job, created) = state.platform.run_session(&caller.0, &id, key.as_deref()).await?;
+    let (job, created) = state
+        .platform
+        .run_session(&caller.0, &id, key.as_deref())
+        .await?;
     finish_or_accept(&state, &caller, job, created, wait).await
 }
 
@@ -737,7 +770,12 @@ pub async fn admin_queue(
 pub async fn metrics(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     require_admin(&caller)?;
     let p = &state.platform;
-    let counts = p.ports().jobs.job_counts(p.now()).await.map_err(coderun_core::CoreError::from)?;
+    let counts = p
+        .ports()
+        .jobs
+        .job_counts(p.now())
+        .await
+        .map_err(coderun_core::CoreError::from)?;
     let (busy, workers) = p.ports().launcher.workers().unwrap_or((0, 0));
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
@@ -771,32 +809,52 @@ pub async fn metrics(State(state): State<AppState>, caller: Caller) -> ApiResult
         "coderun_oldest_unfinished_age_seconds",
         "gauge",
         "Age of the oldest unfinished job.",
-        vec![(String::new(), counts.oldest_unfinished_ms.unwrap_or(0) as f64 / 1000.0)],
+        vec![(
+            String::new(),
+            counts.oldest_unfinished_ms.unwrap_or(0) as f64 / 1000.0,
+        )],
     );
     metric(
         "coderun_submission_verdicts",
         "gauge",
         "Completed submissions by verdict.",
-        counts.verdicts.iter().map(|(v, n)| (format!("{{verdict=\"{v}\"}}"), *n as f64)).collect(),
+        counts
+            .verdicts
+            .iter()
+            .map(|(v, n)| (format!("{{verdict=\"{v}\"}}"), *n as f64))
+            .collect(),
     );
     metric(
         "coderun_run_outcomes",
         "gauge",
         "Completed playground runs by outcome.",
-        counts.outcomes.iter().map(|(v, n)| (format!("{{outcome=\"{v}\"}}"), *n as f64)).collect(),
+        counts
+            .outcomes
+            .iter()
+            .map(|(v, n)| (format!("{{outcome=\"{v}\"}}"), *n as f64))
+            .collect(),
     );
     metric(
         "coderun_workers",
         "gauge",
         "Runner slots, busy and in all.",
-        vec![("{state=\"busy\"}".into(), busy as f64), ("{state=\"total\"}".into(), workers as f64)],
+        vec![
+            ("{state=\"busy\"}".into(), busy as f64),
+            ("{state=\"total\"}".into(), workers as f64),
+        ],
     );
     let mut rows = Vec::new();
     for (kind, h) in ["run", "submission"].iter().zip(p.latency.snapshot()) {
         for (le, n) in LATENCY_BUCKETS_MS.iter().zip(h.buckets) {
-            rows.push((format!("_bucket{{kind=\"{kind}\",le=\"{}\"}}", *le as f64 / 1000.0), n as f64));
+            rows.push((
+                format!("_bucket{{kind=\"{kind}\",le=\"{}\"}}", *le as f64 / 1000.0),
+                n as f64,
+            ));
         }
-        rows.push((format!("_bucket{{kind=\"{kind}\",le=\"+Inf\"}}"), h.count as f64));
+        rows.push((
+            format!("_bucket{{kind=\"{kind}\",le=\"+Inf\"}}"),
+            h.count as f64,
+        ));
         rows.push((format!("_sum{{kind=\"{kind}\"}}"), h.sum_ms as f64 / 1000.0));
         rows.push((format!("_count{{kind=\"{kind}\"}}"), h.count as f64));
     }
@@ -806,9 +864,5 @@ pub async fn metrics(State(state): State<AppState>, caller: Caller) -> ApiResult
         "From acceptance to result, jobs finished by this process.",
         rows,
     );
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        out,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

@@ -1,0 +1,92 @@
+//! The local loops around the core's unit functions: the dispatcher takes
+//! queue messages one by one (`Platform::dispatch`), the results side
+//! handles runner events (`mark_running`, `runner_stopped`), and the pruner
+//! removes expired runs. On AWS the same functions run in Lambdas.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use coderun_core::Platform;
+use coderun_embedded::{LocalQueue, RunnerEvent};
+use tokio::sync::mpsc;
+use tracing::{error, warn};
+
+/// Deliveries of one message before its job fails (the local DLQ).
+pub const MAX_RECEIVES: u32 = 5;
+
+/// Dispatches queue messages until the process ends.
+pub async fn dispatch_loop(platform: Arc<Platform>, queue: LocalQueue) {
+    loop {
+        let msg = match queue.receive().await {
+            Ok(m) => m,
+            Err(e) => {
+                error!(error = %e, "reading the queue failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let outcome = platform.dispatch(&msg.job_id).await;
+        let settled = match outcome {
+            Ok(_) => queue.ack(&msg.job_id).await,
+            Err(e) if msg.receives >= MAX_RECEIVES => {
+                warn!(job_id = %msg.job_id, error = %e, "dispatch failed for the last time");
+                let reason = format!("no runner could be started after {MAX_RECEIVES} tries: {e}");
+                match platform.fail(&msg.job_id, &reason).await {
+                    Ok(()) => queue.ack(&msg.job_id).await,
+                    Err(e) => {
+                        error!(job_id = %msg.job_id, error = %e, "failing the job failed");
+                        queue
+                            .retry_later(&msg.job_id, Duration::from_secs(30))
+                            .await
+                    }
+                }
+            }
+            Err(e) => {
+                let delay = Duration::from_secs(1 << msg.receives.min(5));
+                warn!(job_id = %msg.job_id, error = %e, ?delay, "dispatch failed; retrying");
+                queue.retry_later(&msg.job_id, delay).await
+            }
+        };
+        if let Err(e) = settled {
+            error!(job_id = %msg.job_id, error = %e, "settling the queue message failed");
+        }
+    }
+}
+
+/// Applies runner events; each in its own task, since a relaunch may wait
+/// for a free runner slot.
+pub async fn events_loop(
+    platform: Arc<Platform>,
+    mut events: mpsc::UnboundedReceiver<RunnerEvent>,
+) {
+    while let Some(ev) = events.recv().await {
+        let platform = platform.clone();
+        tokio::spawn(async move {
+            let (job_id, r) = match ev {
+                RunnerEvent::Started { job_id } => {
+                    let r = platform.mark_running(&job_id).await;
+                    (job_id, r)
+                }
+                RunnerEvent::Stopped { job_id, reason } => {
+                    let r = platform.runner_stopped(&job_id, &reason).await;
+                    (job_id, r)
+                }
+            };
+            if let Err(e) = r {
+                error!(job_id, error = %e, "handling a runner event failed");
+            }
+        });
+    }
+}
+
+/// Prunes expired playground runs every `every`.
+pub async fn prune_loop(platform: Arc<Platform>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match platform.prune().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(runs = n, "pruned expired runs"),
+            Err(e) => warn!(error = %e, "pruning failed"),
+        }
+    }
+}
