@@ -79,8 +79,72 @@ fn callback_secret(data: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     }
 }
 
+/// The platform, built and not yet running.
+pub struct App {
+    pub router: axum::Router,
+    pub platform: Arc<Platform>,
+    queue: LocalQueue,
+    events: Option<tokio::sync::mpsc::UnboundedReceiver<coderun_embedded::RunnerEvent>>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("App")
+    }
+}
+
+impl App {
+    /// Starts the background loops: runner events, recovery of unfinished
+    /// jobs, the dispatcher and the pruner.
+    pub fn spawn_workers(&mut self) {
+        let Some(events) = self.events.take() else {
+            return;
+        };
+        tokio::spawn(worker::events_loop(self.platform.clone(), events));
+        // Relaunching waits for free runner slots: in the background.
+        let p = self.platform.clone();
+        tokio::spawn(async move {
+            if let Err(e) = p.recover().await {
+                tracing::error!(error = %e, "recovering unfinished jobs failed");
+            }
+        });
+        tokio::spawn(worker::dispatch_loop(
+            self.platform.clone(),
+            self.queue.clone(),
+        ));
+        tokio::spawn(worker::prune_loop(
+            self.platform.clone(),
+            Duration::from_secs(600),
+        ));
+    }
+}
+
 /// Builds everything, recovers unfinished jobs, and starts serving.
 pub async fn start(cfg: ServeConfig) -> anyhow::Result<Server> {
+    let mut app = build(&cfg).await?;
+    app.spawn_workers();
+    let listener = tokio::net::TcpListener::bind(cfg.addr)
+        .await
+        .with_context(|| format!("listening on {}", cfg.addr))?;
+    let addr = listener.local_addr()?;
+    info!(%addr, workers = cfg.workers, data = %cfg.data.display(), "coderun is serving");
+    let router = app.router;
+    let serve = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+    });
+    Ok(Server {
+        addr,
+        platform: app.platform,
+        serve,
+    })
+}
+
+/// Opens the data directory and wires adapters, services and router.
+pub async fn build(cfg: &ServeConfig) -> anyhow::Result<App> {
     std::fs::create_dir_all(&cfg.data)
         .with_context(|| format!("creating the data directory {}", cfg.data.display()))?;
     let db = Db::open(&cfg.data.join("coderun.sqlite")).context("opening the database")?;
@@ -155,37 +219,11 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Server> {
             TokenSource::External { .. } => "external".into(),
         },
     };
-    let app = router(AppState::new(platform.clone(), Arc::new(auth), http));
-
-    tokio::spawn(worker::events_loop(platform.clone(), events));
-    // Relaunching waits for free runner slots: in the background.
-    let p = platform.clone();
-    tokio::spawn(async move {
-        if let Err(e) = p.recover().await {
-            tracing::error!(error = %e, "recovering unfinished jobs failed");
-        }
-    });
-    tokio::spawn(worker::dispatch_loop(platform.clone(), queue));
-    tokio::spawn(worker::prune_loop(
-        platform.clone(),
-        Duration::from_secs(600),
-    ));
-
-    let listener = tokio::net::TcpListener::bind(cfg.addr)
-        .await
-        .with_context(|| format!("listening on {}", cfg.addr))?;
-    let addr = listener.local_addr()?;
-    info!(%addr, workers = cfg.workers, data = %cfg.data.display(), "coderun is serving");
-    let serve = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-    });
-    Ok(Server {
-        addr,
+    let router = router(AppState::new(platform.clone(), Arc::new(auth), http));
+    Ok(App {
+        router,
         platform,
-        serve,
+        queue,
+        events: Some(events),
     })
 }

@@ -1,0 +1,413 @@
+//! The whole flow over real HTTP: playground, problem import, submissions,
+//! history, profile, sessions, logs (paged and streamed) and callbacks.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use coderun_core::Role;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(60)))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// A blocking HTTP call on a blocking thread: the server shares our runtime.
+async fn http(
+    method: &'static str,
+    url: String,
+    token: String,
+    body: Option<Value>,
+) -> (u16, Value) {
+    tokio::task::spawn_blocking(move || {
+        let a = agent();
+        let auth = format!("Bearer {token}");
+        let mut resp = match (method, body) {
+            ("GET", _) => a.get(&url).header("authorization", &auth).call(),
+            (_, Some(b)) => a
+                .post(&url)
+                .header("authorization", &auth)
+                .header("content-type", "application/json")
+                .send(b.to_string().as_bytes()),
+            (_, None) => a.post(&url).header("authorization", &auth).send_empty(),
+        }
+        .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn playground_import_submit_history_profile() {
+    let app = spawn_app().await;
+    let ann = app.token("ann", &[]);
+    let setter = app.token("sam", &[Role::Setter]);
+
+    // Playground: two inputs, answered within ?wait.
+    let body = json!({"language": "python3", "source": "import sys\nprint(sys.stdin.read().upper(), sys.argv[1:])",
+        "inputs": [{"stdin": "abc"}, {"stdin": "x", "args": ["-v"]}]});
+    let (status, run) = http("POST", app.url("/runs?wait=10"), ann.clone(), Some(body)).await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["status"], "COMPLETED");
+    assert_eq!(run["outcome"], "OK");
+    assert_eq!(run["results"][0]["stdout"], "ABC []\n");
+    assert_eq!(run["results"][1]["stdout"], "X ['-v']\n");
+    assert!(run["results"][0]["memory_kb"].as_u64().unwrap() > 0);
+    assert!(
+        run["isolation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "seccomp"),
+        "{run}"
+    );
+    for t in ["created_at", "started_at", "finished_at", "latency_ms"] {
+        assert!(run[t].as_i64().is_some(), "{t}: {run}");
+    }
+
+    // A setter imports a package; its report lists every submission.
+    let r = app.import(&setter, &problems_dir().join("sum"), "").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    assert_eq!(r.body["id"], "sum");
+    assert_eq!(r.body["verify_report"]["disagreements"], json!([]));
+    assert!(
+        r.body["verify_report"]["submissions"]
+            .as_array()
+            .unwrap()
+            .len()
+            > 20
+    );
+    let r = app.import(&setter, &problems_dir().join("sum"), "").await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = app
+        .import(&setter, &problems_dir().join("sum"), "?replace=true")
+        .await;
+    assert_eq!(
+        (r.status, &r.body["version"]),
+        (StatusCode::OK, &json!(2)),
+        "{r:?}"
+    );
+
+    // An accepted and a wrong solution.
+    let ac = json!({"problem_id": "sum", "language": "python3", "source": "a,b=map(int,input().split())\nprint(a+b)"});
+    let wa = json!({"problem_id": "sum", "language": "c", "source": "#include <stdio.h>\nint main(){long a,b;scanf(\"%ld %ld\",&a,&b);printf(\"%ld\\n\",a-b);}"});
+    let (s, ac_job) = http("POST", app.url("/submissions"), ann.clone(), Some(ac)).await;
+    assert_eq!(s, 202, "{ac_job}");
+    let (s, wa_job) = http("POST", app.url("/submissions"), ann.clone(), Some(wa)).await;
+    assert_eq!(s, 202);
+    let ac = app
+        .finished(
+            &format!("/submissions/{}", ac_job["id"].as_str().unwrap()),
+            &ann,
+        )
+        .await;
+    let wa = app
+        .finished(
+            &format!("/submissions/{}", wa_job["id"].as_str().unwrap()),
+            &ann,
+        )
+        .await;
+    assert_eq!(
+        (&ac["status"], &ac["verdict"]),
+        (&json!("COMPLETED"), &json!("AC")),
+        "{ac}"
+    );
+    assert_eq!(wa["verdict"], "WA", "{wa}");
+    let tests = ac["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), 4);
+    assert!(tests
+        .iter()
+        .all(|t| t["verdict"] == "AC" && t["time_ms"].is_u64() && t["memory_kb"].is_u64()));
+    // Hidden tests: verdict, time and memory only.
+    let wa_tests = wa["tests"].as_array().unwrap();
+    assert_eq!(wa_tests[0]["sample"], true);
+    for t in wa_tests.iter().filter(|t| t["sample"] == false) {
+        assert!(t.get("message").is_none(), "hidden feedback leaked: {t}");
+    }
+    let text = wa.to_string();
+    for secret in std::fs::read_dir(problems_dir().join("sum/data/secret")).unwrap() {
+        let data = std::fs::read_to_string(secret.unwrap().path()).unwrap();
+        assert!(
+            !text.contains(data.trim()) || data.trim().len() < 3,
+            "secret data leaked: {data}"
+        );
+    }
+
+    // History, newest first, filtered; the profile counts the solve.
+    let (_, all) = http("GET", app.url("/submissions"), ann.clone(), None).await;
+    let ids: Vec<&Value> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| &j["id"])
+        .collect();
+    assert_eq!(ids, [&wa_job["id"], &ac_job["id"]]);
+    let (_, only_wa) = http(
+        "GET",
+        app.url("/submissions?verdict=WA&problem_id=sum"),
+        ann.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(only_wa["items"].as_array().unwrap().len(), 1);
+    let (_, page) = http("GET", app.url("/submissions?limit=1"), ann.clone(), None).await;
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, page2) = http(
+        "GET",
+        app.url(&format!("/submissions?limit=1&cursor={cursor}")),
+        ann.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(page2["items"][0]["id"], ac_job["id"]);
+    assert_eq!(page2["next_cursor"], Value::Null);
+    let (_, me) = http("GET", app.url("/me"), ann.clone(), None).await;
+    assert_eq!(
+        (me["solved"].as_u64(), me["submissions"].as_u64()),
+        (Some(1), Some(2)),
+        "{me}"
+    );
+    assert_eq!(me["problems"][0]["problem_id"], "sum");
+    assert_eq!(me["problems"][0]["attempts"], 2);
+
+    // A batch, and a setter's rejudge (a new submission, same owner).
+    let batch = json!({"submissions": [
+        {"problem_id": "sum", "language": "python3", "source": "print(sum(map(int,input().split())))"},
+        {"problem_id": "sum", "language": "python3", "source": "while True: pass"}]});
+    let (s, b) = http(
+        "POST",
+        app.url("/submissions/batch"),
+        ann.clone(),
+        Some(batch),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let ids: Vec<String> = b["submissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().into())
+        .collect();
+    let v0 = app
+        .finished(&format!("/submissions/{}", ids[0]), &ann)
+        .await;
+    let v1 = app
+        .finished(&format!("/submissions/{}", ids[1]), &ann)
+        .await;
+    assert_eq!(
+        (&v0["verdict"], &v1["verdict"]),
+        (&json!("AC"), &json!("TLE"))
+    );
+    let (s, re) = http(
+        "POST",
+        app.url(&format!("/submissions/{}/rejudge", ids[1])),
+        setter.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(s, 202, "{re}");
+    let re = app
+        .finished(
+            &format!("/submissions/{}", re["id"].as_str().unwrap()),
+            &ann,
+        )
+        .await;
+    assert_eq!(
+        (&re["verdict"], &re["rejudge_of"]),
+        (&json!("TLE"), &json!(ids[1]))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_keep_code_and_run_it() {
+    let app = spawn_app().await;
+    let t = app.token("ann", &[]);
+    let s = app.post("/sessions", &t, json!({"title": "scratch", "language": "python3", "source": "print(input()*2)", "stdin": "ab"})).await;
+    assert_eq!(s.status, StatusCode::CREATED, "{s:?}");
+    let id = s.body["id"].as_str().unwrap();
+    let r = app
+        .call(
+            "PATCH",
+            &format!("/sessions/{id}"),
+            Some(&t),
+            Some(json!({"stdin": "xy"})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body["version"], &r.body["stdin"]),
+        (StatusCode::OK, &json!(2), &json!("xy"))
+    );
+    let r = app
+        .call(
+            "PATCH",
+            &format!("/sessions/{id}"),
+            Some(&t),
+            Some(json!({"language": "cobol"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .post(&format!("/sessions/{id}/run?wait=10"), &t, json!(null))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["results"][0]["stdout"], "xyxy\n");
+    assert_eq!(r.body["session_id"], json!(id));
+    assert_eq!(
+        app.get(&format!("/sessions/{id}"), &t).await.body["title"],
+        "scratch"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_page_by_line_and_stream_as_server_sent_events() {
+    let app = spawn_app().await;
+    let t = app.token("ann", &[]);
+    let src = "import sys, time\nfor i in range(250):\n    print('line', i)\nprint('oops', file=sys.stderr)\ntime.sleep(0.5)\n";
+    let r = app.post("/runs", &t, run_body("python3", src, "")).await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+
+    // Streamed: status changes, every line, then `end`.
+    let url = app.url(&format!("/runs/{id}/logs?follow=true&limit=100"));
+    let token = t.clone();
+    let events = tokio::task::spawn_blocking(move || {
+        let mut resp = agent()
+            .get(&url)
+            .header("authorization", format!("Bearer {token}"))
+            .call()
+            .unwrap();
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        let reader = BufReader::new(resp.body_mut().as_reader());
+        let mut events = Vec::new();
+        let mut event = String::new();
+        for line in reader.lines() {
+            let line = line.unwrap();
+            if let Some(e) = line.strip_prefix("event: ") {
+                event = e.to_string();
+            } else if let Some(d) = line.strip_prefix("data: ") {
+                events.push((event.clone(), d.to_string()));
+                if event == "end" {
+                    break;
+                }
+            }
+        }
+        events
+    })
+    .await
+    .unwrap();
+    let lines: Vec<&str> = events
+        .iter()
+        .filter(|(e, _)| e == "line")
+        .map(|(_, d)| d.as_str())
+        .collect();
+    assert_eq!(lines.len(), 250, "{events:?}");
+    assert_eq!(lines[249], "line 249");
+    let statuses: Vec<&str> = events
+        .iter()
+        .filter(|(e, _)| e == "status")
+        .map(|(_, d)| d.as_str())
+        .collect();
+    assert_eq!(statuses.last(), Some(&"COMPLETED"), "{statuses:?}");
+    assert_eq!(
+        events.last().unwrap(),
+        &("end".to_string(), "COMPLETED".to_string())
+    );
+
+    // Paged: three pages of stdout, stderr apart.
+    let mut cursor = String::new();
+    let mut got = Vec::new();
+    loop {
+        let r = app
+            .get(&format!("/runs/{id}/logs?limit=100{cursor}"), &t)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        got.extend(r.body["lines"].as_array().unwrap().iter().cloned());
+        match r.body["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => {
+                assert_eq!(r.body["complete"], true);
+                break;
+            }
+        }
+    }
+    assert_eq!(got.len(), 250);
+    assert_eq!(got[0], "line 0\n");
+    let r = app.get(&format!("/runs/{id}/logs?stream=stderr"), &t).await;
+    assert_eq!(r.body["lines"], json!(["oops\n"]));
+    let r = app.get(&format!("/runs/{id}/logs?input=3"), &t).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app.get(&format!("/runs/{id}/logs?stream=video"), &t).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn callbacks_are_signed_posts() {
+    let app = spawn_app().await;
+    let t = app.token("ann", &[]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line.trim().is_empty() {
+                break;
+            }
+            headers.push(line.trim().to_string());
+        }
+        let len: usize = headers
+            .iter()
+            .find_map(|h| {
+                h.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")
+                    .map(|v| v.parse().unwrap())
+            })
+            .unwrap();
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).unwrap();
+        conn.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+            .unwrap();
+        (headers, body)
+    });
+    let mut body = run_body("python3", "print(7)", "");
+    body["callback_url"] = json!(format!("http://127.0.0.1:{port}/hook"));
+    let r = app.post("/runs", &t, body).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+    let (headers, body) = tokio::task::spawn_blocking(move || received.join().unwrap())
+        .await
+        .unwrap();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find_map(|h| {
+                let (k, v) = h.split_once(": ")?;
+                k.eq_ignore_ascii_case(name).then(|| v.to_string())
+            })
+            .unwrap()
+    };
+    let ts: i64 = header("x-coderun-timestamp").parse().unwrap();
+    let secret = std::fs::read_to_string(app.data.path().join("callback-secret")).unwrap();
+    let expected = coderun_core::service::sign(secret.trim().as_bytes(), ts, &body);
+    assert_eq!(header("x-coderun-signature"), expected);
+    let job: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (&job["id"], &job["status"], &job["outcome"]),
+        (&r.body["id"], &json!("COMPLETED"), &json!("OK"))
+    );
+}
