@@ -158,6 +158,7 @@ impl RunView {
         RunView {
             compile_output: result
                 .and_then(|r| r.compile.as_ref())
+                .filter(|c| !c.output.is_empty())
                 .map(|c| excerpt(&c.output).0),
             isolation: layers(result),
             job: job.into(),

@@ -47,7 +47,7 @@ impl Verifier for ProcessVerifier {
                 .map_err(PortError::internal),
             Some(2) => {
                 let msg = String::from_utf8_lossy(&out.stderr);
-                let msg = msg.trim().trim_start_matches("error: ");
+                let msg = msg.trim().trim_start_matches("runner-task: ");
                 Ok(Err(msg.chars().take(2000).collect()))
             }
             _ => Err(PortError::internal(format!(

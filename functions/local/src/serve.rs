@@ -84,6 +84,7 @@ pub struct App {
     pub router: axum::Router,
     pub platform: Arc<Platform>,
     queue: LocalQueue,
+    runner_deadline: Duration,
     events: Option<tokio::sync::mpsc::UnboundedReceiver<coderun_embedded::RunnerEvent>>,
 }
 
@@ -112,9 +113,13 @@ impl App {
             self.platform.clone(),
             self.queue.clone(),
         ));
+        // Boxes of runners killed mid-job, in the runner's default work dir.
+        let boxes = std::env::temp_dir().join("coderun-sandbox").join("boxes");
         tokio::spawn(worker::prune_loop(
             self.platform.clone(),
             Duration::from_secs(600),
+            boxes,
+            self.runner_deadline * 2,
         ));
     }
 }
@@ -224,6 +229,7 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<App> {
         router,
         platform,
         queue,
+        runner_deadline: cfg.runner_deadline,
         events: Some(events),
     })
 }

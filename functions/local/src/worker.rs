@@ -3,6 +3,7 @@
 //! handles runner events (`mark_running`, `runner_stopped`), and the pruner
 //! removes expired runs. On AWS the same functions run in Lambdas.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,8 +80,14 @@ pub async fn events_loop(
     }
 }
 
-/// Prunes expired playground runs every `every`.
-pub async fn prune_loop(platform: Arc<Platform>, every: Duration) {
+/// Prunes expired playground runs, and scratch boxes left by runners that
+/// were killed, every `every`.
+pub async fn prune_loop(
+    platform: Arc<Platform>,
+    every: Duration,
+    boxes: PathBuf,
+    stale_after: Duration,
+) {
     loop {
         tokio::time::sleep(every).await;
         match platform.prune().await {
@@ -88,5 +95,63 @@ pub async fn prune_loop(platform: Arc<Platform>, every: Duration) {
             Ok(n) => tracing::info!(runs = n, "pruned expired runs"),
             Err(e) => warn!(error = %e, "pruning failed"),
         }
+        let dir = boxes.clone();
+        match tokio::task::spawn_blocking(move || sweep(&dir, stale_after)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(boxes = n, "removed stale scratch boxes"),
+            Err(e) => warn!(error = %e, "sweeping scratch boxes failed"),
+        }
+    }
+}
+
+/// Removes the entries of `dir` not modified for `stale_after` (no live
+/// runner keeps a box longer than its deadline); returns how many.
+pub fn sweep(dir: &Path, stale_after: Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > stale_after);
+        if old {
+            let path = e.path();
+            let r = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            match r {
+                Ok(()) => removed += 1,
+                Err(err) => {
+                    warn!(path = %path.display(), error = %err, "removing a stale box failed")
+                }
+            }
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_removes_only_stale_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("box-old/sub")).unwrap();
+        std::fs::write(dir.path().join("box-old/sub/f"), "x").unwrap();
+        std::fs::create_dir(dir.path().join("box-new")).unwrap();
+        let old = std::time::SystemTime::now() - Duration::from_secs(7200);
+        let f = std::fs::File::open(dir.path().join("box-old")).unwrap();
+        f.set_modified(old).unwrap();
+        assert_eq!(sweep(dir.path(), Duration::from_secs(3600)), 1);
+        assert!(!dir.path().join("box-old").exists());
+        assert!(dir.path().join("box-new").exists());
+        assert_eq!(sweep(&dir.path().join("missing"), Duration::ZERO), 0);
     }
 }
