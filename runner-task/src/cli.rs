@@ -81,6 +81,14 @@ pub enum Cmd {
     },
     /// List languages, their availability and versions.
     Languages,
+    /// Run jobs one after another, the sandbox set up once: each line of
+    /// stdin is `MANIFEST<TAB>RESULT`; each job answers one line on stdout,
+    /// `done JOB_ID` or `error MESSAGE`. Ends at the end of stdin.
+    Worker {
+        /// A label for the process list (the local platform's data directory).
+        #[arg(long)]
+        pool: Option<String>,
+    },
     /// Run a job manifest (the platform's entry point).
     Job {
         #[arg(long)]
@@ -264,6 +272,31 @@ impl Cli {
                 } else {
                     EXIT_DISAGREEMENT
                 })
+            }
+            Cmd::Worker { .. } => {
+                use std::io::{BufRead, Write};
+                let runner = self.runner()?;
+                let mut out = std::io::stdout().lock();
+                for line in std::io::stdin().lock().lines() {
+                    let line = line.context("reading a job request")?;
+                    let answer = match line.split_once('\t') {
+                        None => "error expected MANIFEST<TAB>RESULT".to_string(),
+                        Some((manifest, result)) => {
+                            let done = job::read_manifest(manifest).and_then(|m| {
+                                let r = job::execute(&runner, &m);
+                                job::write_result(result, &r)?;
+                                Ok(r.job_id)
+                            });
+                            match done {
+                                Ok(id) => format!("done {id}"),
+                                Err(e) => format!("error {e:#}").replace('\n', " "),
+                            }
+                        }
+                    };
+                    writeln!(out, "{answer}")?;
+                    out.flush()?;
+                }
+                Ok(0)
             }
             Cmd::Job { manifest, result } => {
                 let m = job::read_manifest(manifest)?;

@@ -105,7 +105,10 @@ pub fn execute(runner: &Runner, m: &Manifest) -> JobResult {
 
 fn execute_into(runner: &Runner, m: &Manifest, result: &mut JobResult) -> anyhow::Result<()> {
     let tc = runner.toolchain(&m.language)?;
-    let program = runner.prepare(tc, m.source.as_bytes())?;
+    let program = match &m.work {
+        Work::Run { .. } => runner.prepare_for_runs(tc, m.source.as_bytes())?,
+        Work::Judge { .. } => runner.prepare(tc, m.source.as_bytes())?,
+    };
     result.compile = program.compile.clone();
     match &m.work {
         Work::Run { inputs, limits } => {
@@ -120,6 +123,12 @@ fn execute_into(runner: &Runner, m: &Manifest, result: &mut JobResult) -> anyhow
                     &input.args,
                     Stdin::Bytes(input.stdin.clone().into_bytes()),
                 )?;
+                if crate::runner::startup_syntax_error(program.lang(), &out) {
+                    let mut ce = compile_error_run(runner, &program);
+                    ce.compile_output = Some(String::from_utf8_lossy(&out.stderr).into_owned());
+                    result.runs.push(ce);
+                    continue;
+                }
                 result.runs.push(run_result(out, None));
             }
         }

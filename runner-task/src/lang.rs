@@ -41,6 +41,11 @@ pub struct Language {
     pub limit_address_space: bool,
     /// Messages by which the runtime reports running out of its heap.
     pub oom_markers: &'static [&'static str],
+    /// When the compile step is only a syntax check that the interpreter
+    /// repeats at start-up: the last line of the start-up report of a
+    /// syntax error. Playground runs then skip the check (one interpreter
+    /// start less) and a run failing so is a compile error.
+    pub startup_syntax_errors: &'static [&'static str],
     /// Command printing the toolchain version (first line is kept).
     pub version: &'static [&'static str],
     /// Debian packages providing the toolchain (runner images, test setup).
@@ -80,6 +85,7 @@ pub static LANGUAGES: &[Language] = &[
         memory_overhead_mb: 0,
         limit_address_space: true,
         oom_markers: &["MemoryError"],
+        startup_syntax_errors: &["SyntaxError: ", "IndentationError: ", "TabError: "],
         version: &["/usr/bin/python3", "--version"],
         packages: &["python3"],
     },
@@ -108,6 +114,7 @@ pub static LANGUAGES: &[Language] = &[
         memory_overhead_mb: 0,
         limit_address_space: true,
         oom_markers: &[],
+        startup_syntax_errors: &[],
         version: &["/usr/bin/gcc", "--version"],
         packages: &["gcc", "libc6-dev"],
     },
@@ -135,6 +142,7 @@ pub static LANGUAGES: &[Language] = &[
         memory_overhead_mb: 0,
         limit_address_space: true,
         oom_markers: &["std::bad_alloc"],
+        startup_syntax_errors: &[],
         version: &["/usr/bin/g++", "--version"],
         packages: &["g++"],
     },
@@ -178,6 +186,7 @@ pub static LANGUAGES: &[Language] = &[
         memory_overhead_mb: 192,
         limit_address_space: false,
         oom_markers: &["java.lang.OutOfMemoryError"],
+        startup_syntax_errors: &[],
         version: &["{home}/bin/java", "-version"],
         packages: &["openjdk-17-jdk-headless"],
     },
@@ -208,6 +217,7 @@ pub static LANGUAGES: &[Language] = &[
         memory_overhead_mb: 32,
         limit_address_space: false,
         oom_markers: &["runtime: out of memory"],
+        startup_syntax_errors: &[],
         version: &["{home}/bin/go", "version"],
         packages: &["golang-go"],
     },
@@ -240,6 +250,7 @@ pub static LANGUAGES: &[Language] = &[
         memory_overhead_mb: 0,
         limit_address_space: true,
         oom_markers: &["memory allocation of"],
+        startup_syntax_errors: &[],
         version: &["/usr/bin/rustc", "--version"],
         packages: &["rustc"],
     },
@@ -264,6 +275,7 @@ pub static LANGUAGES: &[Language] = &[
         memory_overhead_mb: 96,
         limit_address_space: false,
         oom_markers: &["JavaScript heap out of memory"],
+        startup_syntax_errors: &[],
         version: &["/usr/bin/node", "--version"],
         packages: &["nodejs"],
     },
@@ -292,6 +304,7 @@ pub static LANGUAGES: &[Language] = &[
         memory_overhead_mb: 64,
         limit_address_space: false,
         oom_markers: &["System.OutOfMemoryException", "Out of memory"],
+        startup_syntax_errors: &[],
         version: &["/usr/bin/mono", "--version"],
         packages: &["mono-mcs", "mono-runtime"],
     },

@@ -120,6 +120,20 @@ impl Runner {
         self.prepare_with(toolchain, source, &[])
     }
 
+    /// Like [`Runner::prepare`], for playground runs: a syntax check the
+    /// interpreter repeats at start-up is left to the run (see
+    /// [`startup_syntax_error`]).
+    pub fn prepare_for_runs(
+        &self,
+        toolchain: Toolchain,
+        source: &[u8],
+    ) -> Result<Program, RunError> {
+        if toolchain.lang.startup_syntax_errors.is_empty() {
+            return self.prepare(toolchain, source);
+        }
+        self.prepare_inner(toolchain, source, &[], false)
+    }
+
     /// Like [`Runner::prepare`], with extra files (headers, modules) beside
     /// the source.
     pub fn prepare_with(
@@ -127,6 +141,16 @@ impl Runner {
         toolchain: Toolchain,
         source: &[u8],
         extra: &[(String, Vec<u8>)],
+    ) -> Result<Program, RunError> {
+        self.prepare_inner(toolchain, source, extra, true)
+    }
+
+    fn prepare_inner(
+        &self,
+        toolchain: Toolchain,
+        source: &[u8],
+        extra: &[(String, Vec<u8>)],
+        compile: bool,
     ) -> Result<Program, RunError> {
         let box_dir = self.scratch_dir("box").map_err(RunError::Box)?;
         let main = lang::main_class(toolchain.lang, source);
@@ -145,7 +169,7 @@ impl Runner {
             std::fs::write(program.box_dir.join(name), bytes).map_err(RunError::Box)?;
         }
         std::fs::write(program.box_dir.join(&source_file), source).map_err(RunError::Box)?;
-        if let Some(compile) = lang.compile {
+        if let Some(compile) = lang.compile.filter(|_| compile) {
             let mut cmd = program.command_for(compile, lang::compile_limits());
             cmd.binds = program.toolchain.compile_binds();
             cmd.box_dir = Some((program.box_dir.clone(), true));
@@ -208,6 +232,28 @@ impl Runner {
         let out = self.sandbox.run(cmd)?;
         Ok(classify_runtime_oom(program.lang(), out))
     }
+}
+
+/// A run that never started because the interpreter found a syntax error
+/// (only for programs prepared by [`Runner::prepare_for_runs`]): exit code
+/// 1, no output, and a start-up report (no traceback) ending in a syntax
+/// error. The run is then a compile error.
+pub fn startup_syntax_error(lang: &Language, out: &Outcome) -> bool {
+    if out.status != Status::Re || out.exit_code != Some(1) || !out.stdout.is_empty() {
+        return false;
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    !err.contains("Traceback (most recent call last)")
+        && err.trim_start().starts_with("File ")
+        && err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .is_some_and(|last| {
+                lang.startup_syntax_errors
+                    .iter()
+                    .any(|m| last.starts_with(m))
+            })
 }
 
 /// A runtime that reports running out of its own heap (the JVM, V8, Go,

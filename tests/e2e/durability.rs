@@ -182,27 +182,61 @@ async fn a_runner_that_crashes_twice_fails_the_job_with_a_reason() {
         )
         .await;
     let id = r.body["id"].as_str().unwrap().to_string();
-    for attempt in 0..2 {
-        // Wait for this attempt's runner, then kill it.
+    // The app's runners carry its blob directory on their command line.
+    let label = app
+        .data
+        .path()
+        .join("blobs")
+        .canonicalize()
+        .unwrap()
+        .display()
+        .to_string();
+    for attempt in 0..2u32 {
+        // Wait until this attempt's job runs, then kill every runner.
         let deadline = Instant::now() + Duration::from_secs(30);
-        let pids = loop {
-            let pids = pids_with(&format!("jobs/{id}/manifest.json"));
-            if !pids.is_empty() {
-                break pids;
+        loop {
+            let job = app
+                .platform
+                .ports()
+                .jobs
+                .get_job(&id)
+                .await
+                .unwrap()
+                .unwrap();
+            if job.status == coderun_core::Status::Running
+                && job.attempts == attempt
+                && !pids_with(&label).is_empty()
+            {
+                break;
             }
-            assert!(Instant::now() < deadline, "attempt {attempt}: no runner");
+            assert!(
+                Instant::now() < deadline,
+                "attempt {attempt}: not running: {job:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        }
+        let pids = pids_with(&label);
         for pid in &pids {
-            // SAFETY: signalling a runner process this test found.
+            // SAFETY: signalling runner processes this test found.
             unsafe { libc::kill(*pid, libc::SIGKILL) };
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while pids
-            .iter()
-            .any(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
-        {
-            assert!(Instant::now() < deadline, "runner survived SIGKILL");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let job = app
+                .platform
+                .ports()
+                .jobs
+                .get_job(&id)
+                .await
+                .unwrap()
+                .unwrap();
+            if job.attempts > attempt || job.status.is_final() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "attempt {attempt}: the crash went unnoticed"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -411,3 +411,41 @@ async fn callbacks_are_signed_posts() {
         (&r.body["id"], &json!("COMPLETED"), &json!("OK"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_syntax_errors_are_compile_errors_even_without_a_check_step() {
+    let app = spawn_app().await;
+    let t = app.token("ann", &[]);
+    let body = json!({"language": "python3", "source": "print('a'\n",
+        "inputs": [{"stdin": ""}, {"stdin": ""}]});
+    let r = app.post("/runs?wait=10", &t, body).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["outcome"], "CE", "{r:?}");
+    assert_eq!(r.body["results"][1]["status"], "CE");
+    assert!(
+        r.body["compile_output"]
+            .as_str()
+            .unwrap()
+            .contains("SyntaxError"),
+        "{r:?}"
+    );
+    // A syntax error raised while running is the program's own error.
+    let r = app
+        .post(
+            "/runs?wait=10",
+            &t,
+            run_body("python3", "exec('x ===')\n", ""),
+        )
+        .await;
+    assert_eq!(r.body["outcome"], "RE", "{r:?}");
+    assert!(r.body["results"][0]["stderr"]
+        .as_str()
+        .unwrap()
+        .contains("SyntaxError"));
+    // Printed output means the program ran: never a compile error.
+    let src = "import sys\nprint('hi')\nsys.stderr.write('  File \"x\"\\nSyntaxError: fake\\n')\nsys.exit(1)\n";
+    let r = app
+        .post("/runs?wait=10", &t, run_body("python3", src, ""))
+        .await;
+    assert_eq!(r.body["outcome"], "RE", "{r:?}");
+}

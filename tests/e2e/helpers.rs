@@ -18,6 +18,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_coderun");
 
 pub struct TestApp {
     pub router: axum::Router,
+    pub platform: std::sync::Arc<coderun_core::Platform>,
     pub addr: SocketAddr,
     pub data: tempfile::TempDir,
     pub issuer: LocalIssuer,
@@ -55,6 +56,7 @@ pub async fn spawn_app_with(rate_limit: u32) -> TestApp {
     let router = app.router.clone();
     tokio::spawn(async move { axum::serve(listener, router).await });
     TestApp {
+        platform: app.platform.clone(),
         router: app.router,
         addr,
         issuer: LocalIssuer::open(data.path()).unwrap(),

@@ -156,10 +156,17 @@ impl RunView {
             })
             .unwrap_or_default();
         RunView {
+            // From the compile step, or (interpreters checking syntax at
+            // start-up) from the runs that found a syntax error.
             compile_output: result
-                .and_then(|r| r.compile.as_ref())
-                .filter(|c| !c.output.is_empty())
-                .map(|c| excerpt(&c.output).0),
+                .and_then(|r| {
+                    r.compile
+                        .as_ref()
+                        .map(|c| c.output.clone())
+                        .or_else(|| r.runs.iter().find_map(|run| run.compile_output.clone()))
+                })
+                .filter(|c| !c.is_empty())
+                .map(|c| excerpt(&c).0),
             isolation: layers(result),
             job: job.into(),
             source,

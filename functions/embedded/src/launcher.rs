@@ -1,7 +1,9 @@
-//! The local launcher: `runner-task job` as child processes, at most
-//! `workers` at once. Manifests and results are files in the blob
-//! directory. A runner dies with coderun (parent-death signal), and its
-//! sandbox dies with it.
+//! The local launcher: a pool of at most `workers` runner processes
+//! (`runner-task worker`), each running one job at a time with its sandbox
+//! set up once, so a job costs no process start and no host probe.
+//! Manifests and results are files in the blob directory. A runner dies
+//! with coderun (parent-death signal) and its sandboxes die with it; a
+//! runner that dies or overruns its deadline takes only its own job along.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -14,14 +16,15 @@ use async_trait::async_trait;
 use coderun_core::error::PortError;
 use coderun_core::ports::{Launch, Launcher, PortResult};
 use runner_task::protocol::ProblemRef;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::{mpsc, Semaphore};
 use tracing::{info, warn};
 
 use crate::blobs::DirBlobs;
 
 /// How to start the runner: a program and the arguments before the
-/// subcommand (`coderun runner-task --work-dir …`, or `runner-task …`).
+/// subcommand (`coderun runner-task …`, or `runner-task …`).
 #[derive(Debug, Clone)]
 pub struct RunnerCommand {
     pub program: PathBuf,
@@ -55,29 +58,47 @@ impl RunnerCommand {
     }
 }
 
-/// What happened to a runner, for the results side of the platform.
+/// What happened to a job's runner, for the results side of the platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunnerEvent {
-    Started { job_id: String },
-    Stopped { job_id: String, reason: String },
+    Started {
+        job_id: String,
+    },
+    /// The runner is done with the job: with a result written, or not
+    /// (`reason` says why).
+    Stopped {
+        job_id: String,
+        reason: String,
+    },
+}
+
+/// One runner process.
+#[derive(Debug)]
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: Lines<BufReader<ChildStdout>>,
 }
 
 #[derive(Debug)]
 pub struct ProcessLauncher {
     runner: RunnerCommand,
     blobs: DirBlobs,
+    pool_label: OsString,
     permits: Arc<Semaphore>,
     workers: usize,
+    idle: Arc<Mutex<Vec<Worker>>>,
     live: Arc<Mutex<HashSet<String>>>,
     events: mpsc::UnboundedSender<RunnerEvent>,
     deadline: Duration,
 }
 
-/// Keeps the end of a runner's stderr for the failure reason.
-const STDERR_TAIL: usize = 2048;
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 impl ProcessLauncher {
-    /// `deadline` bounds one runner (a judge of many tests included).
+    /// `deadline` bounds one job (a judge of many tests included).
     pub fn new(
         runner: RunnerCommand,
         blobs: DirBlobs,
@@ -88,10 +109,12 @@ impl ProcessLauncher {
         let workers = workers.max(1);
         (
             ProcessLauncher {
+                pool_label: blobs.root().as_os_str().to_owned(),
                 runner,
                 blobs,
                 permits: Arc::new(Semaphore::new(workers)),
                 workers,
+                idle: Arc::default(),
                 live: Arc::default(),
                 events: tx,
                 deadline,
@@ -99,19 +122,54 @@ impl ProcessLauncher {
             rx,
         )
     }
+
+    fn spawn_worker(&self) -> std::io::Result<Worker> {
+        let mut cmd = self.runner.command([
+            OsString::from("worker"),
+            "--pool".into(),
+            self.pool_label.clone(),
+        ]);
+        // Runner messages go to coderun's own log.
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn()?;
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = BufReader::new(child.stdout.take().expect("piped")).lines();
+        info!(pid = child.id(), "runner started");
+        Ok(Worker {
+            child,
+            stdin,
+            stdout,
+        })
+    }
+}
+
+/// Why a worker ended, in words for the job's record.
+async fn ended(worker: &mut Worker) -> String {
+    match tokio::time::timeout(Duration::from_secs(5), worker.child.wait()).await {
+        Ok(Ok(status)) => match (
+            status.code(),
+            std::os::unix::process::ExitStatusExt::signal(&status),
+        ) {
+            (Some(c), _) => format!("the runner exited with code {c}"),
+            (None, Some(s)) => format!("the runner was killed by signal {s}"),
+            _ => "the runner ended".into(),
+        },
+        Ok(Err(e)) => format!("waiting for the runner failed: {e}"),
+        Err(_) => {
+            let _ = worker.child.kill().await;
+            "the runner stopped answering and was killed".into()
+        }
+    }
 }
 
 #[async_trait]
 impl Launcher for ProcessLauncher {
     async fn launch(&self, l: &Launch) -> PortResult<()> {
-        // Launching a job whose runner is alive does nothing (a redelivered
-        // message), like ECS RunTask with the same client token.
-        if self
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&l.job_id)
-        {
+        // Launching a job whose runner is at work does nothing (a
+        // redelivered message), like ECS RunTask with the same client token.
+        if lock(&self.live).contains(&l.job_id) {
             return Ok(());
         }
         let permit = self
@@ -120,92 +178,92 @@ impl Launcher for ProcessLauncher {
             .acquire_owned()
             .await
             .map_err(PortError::internal)?;
-        if !self
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(l.job_id.clone())
-        {
+        if !lock(&self.live).insert(l.job_id.clone()) {
             return Ok(());
         }
         let manifest = self.blobs.path(&l.manifest_key);
         let result = self.blobs.path(&l.result_key);
-        if let Some(parent) = result.parent() {
-            std::fs::create_dir_all(parent).map_err(PortError::unavailable)?;
+        let request = format!("{}\t{}\n", manifest.display(), result.display());
+        if request.matches('\t').count() != 1 || request.matches('\n').count() != 1 {
+            lock(&self.live).remove(&l.job_id);
+            return Err(PortError::internal(
+                "blob paths must not hold tabs or newlines",
+            ));
         }
-        let mut cmd = self.runner.command([
-            OsString::from("job"),
-            "--manifest".into(),
-            manifest.into_os_string(),
-            "--result".into(),
-            result.into_os_string(),
-        ]);
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-        let mut child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => {
-                self.live
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&l.job_id);
+        if let Some(parent) = result.parent() {
+            if let Err(e) = std::fs::create_dir_all(parent) {
+                lock(&self.live).remove(&l.job_id);
                 return Err(PortError::unavailable(e));
             }
+        }
+        // A pooled runner may have died while idle: then a fresh one.
+        let mut worker = None;
+        for _ in 0..2 {
+            let pooled = lock(&self.idle).pop();
+            let mut w = match pooled {
+                Some(w) => w,
+                None => match self.spawn_worker() {
+                    Ok(w) => w,
+                    Err(e) => {
+                        lock(&self.live).remove(&l.job_id);
+                        return Err(PortError::unavailable(e));
+                    }
+                },
+            };
+            match w.stdin.write_all(request.as_bytes()).await {
+                Ok(()) => {
+                    worker = Some(w);
+                    break;
+                }
+                Err(e) => {
+                    let why = ended(&mut w).await;
+                    warn!(error = %e, why, "a runner was gone before its job");
+                }
+            }
+        }
+        let Some(mut worker) = worker else {
+            lock(&self.live).remove(&l.job_id);
+            return Err(PortError::unavailable("no runner would take the job"));
         };
-        info!(job_id = %l.job_id, pid = child.id(), "runner started");
         let _ = self.events.send(RunnerEvent::Started {
             job_id: l.job_id.clone(),
         });
-        let (events, live, job_id, deadline) = (
+        let (events, live, idle, job_id, deadline) = (
             self.events.clone(),
             self.live.clone(),
+            self.idle.clone(),
             l.job_id.clone(),
             self.deadline,
         );
         tokio::spawn(async move {
-            let mut stderr = child.stderr.take();
-            let read_tail = async move {
-                let mut buf = Vec::new();
-                if let Some(s) = stderr.as_mut() {
-                    let _ = s.read_to_end(&mut buf).await;
-                }
-                buf
-            };
-            let waited = tokio::time::timeout(deadline, async {
-                let (status, tail) = tokio::join!(child.wait(), read_tail);
-                (status, tail)
-            })
-            .await;
-            let reason = match waited {
+            let answer = tokio::time::timeout(deadline, worker.stdout.next_line()).await;
+            let (reason, keep) = match answer {
+                Ok(Ok(Some(line))) => match line.strip_prefix("done ") {
+                    Some(id) if id == job_id => ("the runner finished".to_string(), true),
+                    Some(other) => (format!("the runner answered for job {other}"), false),
+                    None => (
+                        line.strip_prefix("error ").unwrap_or(&line).to_string(),
+                        true,
+                    ),
+                },
+                Ok(Ok(None)) | Ok(Err(_)) => (ended(&mut worker).await, false),
                 Err(_) => {
-                    let _ = child.kill().await;
-                    format!(
-                        "the runner exceeded its deadline of {} s",
-                        deadline.as_secs()
+                    let _ = worker.child.kill().await;
+                    let _ = worker.child.wait().await;
+                    (
+                        format!(
+                            "the runner exceeded its deadline of {} s",
+                            deadline.as_secs()
+                        ),
+                        false,
                     )
                 }
-                Ok((Err(e), _)) => format!("waiting for the runner failed: {e}"),
-                Ok((Ok(status), tail)) => {
-                    let start = tail.len().saturating_sub(STDERR_TAIL);
-                    let tail = String::from_utf8_lossy(&tail[start..]).trim().to_string();
-                    let how = match (
-                        status.code(),
-                        std::os::unix::process::ExitStatusExt::signal(&status),
-                    ) {
-                        (Some(c), _) => format!("the runner exited with code {c}"),
-                        (None, Some(s)) => format!("the runner was killed by signal {s}"),
-                        _ => "the runner ended".to_string(),
-                    };
-                    if tail.is_empty() {
-                        how
-                    } else {
-                        format!("{how}: {tail}")
-                    }
-                }
             };
+            if keep {
+                lock(&idle).push(worker);
+            }
             drop(permit);
-            live.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&job_id);
+            lock(&live).remove(&job_id);
             if events
                 .send(RunnerEvent::Stopped {
                     job_id: job_id.clone(),

@@ -154,6 +154,7 @@ pub fn full(p: &Prepared) -> ! {
     step(Step::BoundingSet, drop_bounding_set());
     // 5. Standard streams in place, the report pipe at fd 3, nothing else.
     step(Step::Stdio, setup_stdio(p));
+    runner_alive();
     if p.probe_only {
         confine(p);
         sys::exit(0);
@@ -189,8 +190,27 @@ fn prefer_for_oom_kill() -> SysResult<()> {
     r
 }
 
+/// SIGKILL when the runner dies (see [`runner_alive`] for a runner that
+/// died before this).
 fn die_with_parent() -> SysResult<()> {
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong)
+}
+
+/// Stops here if the runner died before the parent-death signal was armed:
+/// nobody would collect this run. Once the standard streams are in place
+/// the report pipe's read end is the runner's alone, so a write end with no
+/// reader left means the runner is gone.
+fn runner_alive() {
+    let mut pfd = libc::pollfd {
+        fd: REPORT_FD,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no timeout.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    if n == 1 && pfd.revents & libc::POLLERR != 0 {
+        sys::exit(125);
+    }
 }
 
 /// The `restricted` profile (no namespaces: Fargate). Never returns.
@@ -204,6 +224,7 @@ pub fn restricted(p: &Prepared) -> ! {
     step(Step::ParentDeath, die_with_parent());
     // 2. Standard streams for the program, the report pipe at fd 3.
     step(Step::Stdio, setup_stdio(p));
+    runner_alive();
     // 3. A reporting parent for the program. It keeps the runner's uid, so
     //    the program (another uid) can neither signal it nor stop it from
     //    reporting; it runs only this code and never executes anything.
