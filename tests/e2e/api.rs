@@ -521,3 +521,174 @@ async fn the_rate_limit_answers_429_with_retry_after() {
     let r = app.post("/runs", &bob, run_body("cobol", "", "")).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_external_issuer_is_trusted_through_its_own_jwks_url() {
+    // Like Cognito behind an emulator: the JWKS URL is not under the issuer.
+    let keys_dir = tempfile::tempdir().unwrap();
+    let issuer = LocalIssuer::open(keys_dir.path()).unwrap();
+    let jwks = issuer.jwks().to_string();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/pool-1/.well-known/jwks.json",
+        listener.local_addr().unwrap()
+    );
+    let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = fetches.clone();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for conn in listener.incoming() {
+            let mut conn = conn.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{jwks}",
+                jwks.len()
+            );
+            let _ = conn.write_all(reply.as_bytes());
+        }
+    });
+    let iss = "https://cognito-idp.us-east-1.amazonaws.com/pool-1";
+    let verifier = coderun_http::JwtVerifier::new(
+        iss.into(),
+        vec!["client-1".into()],
+        coderun_http::Keys::Remote { url },
+    );
+    let mut c = json!({"iss": iss, "client_id": "client-1", "sub": "u-1", "exp": now() + 60,
+        "token_use": "access", "cognito:groups": ["setter", "unknown"]});
+    let p = verifier.verify(&issuer.sign(&c).unwrap()).await.unwrap();
+    assert_eq!(
+        (p.user.as_str(), p.roles.as_slice()),
+        ("u-1", &[Role::Setter][..])
+    );
+    // Cached: a second token needs no fetch; a forged kid refetches at most
+    // once a minute.
+    verifier.verify(&issuer.sign(&c).unwrap()).await.unwrap();
+    assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 1);
+    c["client_id"] = json!("client-2");
+    let e = verifier
+        .verify(&issuer.sign(&c).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(e, coderun_http::auth::AuthError::Audience);
+    let other = tempfile::tempdir().unwrap();
+    let stranger = LocalIssuer::open(other.path()).unwrap();
+    for _ in 0..3 {
+        assert!(verifier.verify(&stranger.sign(&c).unwrap()).await.is_err());
+    }
+    assert!(fetches.load(std::sync::atomic::Ordering::SeqCst) <= 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn packages_import_as_multipart_and_problems_are_replaced_by_put() {
+    let app = spawn_app().await;
+    let setter = app.token("sam", &[Role::Setter]);
+    let boundary = "coderun-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"package\"; filename=\"divisor.tgz\"\r\n\
+         Content-Type: application/gzip\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend(tar_gz(&problems_dir().join("divisor")));
+    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let req = Request::builder()
+        .method("POST")
+        .uri("/problems/import?id=div")
+        .header("authorization", format!("Bearer {setter}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .unwrap();
+    let r = app.send(req).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    assert_eq!(
+        (&r.body["id"], &r.body["version"]),
+        (&json!("div"), &json!(1))
+    );
+
+    let problem = json!({"title": "Echo", "time_limit_ms": 1000,
+        "tests": [{"input": "1\n", "output": "1\n"}]});
+    let r = app
+        .call(
+            "PUT",
+            "/problems/echo",
+            Some(&setter),
+            Some(problem.clone()),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "PUT replaces, never creates: {r:?}"
+    );
+    let mut create = problem.clone();
+    create["id"] = json!("echo");
+    assert_eq!(
+        app.post("/problems", &setter, create).await.status,
+        StatusCode::CREATED
+    );
+    let mut changed = problem;
+    changed["title"] = json!("Echo 2");
+    let r = app
+        .call("PUT", "/problems/echo", Some(&setter), Some(changed))
+        .await;
+    assert_eq!(
+        (r.status, &r.body["version"], &r.body["title"]),
+        (StatusCode::OK, &json!(2), &json!("Echo 2"))
+    );
+    let r = app.call("GET", "/problems?limit=1", None, None).await;
+    assert_eq!(r.body["items"][0]["id"], "div");
+    let next = r.body["next_cursor"].as_str().unwrap();
+    let r = app
+        .call(
+            "GET",
+            &format!("/problems?limit=1&cursor={next}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.body["items"][0]["id"], "echo");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_runs_are_pruned_with_their_blobs() {
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = config(data.path(), 0);
+    cfg.run_retention = std::time::Duration::from_millis(200);
+    let mut built = coderun_local::serve::build(&cfg).await.unwrap();
+    built.spawn_workers();
+    let issuer = LocalIssuer::open(data.path()).unwrap();
+    let t = issuer
+        .token("ann", &[], std::time::Duration::from_secs(60))
+        .unwrap();
+    let app = TestApp {
+        router: built.router.clone(),
+        platform: built.platform.clone(),
+        addr: "127.0.0.1:9".parse().unwrap(),
+        data,
+        issuer,
+    };
+    let r = app
+        .post("/runs?wait=10", &t, run_body("python3", "print(1)", ""))
+        .await;
+    assert_eq!(r.body["status"], "COMPLETED", "{r:?}");
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let blobs = app.data.path().join("blobs");
+    assert!(blobs.join(format!("sources/{id}")).exists());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(app.platform.prune().await.unwrap(), 1);
+    assert_eq!(
+        app.get(&format!("/runs/{id}"), &t).await.status,
+        StatusCode::NOT_FOUND
+    );
+    for key in [
+        format!("sources/{id}"),
+        format!("jobs/{id}"),
+        format!("results/{id}"),
+    ] {
+        assert!(!blobs.join(&key).exists(), "{key} is left");
+    }
+}

@@ -265,3 +265,42 @@ async fn a_runner_that_crashes_twice_fails_the_job_with_a_reason() {
         "{text}"
     );
 }
+
+#[test]
+fn run_and_judge_are_shortcuts_over_the_runner() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("hello.py");
+    std::fs::write(&src, "print('hello', input())\n").unwrap();
+    let stdin = dir.path().join("in.txt");
+    std::fs::write(&stdin, "you\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg(&src)
+        .arg("--stdin")
+        .arg(&stdin)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&r["status"], &r["stdout"]),
+        (&json!("OK"), &json!("hello you\n"))
+    );
+
+    let pkg = problems_dir().join("divisor");
+    let out = Command::new(BIN)
+        .arg("judge")
+        .arg(&pkg)
+        .arg(pkg.join("submissions/wrong_answer/one.py"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["verdict"], "WA");
+    let out = Command::new(BIN)
+        .args(["run", "/nonexistent.py"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nonexistent"));
+}
