@@ -283,7 +283,8 @@ impl Cli {
                         None => "error expected MANIFEST<TAB>RESULT".to_string(),
                         Some((manifest, result)) => {
                             let done = job::read_manifest(manifest).and_then(|m| {
-                                let r = job::execute(&runner, &m);
+                                let live = job::live_dir(result);
+                                let r = job::execute_live(&runner, &m, live.as_deref());
                                 job::write_result(result, &r)?;
                                 Ok(r.job_id)
                             });
@@ -301,7 +302,8 @@ impl Cli {
             Cmd::Job { manifest, result } => {
                 let m = job::read_manifest(manifest)?;
                 let runner = self.runner()?;
-                let r = job::execute(&runner, &m);
+                let live = job::live_dir(result);
+                let r = job::execute_live(&runner, &m, live.as_deref());
                 job::write_result(result, &r)?;
                 if let Some(e) = &r.error {
                     eprintln!("job {} failed: {e}", r.job_id);

@@ -80,9 +80,24 @@ pub fn write_result(location: &str, result: &JobResult) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where live output of a job goes: `live/` beside a result file (local
+/// runners); none for a result URL.
+pub fn live_dir(result: &str) -> Option<std::path::PathBuf> {
+    if is_url(result) {
+        return None;
+    }
+    Some(Path::new(result).parent()?.join("live"))
+}
+
 /// Runs a job. A user's failure is a completed result; a platform failure
 /// is a failed one (the caller still writes it).
 pub fn execute(runner: &Runner, m: &Manifest) -> JobResult {
+    execute_live(runner, m, None)
+}
+
+/// Like [`execute`]; playground runs also write each input's stdout and
+/// stderr as they come to `{live}/{input}.stdout` and `.stderr`.
+pub fn execute_live(runner: &Runner, m: &Manifest, live: Option<&Path>) -> JobResult {
     let mut result = JobResult {
         job_id: m.job_id.clone(),
         state: JobState::Completed,
@@ -96,14 +111,19 @@ pub fn execute(runner: &Runner, m: &Manifest) -> JobResult {
             isolation: runner.sandbox.layers().to_vec(),
         }),
     };
-    if let Err(e) = execute_into(runner, m, &mut result) {
+    if let Err(e) = execute_into(runner, m, &mut result, live) {
         result.state = JobState::Failed;
         result.error = Some(format!("{e:#}"));
     }
     result
 }
 
-fn execute_into(runner: &Runner, m: &Manifest, result: &mut JobResult) -> anyhow::Result<()> {
+fn execute_into(
+    runner: &Runner,
+    m: &Manifest,
+    result: &mut JobResult,
+    live: Option<&Path>,
+) -> anyhow::Result<()> {
     let tc = runner.toolchain(&m.language)?;
     let program = match &m.work {
         Work::Run { .. } => runner.prepare_for_runs(tc, m.source.as_bytes())?,
@@ -112,16 +132,28 @@ fn execute_into(runner: &Runner, m: &Manifest, result: &mut JobResult) -> anyhow
     result.compile = program.compile.clone();
     match &m.work {
         Work::Run { inputs, limits } => {
-            for input in inputs {
+            if let Some(dir) = live {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            for (i, input) in inputs.iter().enumerate() {
                 if !program.compiled() {
                     result.runs.push(compile_error_run(runner, &program));
                     continue;
                 }
-                let out = runner.run(
+                let files = match live {
+                    Some(dir) => Some([
+                        std::fs::File::create(dir.join(format!("{i}.stdout")))?,
+                        std::fs::File::create(dir.join(format!("{i}.stderr")))?,
+                    ]),
+                    None => None,
+                };
+                let out = runner.run_live(
                     &program,
                     *limits,
                     &input.args,
                     Stdin::Bytes(input.stdin.clone().into_bytes()),
+                    files,
                 )?;
                 if crate::runner::startup_syntax_error(program.lang(), &out) {
                     let mut ce = compile_error_run(runner, &program);

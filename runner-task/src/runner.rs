@@ -228,7 +228,21 @@ impl Runner {
         args: &[String],
         stdin: Stdin,
     ) -> Result<Outcome, RunError> {
-        let cmd = self.command(program, limits, args, stdin, Stdout::Capture);
+        self.run_live(program, limits, args, stdin, None)
+    }
+
+    /// Runs a compiled program once, copying its output to `live` (stdout,
+    /// stderr) as it comes.
+    pub fn run_live(
+        &self,
+        program: &Program,
+        limits: Limits,
+        args: &[String],
+        stdin: Stdin,
+        live: Option<[std::fs::File; 2]>,
+    ) -> Result<Outcome, RunError> {
+        let mut cmd = self.command(program, limits, args, stdin, Stdout::Capture);
+        cmd.live = live;
         let out = self.sandbox.run(cmd)?;
         Ok(classify_runtime_oom(program.lang(), out))
     }

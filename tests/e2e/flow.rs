@@ -449,3 +449,51 @@ async fn python_syntax_errors_are_compile_errors_even_without_a_check_step() {
         .await;
     assert_eq!(r.body["outcome"], "RE", "{r:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn output_streams_while_the_program_runs() {
+    let app = spawn_app().await;
+    let t = app.token("ann", &[]);
+    let src = "import time\nprint('first', flush=True)\ntime.sleep(1.5)\nprint('second')\n";
+    let r = app.post("/runs", &t, run_body("python3", src, "")).await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let url = app.url(&format!("/runs/{id}/logs?follow=true"));
+    let events = tokio::task::spawn_blocking(move || {
+        let mut resp = agent()
+            .get(&url)
+            .header("authorization", format!("Bearer {t}"))
+            .call()
+            .unwrap();
+        let reader = BufReader::new(resp.body_mut().as_reader());
+        let (mut events, mut event) = (Vec::new(), String::new());
+        for line in reader.lines() {
+            let line = line.unwrap();
+            if let Some(e) = line.strip_prefix("event: ") {
+                event = e.to_string();
+            } else if let Some(d) = line.strip_prefix("data: ") {
+                events.push(format!("{event} {d}"));
+                if event == "end" {
+                    break;
+                }
+            }
+        }
+        events
+    })
+    .await
+    .unwrap();
+    let at = |e: &str| {
+        events
+            .iter()
+            .position(|x| x == e)
+            .unwrap_or_else(|| panic!("{e} missing: {events:?}"))
+    };
+    // The first line arrived while the program still ran.
+    assert!(at("line first") < at("status COMPLETED"), "{events:?}");
+    assert!(at("status RUNNING") < at("line first"), "{events:?}");
+    assert!(at("line second") > at("line first"));
+    assert_eq!(
+        events.iter().filter(|e| e.starts_with("line ")).count(),
+        2,
+        "{events:?}"
+    );
+}

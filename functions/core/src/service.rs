@@ -395,13 +395,13 @@ impl Platform {
                 .map_err(|_| CoreError::invalid("cursor", "not a cursor from this endpoint"))?,
         };
         let result = self.result_of(&job).await?;
-        let text = result
-            .as_ref()
-            .map(|r| log_text(r, query.stream, query.input as usize));
-        let lines: Vec<&str> = text
-            .as_deref()
-            .map(|t| t.split_inclusive('\n').collect())
-            .unwrap_or_default();
+        let text = match &result {
+            Some(r) => log_text(r, query.stream, query.input as usize),
+            // Still running: what the runner has written so far, whole
+            // lines only (the last one may still grow).
+            None => self.live_text(&job, query.stream, query.input).await?,
+        };
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
         let end = (start + query.limit as usize).min(lines.len());
         let page: Vec<String> = lines
             .get(start.min(lines.len())..end)
@@ -421,6 +421,23 @@ impl Platform {
             next_cursor: next,
             complete: finished && end >= lines.len(),
         })
+    }
+
+    async fn live_text(
+        &self,
+        job: &Job,
+        stream: LogStream,
+        input: u32,
+    ) -> Result<String, CoreError> {
+        let name = match stream {
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+            LogStream::Compile => return Ok(String::new()),
+        };
+        let key = format!("results/{}/live/{input}.{name}", job.id);
+        let bytes = self.ports.blobs.get(&key).await?.unwrap_or_default();
+        let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        Ok(String::from_utf8_lossy(&bytes[..whole]).into_owned())
     }
 
     /// Waits until the job is finished or `timeout` passes; returns it then.

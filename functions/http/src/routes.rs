@@ -563,7 +563,7 @@ fn follow_logs(
                 // Nothing new: wait for a job to finish here, or poll.
                 tokio::select! {
                     _ = t.events.recv() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
                 }
             }
         }

@@ -166,6 +166,9 @@ pub struct Command {
     pub limit_address_space: bool,
     pub stdin: Stdin,
     pub stdout: Stdout,
+    /// Files that get stdout and stderr as they arrive (what is kept of
+    /// them, within the output limit), for live logs.
+    pub live: Option<[std::fs::File; 2]>,
     /// Probe runs stop after the setup, before `execve`.
     probe: bool,
 }
@@ -184,6 +187,7 @@ impl Command {
             limit_address_space: true,
             stdin: Stdin::Null,
             stdout: Stdout::Capture,
+            live: None,
             probe: false,
         }
     }
@@ -485,6 +489,7 @@ impl Sandbox {
             scratch,
             host_uid: (!full).then_some(host_user),
             box_dir: cmd.box_dir.filter(|(_, w)| *w).map(|(p, _)| p),
+            live: cmd.live,
         })
     }
 

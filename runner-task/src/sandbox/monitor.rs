@@ -80,6 +80,8 @@ pub(super) struct Parts {
     pub host_uid: Option<u32>,
     /// Restricted profile: a box that was writable, to hand back to root.
     pub box_dir: Option<PathBuf>,
+    /// Live copies of stdout and stderr.
+    pub live: Option<[std::fs::File; 2]>,
 }
 
 /// How often CPU use of the whole tree is checked while nothing else happens.
@@ -89,6 +91,7 @@ struct Streams {
     fds: Vec<(OwnedFd, usize)>, // (fd, index into bufs)
     bufs: [Vec<u8>; 2],
     cap: u64,
+    live: Option<[std::fs::File; 2]>,
 }
 
 impl Streams {
@@ -108,7 +111,12 @@ impl Streams {
         }
         let n = n as usize;
         let room = self.cap.saturating_sub(self.total()) as usize;
-        self.bufs[b].extend_from_slice(&chunk[..n.min(room)]);
+        let kept = &chunk[..n.min(room)];
+        self.bufs[b].extend_from_slice(kept);
+        if let Some(files) = &mut self.live {
+            // Best effort: live logs are a convenience, the outcome is the record.
+            let _ = std::io::Write::write_all(&mut files[b], kept);
+        }
         if n > room {
             return Err(());
         }
@@ -117,7 +125,7 @@ impl Streams {
 }
 
 pub(super) fn supervise(
-    parts: Parts,
+    mut parts: Parts,
     cgroup: Option<&cgroup::Slot>,
 ) -> Result<Outcome, SandboxError> {
     let limits = parts.limits;
@@ -126,6 +134,7 @@ pub(super) fn supervise(
         fds: Vec::new(),
         bufs: [Vec::new(), Vec::new()],
         cap: limits.output_bytes,
+        live: parts.live.take(),
     };
     if let Some(out) = &parts.stdout {
         streams.fds.push((dup(out)?, 0));
