@@ -420,7 +420,8 @@ pub async fn list_runs(
 
 async fn list(state: &AppState, q: JobQuery) -> ApiResult<axum::Json<JobPage>> {
     if let Some(c) = &q.cursor {
-        if c.len() > 64 || !c.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        let plain = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_';
+        if c.len() > 2048 || !c.bytes().all(plain) {
             return Err(ApiError::bad_request("cursor: not a cursor from this list"));
         }
     }

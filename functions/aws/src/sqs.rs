@@ -1,0 +1,50 @@
+//! The SQS job queue. A message names a job (`{"job_id": …}`), never its
+//! source: the dispatcher reads everything else from the store.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use coderun_core::error::PortError;
+use coderun_core::ports::{PortResult, Queue};
+use serde::{Deserialize, Serialize};
+
+use crate::error::sort;
+
+/// The body of a queue message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobMessage {
+    pub job_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, url: impl Into<String>) -> SqsQueue {
+        SqsQueue {
+            client,
+            url: url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn send(&self, job_id: &str) -> PortResult<()> {
+        let body = serde_json::to_string(&JobMessage {
+            job_id: job_id.to_string(),
+        })
+        .map_err(PortError::internal)?;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(sort)?;
+        Ok(())
+    }
+}
