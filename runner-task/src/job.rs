@@ -61,6 +61,35 @@ pub fn read_manifest(location: &str) -> anyhow::Result<Manifest> {
     Ok(m)
 }
 
+/// Largest problem archive a runner downloads.
+pub const MAX_PACKAGE_ARCHIVE_BYTES: u64 = 256 << 20;
+
+/// Downloads a package archive and unpacks it (with the archive module's
+/// limits) into a fresh temporary directory.
+fn fetch_package(url: &str) -> anyhow::Result<tempfile::TempDir> {
+    if !is_url(url) {
+        bail!("the problem URL is not http(s)");
+    }
+    let resp = agent()
+        .get(url)
+        .call()
+        .context("fetching the problem package")?;
+    let mut bytes = Vec::new();
+    resp.into_body()
+        .into_reader()
+        .take(MAX_PACKAGE_ARCHIVE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .context("reading the problem package")?;
+    if bytes.len() as u64 > MAX_PACKAGE_ARCHIVE_BYTES {
+        bail!("the problem package is larger than {MAX_PACKAGE_ARCHIVE_BYTES} bytes");
+    }
+    let format =
+        crate::archive::Format::sniff(&bytes).context("the problem package is not an archive")?;
+    let dir = tempfile::tempdir().context("creating a directory for the problem")?;
+    crate::archive::unpack(format, &bytes, dir.path()).context("unpacking the problem package")?;
+    Ok(dir)
+}
+
 /// Writes the result document; over HTTP, a PUT to the presigned URL.
 pub fn write_result(location: &str, result: &JobResult) -> anyhow::Result<()> {
     let body = serde_json::to_vec_pretty(result)?;
@@ -168,8 +197,17 @@ fn execute_into(
             problem,
             time_limit_ms,
         } => {
-            let ProblemRef::Path(dir) = problem;
-            let pkg = Package::load(dir)?;
+            // A fetched package lives as long as the judging.
+            let fetched;
+            let dir = match problem {
+                ProblemRef::Path(dir) => dir.clone(),
+                ProblemRef::Url(url) => {
+                    fetched = fetch_package(url)?;
+                    crate::archive::package_root(fetched.path())
+                        .context("the problem archive holds no problem.yaml")?
+                }
+            };
+            let pkg = Package::load(&dir)?;
             let problem = judge::Problem::prepare(runner, &pkg)?;
             let time_limit_ms = time_limit_ms
                 .or(pkg.time_limit_ms)

@@ -4,6 +4,7 @@
 //! The `runner-task` binary is a thin CLI over this library; the platform's
 //! crates share its job [`protocol`] types.
 
+pub mod archive;
 pub mod checker;
 pub mod cli;
 pub mod job;

@@ -143,6 +143,8 @@ pub struct Input {
 pub enum ProblemRef {
     /// A package directory on the runner's file system.
     Path(std::path::PathBuf),
+    /// A package archive (tar.gz or zip) at a presigned HTTP(S) URL.
+    Url(String),
 }
 
 /// What a job asks for.

@@ -46,6 +46,7 @@ where
                 PortError::Conflict(code)
             } else if code.starts_with("InternalServer")
                 || code == "ServiceUnavailable"
+                || code == "ServerException"
                 || code == "InternalError"
             {
                 PortError::Unavailable(Box::new(e))

@@ -1,15 +1,17 @@
 //! coderun on AWS: the adapters behind the core's ports. DynamoDB for
 //! records, S3 for blobs (with presigned URLs for runners), SQS for the job
-//! queue. Clients are built once per process, over rustls with ring; an
+//! queue, ECS Fargate tasks for runners. Clients are built once per process, over rustls with ring; an
 //! emulator is reached only through `AWS_ENDPOINT_URL`, which the SDK reads
 //! itself.
 
 pub mod dynamo;
+pub mod ecs;
 pub mod error;
 pub mod s3;
 pub mod sqs;
 
 pub use dynamo::DynamoStore;
+pub use ecs::{EcsConfig, EcsLauncher};
 pub use s3::S3Blobs;
 pub use sqs::SqsQueue;
 

@@ -406,3 +406,295 @@ async fn queue_messages_name_the_job_only() {
     let msg: coderun_aws::sqs::JobMessage = serde_json::from_str(body).unwrap();
     assert_eq!(msg.job_id, "job-1");
 }
+
+/// An EC2 query against the emulator (the SDK's EC2 client is not worth
+/// its build time for two lookups); returns the values of `<tag>`.
+fn ec2_query(action: &str, tag: &str) -> Vec<String> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0"
+    );
+    let xml = agent
+        .post(&endpoint)
+        .header("authorization", &auth)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(format!("Action={action}&Version=2016-11-15").as_bytes())
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    xml.split(&format!("<{tag}>"))
+        .skip(1)
+        .filter_map(|s| s.split('<').next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
+    use coderun_aws::{EcsConfig, EcsLauncher};
+    use coderun_core::service::{Dispatched, Ports, Settings};
+    use coderun_core::{Platform, Principal};
+    use std::sync::Arc;
+
+    let conf = config().await;
+    let (db, _, _) = store().await;
+    let s3 = s3_client(&conf);
+    let bucket = fresh("coderun");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let blobs = S3Blobs::new(s3, &bucket);
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(fresh("jobs"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let ecs = aws_sdk_ecs::Client::new(&conf);
+    let cluster = fresh("coderun");
+    ecs.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
+    ecs.register_task_definition()
+        .family("coderun-python")
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("runner")
+                .image("coderun-runner:python")
+                .memory(512)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (subnets, groups) = tokio::task::spawn_blocking(|| {
+        (
+            ec2_query("DescribeSubnets", "subnetId"),
+            ec2_query("DescribeSecurityGroups", "groupId"),
+        )
+    })
+    .await
+    .unwrap();
+    let launcher = EcsLauncher::new(
+        ecs.clone(),
+        blobs.clone(),
+        EcsConfig {
+            cluster: cluster.clone(),
+            task_definitions: EcsConfig::parse_task_definitions("python3=coderun-python").unwrap(),
+            container: "runner".into(),
+            subnets: subnets[..1].to_vec(),
+            security_groups: groups[..1].to_vec(),
+            url_ttl: Duration::from_secs(3600),
+        },
+    );
+    let runner = coderun_embedded::RunnerCommand {
+        program: "runner-task".into(),
+        args: vec![],
+    };
+    let platform = Platform::new(
+        Ports {
+            jobs: Arc::new(db.clone()),
+            problems: Arc::new(db.clone()),
+            sessions: Arc::new(db.clone()),
+            profiles: Arc::new(db),
+            blobs: Arc::new(blobs.clone()),
+            queue: Arc::new(SqsQueue::new(sqs.clone(), &queue_url)),
+            launcher: Arc::new(launcher),
+            verifier: Arc::new(coderun_embedded::ProcessVerifier::new(
+                runner,
+                Duration::from_secs(60),
+            )),
+            notifier: Arc::new(coderun_embedded::HttpNotifier::default()),
+            clock: Arc::new(coderun_core::ids::SystemClock),
+            ids: Arc::new(coderun_core::ids::TimeOrderedIds),
+        },
+        Settings::default(),
+    );
+    let ann = Principal {
+        user: "ann".into(),
+        name: None,
+        roles: vec![],
+    };
+    let req: coderun_core::requests::RunRequest = serde_json::from_value(serde_json::json!({
+        "language": "python3", "source": "print(input() * 2)", "inputs": [{"stdin": "ab\n"}]
+    }))
+    .unwrap();
+    let (job, _) = platform.create_run(&ann, req, None).await.unwrap();
+
+    // The dispatcher's unit of work, fed by the real queue.
+    let got = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let msg: coderun_aws::sqs::JobMessage =
+        serde_json::from_str(got.messages()[0].body().unwrap()).unwrap();
+    assert_eq!(msg.job_id, job.id);
+    assert_eq!(
+        platform.dispatch(&msg.job_id).await.unwrap(),
+        Dispatched::Launched
+    );
+
+    // The emulator recorded one task: started by the job, overrides that
+    // are presigned URLs only.
+    let arns = ecs
+        .list_tasks()
+        .cluster(&cluster)
+        .started_by(&job.id)
+        .send()
+        .await
+        .unwrap()
+        .task_arns;
+    let arns = arns.unwrap_or_default();
+    assert_eq!(arns.len(), 1, "{arns:?}");
+    let tasks = ecs
+        .describe_tasks()
+        .cluster(&cluster)
+        .set_tasks(Some(arns))
+        .send()
+        .await
+        .unwrap();
+    let task = &tasks.tasks()[0];
+    let command = task.overrides().unwrap().container_overrides()[0]
+        .command()
+        .to_vec();
+    let joined = command.join(" ");
+    assert!(
+        joined.len() < coderun_aws::ecs::MAX_OVERRIDES_BYTES,
+        "{} bytes",
+        joined.len()
+    );
+    assert!(
+        !joined.contains("print(input()"),
+        "the source must not travel in overrides"
+    );
+    // A presigned URL names the access key id; the secret never travels.
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_default();
+    assert!(
+        secret.len() >= 8 && !joined.contains(&secret),
+        "the secret key must not travel"
+    );
+    assert_eq!(command[..3], ["--min-isolation", "restricted", "job"]);
+    assert_eq!(task.started_by(), Some(job.id.as_str()));
+
+    // Play Fargate: the runner with exactly those arguments, restricted.
+    let status = tokio::task::spawn_blocking(move || {
+        let args = ["runner-task", "--profile", "restricted"]
+            .into_iter()
+            .map(String::from)
+            .chain(command);
+        let cli = <runner_task::cli::Cli as clap::Parser>::try_parse_from(args).unwrap();
+        cli.execute().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 0);
+
+    // The results handler's unit of work, on the result the runner PUT.
+    platform.apply_result(&job.id).await.unwrap();
+    let view = platform.get_run(&ann, &job.id).await.unwrap();
+    assert_eq!(view.job.status, Status::Completed, "{view:?}");
+    assert_eq!(view.results[0].stdout, "abab\n");
+    assert!(
+        view.isolation.iter().any(|l| l == "unprivileged_uid"),
+        "{:?}",
+        view.isolation
+    );
+    // A redelivered message does nothing twice.
+    assert_eq!(
+        platform.dispatch(&job.id).await.unwrap(),
+        Dispatched::Skipped
+    );
+
+    // A submission: the runner fetches the problem as an archive by URL.
+    let pkg = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../runner-task/tests/problems/sum");
+    let problem = Problem {
+        id: "sum".into(),
+        title: "A plus B".into(),
+        statement: String::new(),
+        kind: ProblemKind::PassFail,
+        time_limit_ms: 2000,
+        memory_mb: 64,
+        samples: vec![],
+        test_count: 4,
+        version: 1,
+        author: "sam".into(),
+        created_at: 1,
+        updated_at: 1,
+        verify_report: None,
+    };
+    platform
+        .ports()
+        .problems
+        .put_problem(&problem, None)
+        .await
+        .unwrap();
+    let packed = coderun_core::archive::pack_tar_gz(&pkg).unwrap();
+    blobs
+        .put(&format!("{}.tar.gz", problem.package_prefix()), packed)
+        .await
+        .unwrap();
+    let req: coderun_core::requests::SubmissionRequest = serde_json::from_value(serde_json::json!({
+        "problem_id": "sum", "language": "python3", "source": "a, b = map(int, input().split())\nprint(a + b)\n"
+    }))
+    .unwrap();
+    let (sub, _) = platform.create_submission(&ann, req, None).await.unwrap();
+    assert_eq!(
+        platform.dispatch(&sub.id).await.unwrap(),
+        Dispatched::Launched
+    );
+    let arns = ecs
+        .list_tasks()
+        .cluster(&cluster)
+        .started_by(&sub.id)
+        .send()
+        .await
+        .unwrap()
+        .task_arns
+        .unwrap();
+    let tasks = ecs
+        .describe_tasks()
+        .cluster(&cluster)
+        .set_tasks(Some(arns))
+        .send()
+        .await
+        .unwrap();
+    let command = tasks.tasks()[0].overrides().unwrap().container_overrides()[0]
+        .command()
+        .to_vec();
+    let status = tokio::task::spawn_blocking(move || {
+        let args = ["runner-task", "--profile", "restricted"]
+            .into_iter()
+            .map(String::from)
+            .chain(command);
+        <runner_task::cli::Cli as clap::Parser>::try_parse_from(args)
+            .unwrap()
+            .execute()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 0);
+    platform.apply_result(&sub.id).await.unwrap();
+    let view = platform.get_submission(&ann, &sub.id).await.unwrap();
+    assert_eq!(
+        (view.job.status, view.job.verdict),
+        (Status::Completed, Some(Verdict::AC)),
+        "{view:?}"
+    );
+    assert_eq!(view.tests.len(), 4);
+    assert_eq!(platform.profile(&ann).await.unwrap().solved, 1);
+}

@@ -2,7 +2,8 @@
 //! of every request, the job status machine, the ports the adapters
 //! implement, and the services both deployments run. No AWS, no HTTP.
 
-pub mod archive;
+/// Package archives (shared with the runner, which unpacks them too).
+pub use runner_task::archive;
 pub mod domain;
 pub mod error;
 pub mod ids;

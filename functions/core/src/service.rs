@@ -862,7 +862,18 @@ impl Platform {
             problem.author = old.author.clone();
         }
         let prefix = problem.package_prefix();
+        // As a tree (local runners read it in place) and as one archive
+        // (remote runners fetch it by a presigned URL).
         self.ports.blobs.put_dir(&prefix, root).await?;
+        let dir = root.to_path_buf();
+        let packed = tokio::task::spawn_blocking(move || archive::pack_tar_gz(&dir))
+            .await
+            .map_err(CoreError::internal)?
+            .map_err(CoreError::internal)?;
+        self.ports
+            .blobs
+            .put(&format!("{prefix}.tar.gz"), packed)
+            .await?;
         match self
             .ports
             .problems

@@ -215,6 +215,15 @@ fn set_executable(path: &Path, mode: u32) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm))
 }
 
+/// Packs `dir` (its contents at the top) as a tar.gz, links kept as links.
+pub fn pack_tar_gz(dir: &Path) -> std::io::Result<Vec<u8>> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut b = tar::Builder::new(gz);
+    b.follow_symlinks(false);
+    b.append_dir_all(".", dir)?;
+    b.into_inner()?.finish()
+}
+
 /// The package root inside an unpacked archive: the top directory if it has
 /// `problem.yaml`, else its only subdirectory that has one.
 pub fn package_root(dir: &Path) -> Option<PathBuf> {
@@ -282,6 +291,28 @@ mod tests {
         assert_eq!(
             std::fs::read(root.join("data/secret/2.in")).unwrap(),
             b"1\n"
+        );
+    }
+
+    #[test]
+    fn packed_directories_unpack_the_same() {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(src.path().join("data/secret")).unwrap();
+        std::fs::write(src.path().join("problem.yaml"), "name: x\n").unwrap();
+        std::fs::write(src.path().join("data/secret/1.in"), "1\n").unwrap();
+        std::os::unix::fs::symlink("1.in", src.path().join("data/secret/2.in")).unwrap();
+        let bytes = pack_tar_gz(src.path()).unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        unpack(Format::sniff(&bytes).unwrap(), &bytes, dest.path()).unwrap();
+        assert_eq!(package_root(dest.path()).unwrap(), dest.path());
+        assert_eq!(
+            std::fs::read(dest.path().join("data/secret/2.in")).unwrap(),
+            b"1\n"
+        );
+        assert!(
+            std::fs::symlink_metadata(dest.path().join("data/secret/2.in"))
+                .unwrap()
+                .is_symlink()
         );
     }
 

@@ -1,0 +1,179 @@
+//! The ECS launcher: one Fargate task per job, from the task definition of
+//! the job's language family. The task gets no credentials: its container
+//! overrides hold only presigned URLs (GET the manifest, PUT the result),
+//! and the runner runs the `restricted` profile Fargate allows.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, ContainerOverride, LaunchType, NetworkConfiguration, Tag,
+    TaskOverride,
+};
+use aws_sdk_ecs::Client;
+use coderun_core::error::PortError;
+use coderun_core::ports::{Launch, Launcher, PortResult};
+use runner_task::protocol::ProblemRef;
+
+use crate::error::sort;
+use crate::s3::S3Blobs;
+
+/// ECS refuses container overrides above 8 KiB; stay well below.
+pub const MAX_OVERRIDES_BYTES: usize = 6 << 10;
+
+/// Where and how tasks run (from the launching function's config).
+#[derive(Debug, Clone)]
+pub struct EcsConfig {
+    pub cluster: String,
+    /// Task definition (family or ARN) per language id.
+    pub task_definitions: HashMap<String, String>,
+    /// The runner container's name in those task definitions.
+    pub container: String,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    /// Life of the presigned URLs: queueing, task start and the run itself.
+    pub url_ttl: Duration,
+}
+
+impl EcsConfig {
+    /// Parses `python3=coderun-python,c=coderun-native,…`.
+    pub fn parse_task_definitions(s: &str) -> Result<HashMap<String, String>, String> {
+        s.split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(|pair| {
+                let (lang, td) = pair
+                    .split_once('=')
+                    .ok_or_else(|| format!("{pair:?}: expected LANGUAGE=TASK_DEFINITION"))?;
+                Ok((lang.trim().to_string(), td.trim().to_string()))
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EcsLauncher {
+    client: Client,
+    blobs: S3Blobs,
+    cfg: EcsConfig,
+}
+
+impl EcsLauncher {
+    pub fn new(client: Client, blobs: S3Blobs, cfg: EcsConfig) -> EcsLauncher {
+        EcsLauncher { client, blobs, cfg }
+    }
+
+    /// The runner's arguments for one job (the image's entry point is
+    /// `runner-task`).
+    pub fn command(manifest_url: &str, result_url: &str) -> Vec<String> {
+        [
+            "--min-isolation",
+            "restricted",
+            "job",
+            "--manifest",
+            manifest_url,
+            "--result",
+            result_url,
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+}
+
+#[async_trait]
+impl Launcher for EcsLauncher {
+    async fn launch(&self, l: &Launch) -> PortResult<()> {
+        let task_definition = self.cfg.task_definitions.get(&l.language).ok_or_else(|| {
+            PortError::internal(format!("no task definition for language {:?}", l.language))
+        })?;
+        let manifest = self
+            .blobs
+            .presign_get(&l.manifest_key, self.cfg.url_ttl)
+            .await?;
+        let result = self
+            .blobs
+            .presign_put(&l.result_key, self.cfg.url_ttl)
+            .await?;
+        let command = Self::command(&manifest, &result);
+        let size: usize =
+            command.iter().map(|c| c.len() + 3).sum::<usize>() + self.cfg.container.len();
+        if size > MAX_OVERRIDES_BYTES {
+            return Err(PortError::internal(format!(
+                "the container overrides would be {size} bytes (at most {MAX_OVERRIDES_BYTES})"
+            )));
+        }
+        let overrides = TaskOverride::builder()
+            .container_overrides(
+                ContainerOverride::builder()
+                    .name(&self.cfg.container)
+                    .set_command(Some(command))
+                    .build(),
+            )
+            .build();
+        let network = NetworkConfiguration::builder()
+            .awsvpc_configuration(
+                AwsVpcConfiguration::builder()
+                    .set_subnets(Some(self.cfg.subnets.clone()))
+                    .set_security_groups(Some(self.cfg.security_groups.clone()))
+                    .assign_public_ip(AssignPublicIp::Disabled)
+                    .build()
+                    .map_err(PortError::internal)?,
+            )
+            .build();
+        let out = self
+            .client
+            .run_task()
+            .cluster(&self.cfg.cluster)
+            .task_definition(task_definition)
+            .launch_type(LaunchType::Fargate)
+            .count(1)
+            // The same job launched twice (a redelivered message) is one task.
+            .client_token(&l.job_id)
+            .started_by(&l.job_id)
+            .tags(Tag::builder().key("coderun:job").value(&l.job_id).build())
+            .overrides(overrides)
+            .network_configuration(network)
+            .send()
+            .await
+            .map_err(sort)?;
+        if let Some(f) = out.failures().first() {
+            // Capacity and the like: the message is retried.
+            return Err(PortError::unavailable(format!(
+                "RunTask failed: {} {}",
+                f.reason().unwrap_or("unknown"),
+                f.detail().unwrap_or_default()
+            )));
+        }
+        if out.tasks().is_empty() {
+            return Err(PortError::unavailable("RunTask started no task"));
+        }
+        tracing::info!(job_id = %l.job_id, task = ?out.tasks()[0].task_arn(), "task started");
+        Ok(())
+    }
+
+    async fn problem_ref(&self, prefix: &str) -> PortResult<ProblemRef> {
+        let url = self
+            .blobs
+            .presign_get(&format!("{prefix}.tar.gz"), self.cfg.url_ttl)
+            .await?;
+        Ok(ProblemRef::Url(url))
+    }
+
+    fn workers(&self) -> Option<(usize, usize)> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_definitions_parse() {
+        let m =
+            EcsConfig::parse_task_definitions("python3=coderun-python, c=arn:aws:ecs:x").unwrap();
+        assert_eq!(m["python3"], "coderun-python");
+        assert_eq!(m["c"], "arn:aws:ecs:x");
+        assert!(EcsConfig::parse_task_definitions("python3").is_err());
+    }
+}
