@@ -432,6 +432,52 @@ fn ec2_query(action: &str, tag: &str) -> Vec<String> {
         .collect()
 }
 
+/// The one task the emulator recorded for `job_id`.
+async fn task_of(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    job_id: &str,
+) -> aws_sdk_ecs::types::Task {
+    let arns = ecs
+        .list_tasks()
+        .cluster(cluster)
+        .started_by(job_id)
+        .send()
+        .await
+        .unwrap()
+        .task_arns
+        .unwrap_or_default();
+    assert_eq!(arns.len(), 1, "{arns:?}");
+    let tasks = ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(arns))
+        .send()
+        .await
+        .unwrap();
+    tasks.tasks()[0].clone()
+}
+
+/// Plays Fargate: the runner with exactly the task's arguments, in the
+/// restricted profile; returns its exit code.
+async fn play_fargate(task: &aws_sdk_ecs::types::Task) -> i32 {
+    let command = task.overrides().unwrap().container_overrides()[0]
+        .command()
+        .to_vec();
+    tokio::task::spawn_blocking(move || {
+        let args = ["runner-task", "--profile", "restricted"]
+            .into_iter()
+            .map(String::from)
+            .chain(command);
+        <runner_task::cli::Cli as clap::Parser>::try_parse_from(args)
+            .unwrap()
+            .execute()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
     use coderun_aws::{EcsConfig, EcsLauncher};
@@ -549,24 +595,7 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
 
     // The emulator recorded one task: started by the job, overrides that
     // are presigned URLs only.
-    let arns = ecs
-        .list_tasks()
-        .cluster(&cluster)
-        .started_by(&job.id)
-        .send()
-        .await
-        .unwrap()
-        .task_arns;
-    let arns = arns.unwrap_or_default();
-    assert_eq!(arns.len(), 1, "{arns:?}");
-    let tasks = ecs
-        .describe_tasks()
-        .cluster(&cluster)
-        .set_tasks(Some(arns))
-        .send()
-        .await
-        .unwrap();
-    let task = &tasks.tasks()[0];
+    let task = task_of(&ecs, &cluster, &job.id).await;
     let command = task.overrides().unwrap().container_overrides()[0]
         .command()
         .to_vec();
@@ -589,17 +618,7 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
     assert_eq!(command[..3], ["--min-isolation", "restricted", "job"]);
     assert_eq!(task.started_by(), Some(job.id.as_str()));
 
-    // Play Fargate: the runner with exactly those arguments, restricted.
-    let status = tokio::task::spawn_blocking(move || {
-        let args = ["runner-task", "--profile", "restricted"]
-            .into_iter()
-            .map(String::from)
-            .chain(command);
-        let cli = <runner_task::cli::Cli as clap::Parser>::try_parse_from(args).unwrap();
-        cli.execute().unwrap()
-    })
-    .await
-    .unwrap();
+    let status = play_fargate(&task).await;
     assert_eq!(status, 0);
 
     // The results handler's unit of work, on the result the runner PUT.
@@ -656,37 +675,7 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
         platform.dispatch(&sub.id).await.unwrap(),
         Dispatched::Launched
     );
-    let arns = ecs
-        .list_tasks()
-        .cluster(&cluster)
-        .started_by(&sub.id)
-        .send()
-        .await
-        .unwrap()
-        .task_arns
-        .unwrap();
-    let tasks = ecs
-        .describe_tasks()
-        .cluster(&cluster)
-        .set_tasks(Some(arns))
-        .send()
-        .await
-        .unwrap();
-    let command = tasks.tasks()[0].overrides().unwrap().container_overrides()[0]
-        .command()
-        .to_vec();
-    let status = tokio::task::spawn_blocking(move || {
-        let args = ["runner-task", "--profile", "restricted"]
-            .into_iter()
-            .map(String::from)
-            .chain(command);
-        <runner_task::cli::Cli as clap::Parser>::try_parse_from(args)
-            .unwrap()
-            .execute()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let status = play_fargate(&task_of(&ecs, &cluster, &sub.id).await).await;
     assert_eq!(status, 0);
     platform.apply_result(&sub.id).await.unwrap();
     let view = platform.get_submission(&ann, &sub.id).await.unwrap();
