@@ -4,9 +4,11 @@
 //! emulator is reached only through `AWS_ENDPOINT_URL`, which the SDK reads
 //! itself.
 
+pub mod config;
 pub mod dynamo;
 pub mod ecs;
 pub mod error;
+pub mod handlers;
 pub mod s3;
 pub mod sqs;
 
@@ -39,4 +41,17 @@ pub fn s3_client(conf: &SdkConfig) -> aws_sdk_s3::Client {
         .force_path_style(true)
         .build();
     aws_sdk_s3::Client::from_conf(c)
+}
+
+/// JSON logs for a function (CloudWatch), filtered by `RUST_LOG`
+/// (default `info`); Lambda stamps the time itself.
+pub fn init_function_tracing() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .without_time()
+        .init();
 }

@@ -543,10 +543,6 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
             url_ttl: Duration::from_secs(3600),
         },
     );
-    let runner = coderun_embedded::RunnerCommand {
-        program: "runner-task".into(),
-        args: vec![],
-    };
     let platform = Platform::new(
         Ports {
             jobs: Arc::new(db.clone()),
@@ -556,11 +552,8 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
             blobs: Arc::new(blobs.clone()),
             queue: Arc::new(SqsQueue::new(sqs.clone(), &queue_url)),
             launcher: Arc::new(launcher),
-            verifier: Arc::new(coderun_embedded::ProcessVerifier::new(
-                runner,
-                Duration::from_secs(60),
-            )),
-            notifier: Arc::new(coderun_embedded::HttpNotifier::default()),
+            verifier: None,
+            notifier: Arc::new(coderun_http::callbacks::InlineNotifier::default()),
             clock: Arc::new(coderun_core::ids::SystemClock),
             ids: Arc::new(coderun_core::ids::TimeOrderedIds),
         },
@@ -585,13 +578,17 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
         .send()
         .await
         .unwrap();
-    let msg: coderun_aws::sqs::JobMessage =
-        serde_json::from_str(got.messages()[0].body().unwrap()).unwrap();
-    assert_eq!(msg.job_id, job.id);
-    assert_eq!(
-        platform.dispatch(&msg.job_id).await.unwrap(),
-        Dispatched::Launched
-    );
+    // The dispatcher function's unit of work, on the real queue's batch.
+    let batch: coderun_aws::handlers::SqsBatch = serde_json::from_value(serde_json::json!({
+        "Records": got.messages().iter().map(|m| serde_json::json!({
+            "messageId": m.message_id().unwrap(), "body": m.body().unwrap(),
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs"
+        })).collect::<Vec<_>>()
+    }))
+    .unwrap();
+    assert_eq!(batch.records.len(), 1);
+    let response = coderun_aws::handlers::dispatch_batch(&platform, batch.clone()).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
 
     // The emulator recorded one task: started by the job, overrides that
     // are presigned URLs only.
@@ -621,8 +618,11 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
     let status = play_fargate(&task).await;
     assert_eq!(status, 0);
 
-    // The results handler's unit of work, on the result the runner PUT.
-    platform.apply_result(&job.id).await.unwrap();
+    // The results function's unit of work: the S3 notification of the
+    // result the runner PUT.
+    coderun_aws::handlers::handle_results(&platform, s3_event(&job.id))
+        .await
+        .unwrap();
     let view = platform.get_run(&ann, &job.id).await.unwrap();
     assert_eq!(view.job.status, Status::Completed, "{view:?}");
     assert_eq!(view.results[0].stdout, "abab\n");
@@ -677,7 +677,9 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
     );
     let status = play_fargate(&task_of(&ecs, &cluster, &sub.id).await).await;
     assert_eq!(status, 0);
-    platform.apply_result(&sub.id).await.unwrap();
+    coderun_aws::handlers::handle_results(&platform, s3_event(&sub.id))
+        .await
+        .unwrap();
     let view = platform.get_submission(&ann, &sub.id).await.unwrap();
     assert_eq!(
         (view.job.status, view.job.verdict),
@@ -686,4 +688,62 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
     );
     assert_eq!(view.tests.len(), 4);
     assert_eq!(platform.profile(&ann).await.unwrap().solved, 1);
+
+    // A task that stops without a result is launched again, then FAILED
+    // with ECS's reason.
+    let print_one = || -> coderun_core::requests::RunRequest {
+        serde_json::from_value(serde_json::json!({
+            "language": "python3", "source": "print(1)", "inputs": [{}]
+        }))
+        .unwrap()
+    };
+    let (lost, _) = platform.create_run(&ann, print_one(), None).await.unwrap();
+    assert_eq!(
+        platform.dispatch(&lost.id).await.unwrap(),
+        Dispatched::Launched
+    );
+    let stopped = serde_json::json!({
+        "detail-type": "ECS Task State Change", "source": "aws.ecs",
+        "detail": {"lastStatus": "STOPPED", "startedBy": lost.id, "stopCode": "SpotInterruption",
+                   "stoppedReason": "Your Spot Task was interrupted.", "containers": [{"exitCode": 137}]}
+    });
+    let job = handle(&platform, stopped.clone(), &lost.id).await;
+    assert_eq!((job.status, job.attempts), (Status::Starting, 1));
+    let job = handle(&platform, stopped, &lost.id).await;
+    assert_eq!(job.status, Status::Failed);
+    let error = job.error.unwrap();
+    assert!(
+        error.contains("2 times") && error.contains("SpotInterruption"),
+        "{error}"
+    );
+
+    // A dead letter fails its job with a reason.
+    let (dead, _) = platform.create_run(&ann, print_one(), None).await.unwrap();
+    let dlq = serde_json::json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m",
+        "body": serde_json::to_string(&coderun_aws::sqs::JobMessage { job_id: dead.id.clone() }).unwrap()}]});
+    let job = handle(&platform, dlq, &dead.id).await;
+    assert_eq!(job.status, Status::Failed);
+    assert!(job.error.unwrap().contains("dead-letter"));
+}
+
+/// The results function's unit of work on `event`; then the job.
+async fn handle(platform: &coderun_core::Platform, event: serde_json::Value, job_id: &str) -> Job {
+    coderun_aws::handlers::handle_results(platform, event)
+        .await
+        .unwrap();
+    platform
+        .ports()
+        .jobs
+        .get_job(job_id)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// An S3 ObjectCreated notification for a job's result.
+fn s3_event(job_id: &str) -> serde_json::Value {
+    serde_json::json!({"Records": [{
+        "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "coderun"}, "object": {"key": format!("results/{job_id}/result.json")}}
+    }]})
 }

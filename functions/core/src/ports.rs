@@ -148,9 +148,12 @@ pub struct Callback {
     pub signature: String,
 }
 
-/// Delivers callbacks, retrying with backoff; never blocks the caller.
+/// Delivers callbacks, retrying with backoff. A long-lived process hands
+/// them to a background task and returns at once; a function whose process
+/// freezes after each event delivers before returning.
+#[async_trait]
 pub trait Notifier: Send + Sync {
-    fn deliver(&self, callback: Callback);
+    async fn deliver(&self, callback: Callback);
 }
 
 pub trait Clock: Send + Sync {

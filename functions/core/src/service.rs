@@ -30,7 +30,9 @@ pub struct Ports {
     pub blobs: Arc<dyn Blobs>,
     pub queue: Arc<dyn Queue>,
     pub launcher: Arc<dyn Launcher>,
-    pub verifier: Arc<dyn Verifier>,
+    /// Where packages can be verified (runs sandboxed code); `None`: not
+    /// in this deployment, and imports are refused.
+    pub verifier: Option<Arc<dyn Verifier>>,
     pub notifier: Arc<dyn Notifier>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn Ids>,
@@ -844,9 +846,10 @@ impl Platform {
             (None, true) => return Err(CoreError::NotFound("problem")),
             _ => {}
         }
-        let report = self
-            .ports
-            .verifier
+        let verifier = self.ports.verifier.as_ref().ok_or_else(|| {
+            CoreError::NotSupported("saving problems is not available in this deployment".into())
+        })?;
+        let report = verifier
             .verify(root)
             .await?
             .map_err(|m| CoreError::invalid("package", m))?;
@@ -1141,12 +1144,15 @@ impl Platform {
             let body = serde_json::to_vec(&JobView::from(job.clone())).unwrap_or_default();
             let timestamp = self.now() / 1000;
             let signature = sign(&self.settings.callback_secret, timestamp, &body);
-            self.ports.notifier.deliver(Callback {
-                url: url.clone(),
-                body,
-                timestamp,
-                signature,
-            });
+            self.ports
+                .notifier
+                .deliver(Callback {
+                    url: url.clone(),
+                    body,
+                    timestamp,
+                    signature,
+                })
+                .await;
         }
         let _ = self.finished.send(job.id.clone());
     }

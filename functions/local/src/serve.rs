@@ -12,9 +12,7 @@ use coderun_core::ids::{SystemClock, TimeOrderedIds};
 use coderun_core::ports::Clock;
 use coderun_core::service::{Ports, Settings};
 use coderun_core::Platform;
-use coderun_embedded::{
-    Db, DirBlobs, HttpNotifier, LocalQueue, ProcessLauncher, ProcessVerifier, RunnerCommand,
-};
+use coderun_embedded::{Db, DirBlobs, LocalQueue, ProcessLauncher, ProcessVerifier, RunnerCommand};
 use coderun_http::{router, AppState, HttpConfig, JwtVerifier, Keys};
 use tracing::info;
 
@@ -172,11 +170,11 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<App> {
         blobs: Arc::new(blobs),
         queue: Arc::new(queue.clone()),
         launcher: Arc::new(launcher),
-        verifier: Arc::new(ProcessVerifier::new(
+        verifier: Some(Arc::new(ProcessVerifier::new(
             cfg.runner.clone(),
             Duration::from_secs(600),
-        )),
-        notifier: Arc::new(HttpNotifier::default()),
+        ))),
+        notifier: Arc::new(coderun_http::callbacks::BackgroundNotifier::default()),
         clock,
         ids: Arc::new(TimeOrderedIds),
     };
