@@ -82,7 +82,7 @@ impl EcsLauncher {
 
 #[async_trait]
 impl Launcher for EcsLauncher {
-    async fn launch(&self, l: &Launch) -> PortResult<()> {
+    async fn launch(&self, l: &Launch) -> PortResult<String> {
         let task_definition = self.cfg.task_definitions.get(&l.language).ok_or_else(|| {
             PortError::internal(format!("no task definition for language {:?}", l.language))
         })?;
@@ -144,11 +144,14 @@ impl Launcher for EcsLauncher {
                 f.detail().unwrap_or_default()
             )));
         }
-        if out.tasks().is_empty() {
-            return Err(PortError::unavailable("RunTask started no task"));
-        }
-        tracing::info!(job_id = %l.job_id, task = ?out.tasks()[0].task_arn(), "task started");
-        Ok(())
+        let arn = out
+            .tasks()
+            .first()
+            .and_then(|t| t.task_arn())
+            .ok_or_else(|| PortError::unavailable("RunTask started no task"))?
+            .to_string();
+        tracing::info!(job_id = %l.job_id, task = %arn, "task started");
+        Ok(arn)
     }
 
     async fn problem_ref(&self, prefix: &str) -> PortResult<ProblemRef> {

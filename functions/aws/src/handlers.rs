@@ -84,7 +84,11 @@ pub enum ResultsEvent {
     /// Result objects written under `results/` (S3 ObjectCreated).
     Results(Vec<String>),
     /// An ECS task stopped (EventBridge "ECS Task State Change").
-    TaskStopped { job_id: String, reason: String },
+    TaskStopped {
+        job_id: String,
+        task_arn: Option<String>,
+        reason: String,
+    },
     /// Messages that exhausted their deliveries (the DLQ).
     DeadLetters(Vec<String>),
     /// Anything else: ignored, and logged.
@@ -110,6 +114,7 @@ pub fn classify(event: &Value) -> ResultsEvent {
         );
         return ResultsEvent::TaskStopped {
             job_id: job_id.to_string(),
+            task_arn: d["taskArn"].as_str().map(str::to_string),
             reason,
         };
     }
@@ -162,11 +167,15 @@ pub async fn handle_results(
                     .await?;
             }
         }
-        ResultsEvent::TaskStopped { job_id, reason } => {
+        ResultsEvent::TaskStopped {
+            job_id,
+            task_arn,
+            reason,
+        } => {
             // With a result, the result wins; without one the job is
             // launched again or, out of attempts, FAILED with this reason.
             platform
-                .runner_stopped(&job_id, &reason)
+                .runner_stopped(&job_id, task_arn.as_deref(), &reason)
                 .instrument(info_span!("task_stopped", job_id = %job_id))
                 .await?;
         }
@@ -197,7 +206,7 @@ mod tests {
             "detail": {"lastStatus": "STOPPED", "startedBy": "abc", "stopCode": "EssentialContainerExited",
                        "stoppedReason": "Essential container in task exited", "containers": [{"exitCode": 137}]}});
         match classify(&stopped) {
-            ResultsEvent::TaskStopped { job_id, reason } => {
+            ResultsEvent::TaskStopped { job_id, reason, .. } => {
                 assert_eq!(job_id, "abc");
                 assert!(
                     reason.contains("EssentialContainerExited") && reason.contains("137"),

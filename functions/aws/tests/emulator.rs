@@ -56,6 +56,7 @@ fn job(id: &str, user: &str, kind: JobKind, created_at: i64) -> Job {
         time_ms: None,
         memory_kb: None,
         attempts: 0,
+        launch: None,
         error: None,
         callback_url: None,
         created_at,
@@ -589,6 +590,9 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
     assert_eq!(batch.records.len(), 1);
     let response = coderun_aws::handlers::dispatch_batch(&platform, batch.clone()).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    // SQS delivers at least once: the same message again starts nothing.
+    let twice = coderun_aws::handlers::dispatch_batch(&platform, batch.clone()).await;
+    assert!(twice.batch_item_failures.is_empty(), "{twice:?}");
 
     // The emulator recorded one task: started by the job, overrides that
     // are presigned URLs only.
@@ -702,14 +706,42 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
         platform.dispatch(&lost.id).await.unwrap(),
         Dispatched::Launched
     );
-    let stopped = serde_json::json!({
-        "detail-type": "ECS Task State Change", "source": "aws.ecs",
-        "detail": {"lastStatus": "STOPPED", "startedBy": lost.id, "stopCode": "SpotInterruption",
-                   "stoppedReason": "Your Spot Task was interrupted.", "containers": [{"exitCode": 137}]}
-    });
-    let job = handle(&platform, stopped.clone(), &lost.id).await;
+    let stopped = |task_arn: &str| {
+        serde_json::json!({
+            "detail-type": "ECS Task State Change", "source": "aws.ecs",
+            "detail": {"lastStatus": "STOPPED", "startedBy": lost.id, "taskArn": task_arn,
+                       "stopCode": "SpotInterruption", "stoppedReason": "Your Spot Task was interrupted.",
+                       "containers": [{"exitCode": 137}]}
+        })
+    };
+    let first = platform
+        .ports()
+        .jobs
+        .get_job(&lost.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .launch
+        .unwrap();
+    assert!(first.starts_with("arn:aws:ecs:"), "{first}");
+    // The end of a task the job no longer waits for changes nothing.
+    let job = handle(
+        &platform,
+        stopped("arn:aws:ecs:us-east-1:123456789012:task/x/old"),
+        &lost.id,
+    )
+    .await;
+    assert_eq!((job.status, job.attempts), (Status::Starting, 0));
+    let job = handle(&platform, stopped(&first), &lost.id).await;
     assert_eq!((job.status, job.attempts), (Status::Starting, 1));
-    let job = handle(&platform, stopped, &lost.id).await;
+    let second = job.launch.unwrap();
+    assert_ne!(second, first, "launched again");
+    let job = handle(&platform, stopped(&first), &lost.id).await;
+    assert_eq!(
+        job.attempts, 1,
+        "a repeated event for the old task is stale"
+    );
+    let job = handle(&platform, stopped(&second), &lost.id).await;
     assert_eq!(job.status, Status::Failed);
     let error = job.error.unwrap();
     assert!(

@@ -125,6 +125,11 @@ pub struct Job {
     pub memory_kb: Option<u64>,
     /// Launches that ended without a result (runner crashes).
     pub attempts: u32,
+    /// The runner of the current attempt, once started (an ECS task ARN,
+    /// a local runner's id): a redelivered message does not start another,
+    /// and the end of an older one is not taken for this one's.
+    #[serde(default)]
+    pub launch: Option<String>,
     /// Why the job `FAILED`.
     pub error: Option<String>,
     pub callback_url: Option<String>,

@@ -121,8 +121,9 @@ pub struct Launch {
 /// Starts runners (local child processes, or ECS tasks).
 #[async_trait]
 pub trait Launcher: Send + Sync {
-    /// Starts a runner for the job; returns once it is started (not done).
-    async fn launch(&self, launch: &Launch) -> PortResult<()>;
+    /// Starts a runner for the job; returns once it is started (not done),
+    /// with the runner's id.
+    async fn launch(&self, launch: &Launch) -> PortResult<String>;
     /// How a runner reaches a problem package stored under `prefix`.
     async fn problem_ref(&self, prefix: &str) -> PortResult<ProblemRef>;
     /// Busy and total runner slots, where the launcher knows them.

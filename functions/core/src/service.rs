@@ -219,6 +219,7 @@ impl Platform {
             time_ms: None,
             memory_kb: None,
             attempts: 0,
+            launch: None,
             error: None,
             callback_url: None,
             created_at: now,
@@ -986,6 +987,7 @@ impl Platform {
                 let mut next = job.clone();
                 next.status = Status::Starting;
                 next.started_at = Some(self.now());
+                next.launch = None;
                 match self
                     .ports
                     .jobs
@@ -996,15 +998,48 @@ impl Platform {
                     Err(PortError::Conflict(_)) => return Ok(Dispatched::Skipped),
                     Err(e) => return Err(e.into()),
                 }
-                self.ports.launcher.launch(&Self::launch_of(&next)).await?;
+                self.launch_and_record(&next).await?;
                 Ok(Dispatched::Launched)
             }
+            // Redelivered: a runner was started, or starting it failed and
+            // this is the retry (ECS dedupes a retry by its client token).
+            Status::Starting if job.launch.is_some() => Ok(Dispatched::Skipped),
             Status::Starting => {
-                self.ports.launcher.launch(&Self::launch_of(&job)).await?;
+                self.launch_and_record(&job).await?;
                 Ok(Dispatched::Launched)
             }
             _ => Ok(Dispatched::Skipped),
         }
+    }
+
+    /// Starts a runner for `job` and records its id on the job (unless the
+    /// job moved on meanwhile).
+    async fn launch_and_record(&self, job: &Job) -> Result<(), CoreError> {
+        let id = self.ports.launcher.launch(&Self::launch_of(job)).await?;
+        for _ in 0..5 {
+            let Some(cur) = self.ports.jobs.get_job(&job.id).await? else {
+                return Ok(());
+            };
+            if cur.status.is_final()
+                || cur.attempts != job.attempts
+                || cur.launch.as_ref() == Some(&id)
+            {
+                return Ok(());
+            }
+            let mut next = cur.clone();
+            next.launch = Some(id.clone());
+            match self
+                .ports
+                .jobs
+                .replace_job(&next, (cur.status, cur.attempts))
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(PortError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// The runner is running: `STARTING → RUNNING` (lost races are fine).
@@ -1190,15 +1225,31 @@ impl Platform {
         ))
     }
 
-    /// A runner stopped. With a result, that is applied; without one the
-    /// job is launched again, up to `max_attempts` launches, then `FAILED`.
+    /// A runner stopped (`launch`: its id, when known). With a result, that
+    /// is applied; without one the job is launched again, up to
+    /// `max_attempts` launches, then `FAILED`. The end of a runner the job
+    /// no longer waits for (an earlier attempt's) changes nothing.
     #[instrument(skip(self))]
-    pub async fn runner_stopped(&self, job_id: &str, reason: &str) -> Result<(), CoreError> {
+    pub async fn runner_stopped(
+        &self,
+        job_id: &str,
+        launch: Option<&str>,
+        reason: &str,
+    ) -> Result<(), CoreError> {
         let Some(job) = self.ports.jobs.get_job(job_id).await? else {
             return Ok(());
         };
         if job.status.is_final() {
             return Ok(());
+        }
+        if let (Some(stopped), Some(current)) = (launch, job.launch.as_deref()) {
+            if stopped != current {
+                info!(
+                    job_id,
+                    stopped, current, "an earlier runner of the job stopped"
+                );
+                return Ok(());
+            }
         }
         if self.ports.blobs.get(&job.result_key()).await?.is_some() {
             return self.apply_result(job_id).await;
@@ -1219,6 +1270,7 @@ impl Platform {
         }
         let mut next = job.clone();
         next.attempts = attempts;
+        next.launch = None;
         match self
             .ports
             .jobs
@@ -1230,8 +1282,7 @@ impl Platform {
                     job_id,
                     reason, attempts, "runner stopped without a result; launching again"
                 );
-                self.ports.launcher.launch(&Self::launch_of(&next)).await?;
-                Ok(())
+                self.launch_and_record(&next).await
             }
             Err(PortError::Conflict(_)) => Ok(()),
             Err(e) => Err(e.into()),
@@ -1250,7 +1301,7 @@ impl Platform {
                 _ if self.ports.blobs.get(&job.result_key()).await?.is_some() => {
                     self.apply_result(&job.id).await?
                 }
-                _ => self.ports.launcher.launch(&Self::launch_of(&job)).await?,
+                _ => self.launch_and_record(&job).await?,
             }
         }
         if n > 0 {

@@ -5,10 +5,11 @@
 //! with coderun (parent-death signal) and its sandboxes die with it; a
 //! runner that dies or overruns its deadline takes only its own job along.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,6 +69,8 @@ pub enum RunnerEvent {
     /// (`reason` says why).
     Stopped {
         job_id: String,
+        /// The id `launch` returned.
+        launch: String,
         reason: String,
     },
 }
@@ -88,7 +91,9 @@ pub struct ProcessLauncher {
     permits: Arc<Semaphore>,
     workers: usize,
     idle: Arc<Mutex<Vec<Worker>>>,
-    live: Arc<Mutex<HashSet<String>>>,
+    /// Jobs with a runner at work, and that runner's id.
+    live: Arc<Mutex<HashMap<String, String>>>,
+    launches: AtomicU64,
     events: mpsc::UnboundedSender<RunnerEvent>,
     deadline: Duration,
 }
@@ -116,6 +121,7 @@ impl ProcessLauncher {
                 workers,
                 idle: Arc::default(),
                 live: Arc::default(),
+                launches: AtomicU64::new(1),
                 events: tx,
                 deadline,
             },
@@ -166,11 +172,11 @@ async fn ended(worker: &mut Worker) -> String {
 
 #[async_trait]
 impl Launcher for ProcessLauncher {
-    async fn launch(&self, l: &Launch) -> PortResult<()> {
+    async fn launch(&self, l: &Launch) -> PortResult<String> {
         // Launching a job whose runner is at work does nothing (a
         // redelivered message), like ECS RunTask with the same client token.
-        if lock(&self.live).contains(&l.job_id) {
-            return Ok(());
+        if let Some(id) = lock(&self.live).get(&l.job_id) {
+            return Ok(id.clone());
         }
         let permit = self
             .permits
@@ -178,8 +184,13 @@ impl Launcher for ProcessLauncher {
             .acquire_owned()
             .await
             .map_err(PortError::internal)?;
-        if !lock(&self.live).insert(l.job_id.clone()) {
-            return Ok(());
+        let launch_id = format!("local-{}", self.launches.fetch_add(1, Ordering::Relaxed));
+        {
+            let mut live = lock(&self.live);
+            if let Some(id) = live.get(&l.job_id) {
+                return Ok(id.clone());
+            }
+            live.insert(l.job_id.clone(), launch_id.clone());
         }
         let manifest = self.blobs.path(&l.manifest_key);
         let result = self.blobs.path(&l.result_key);
@@ -228,12 +239,13 @@ impl Launcher for ProcessLauncher {
         let _ = self.events.send(RunnerEvent::Started {
             job_id: l.job_id.clone(),
         });
-        let (events, live, idle, job_id, deadline) = (
+        let (events, live, idle, job_id, deadline, launch) = (
             self.events.clone(),
             self.live.clone(),
             self.idle.clone(),
             l.job_id.clone(),
             self.deadline,
+            launch_id.clone(),
         );
         tokio::spawn(async move {
             let answer = tokio::time::timeout(deadline, worker.stdout.next_line()).await;
@@ -267,6 +279,7 @@ impl Launcher for ProcessLauncher {
             if events
                 .send(RunnerEvent::Stopped {
                     job_id: job_id.clone(),
+                    launch,
                     reason,
                 })
                 .is_err()
@@ -274,7 +287,7 @@ impl Launcher for ProcessLauncher {
                 warn!(job_id, "runner stopped after the platform shut down");
             }
         });
-        Ok(())
+        Ok(launch_id)
     }
 
     async fn problem_ref(&self, prefix: &str) -> PortResult<ProblemRef> {

@@ -668,6 +668,7 @@ mod tests {
             time_ms: None,
             memory_kb: None,
             attempts: 0,
+            launch: None,
             error: None,
             callback_url: None,
             created_at: 1,

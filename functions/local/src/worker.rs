@@ -68,15 +68,23 @@ pub async fn events_loop(
                     let r = platform.mark_running(&job_id).await;
                     (job_id, r)
                 }
-                RunnerEvent::Stopped { job_id, reason } => {
+                RunnerEvent::Stopped {
+                    job_id,
+                    launch,
+                    reason,
+                } => {
                     // A relaunch may fail for a while (no runner starts):
                     // retry, then give the job up with the reason.
-                    let mut r = platform.runner_stopped(&job_id, &reason).await;
+                    let mut r = platform
+                        .runner_stopped(&job_id, Some(&launch), &reason)
+                        .await;
                     for attempt in 0..5 {
                         let Err(e) = &r else { break };
                         warn!(job_id, error = %e, attempt, "handling a stopped runner failed; retrying");
                         tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
-                        r = platform.runner_stopped(&job_id, &reason).await;
+                        r = platform
+                            .runner_stopped(&job_id, Some(&launch), &reason)
+                            .await;
                     }
                     if let Err(e) = &r {
                         let why = format!("the job could not be relaunched: {e}; last: {reason}");

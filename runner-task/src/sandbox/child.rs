@@ -95,6 +95,9 @@ pub struct Prepared<'a> {
     pub report: RawFd,
     /// Full profile only: the parent's "go" pipe and the mount plan.
     pub sync: Option<RawFd>,
+    /// The parent's end of the sync pipe: our copy of it must go first, or
+    /// a parent that died before releasing us would leave us waiting forever.
+    pub sync_parent_end: Option<RawFd>,
     pub mounts: Option<&'a mounts::Plan>,
     pub landlock: Option<(&'a landlock::Policy, Vec<(&'a CStr, Access)>)>,
     pub seccomp: Option<&'a seccomp::Filter>,
@@ -129,6 +132,9 @@ pub fn full(p: &Prepared) -> ! {
     REPORT.store(p.report, Ordering::Relaxed);
     // 1. The parent writes our uid/gid maps and puts us in the slot cgroup;
     //    until it says so we have no identity to act with.
+    if let Some(fd) = p.sync_parent_end {
+        sys::close(fd);
+    }
     step(
         Step::WaitForParent,
         wait_for_parent(p.sync.expect("full profile has a sync pipe")),

@@ -441,6 +441,7 @@ impl Sandbox {
             stderr: err_w.as_raw_fd(),
             report: rep_w.as_raw_fd(),
             sync: sync.as_ref().map(|(r, _)| r.as_raw_fd()),
+            sync_parent_end: sync.as_ref().map(|(_, w)| w.as_raw_fd()),
             mounts: plan.as_ref(),
             landlock,
             seccomp: self.filter.as_ref().filter(|_| self.has(Layer::Seccomp)),
