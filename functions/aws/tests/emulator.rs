@@ -479,11 +479,21 @@ async fn play_fargate(task: &aws_sdk_ecs::types::Task) -> i32 {
     .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
+/// A platform over fresh emulator resources: table, bucket, queue, ECS
+/// cluster with a python task definition, default-VPC network.
+struct AwsEnv {
+    platform: coderun_core::Platform,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    ecs: aws_sdk_ecs::Client,
+    cluster: String,
+    blobs: S3Blobs,
+}
+
+async fn aws_env() -> AwsEnv {
     use coderun_aws::{EcsConfig, EcsLauncher};
-    use coderun_core::service::{Dispatched, Ports, Settings};
-    use coderun_core::{Platform, Principal};
+    use coderun_core::service::{Ports, Settings};
+    use coderun_core::Platform;
     use std::sync::Arc;
 
     let conf = config().await;
@@ -560,6 +570,29 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
         },
         Settings::default(),
     );
+    AwsEnv {
+        platform,
+        sqs,
+        queue_url,
+        ecs,
+        cluster,
+        blobs,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
+    use coderun_core::service::Dispatched;
+    use coderun_core::Principal;
+
+    let AwsEnv {
+        platform,
+        sqs,
+        queue_url,
+        ecs,
+        cluster,
+        blobs,
+    } = aws_env().await;
     let ann = Principal {
         user: "ann".into(),
         name: None,
@@ -778,4 +811,53 @@ fn s3_event(job_id: &str) -> serde_json::Value {
         "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
         "s3": {"bucket": {"name": "coderun"}, "object": {"key": format!("results/{job_id}/result.json")}}
     }]})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_run_task_is_retried_then_dead_lettered() {
+    let env = aws_env().await;
+    let ann = coderun_core::Principal {
+        user: "ann".into(),
+        name: None,
+        roles: vec![],
+    };
+    // No task definition serves C here: RunTask cannot start its runner.
+    let req: coderun_core::requests::RunRequest = serde_json::from_value(serde_json::json!({
+        "language": "c", "source": "int main(void){return 0;}", "inputs": [{}]
+    }))
+    .unwrap();
+    let (job, _) = env.platform.create_run(&ann, req, None).await.unwrap();
+    let got = env
+        .sqs
+        .receive_message()
+        .queue_url(&env.queue_url)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let m = &got.messages()[0];
+    let batch: coderun_aws::handlers::SqsBatch = serde_json::from_value(serde_json::json!({
+        "Records": [{"messageId": m.message_id().unwrap(), "body": m.body().unwrap()}]
+    }))
+    .unwrap();
+    // Each delivery fails and is reported, so SQS delivers it again.
+    for _ in 0..2 {
+        let r = coderun_aws::handlers::dispatch_batch(&env.platform, batch.clone()).await;
+        assert_eq!(r.batch_item_failures.len(), 1, "{r:?}");
+        let j = env
+            .platform
+            .ports()
+            .jobs
+            .get_job(&job.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((j.status, j.launch), (Status::Starting, None));
+    }
+    // After maxReceiveCount the message lands in the DLQ: the job fails.
+    let dlq = serde_json::json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m",
+        "body": m.body().unwrap()}]});
+    let j = handle(&env.platform, dlq, &job.id).await;
+    assert_eq!(j.status, Status::Failed);
+    assert!(j.error.unwrap().contains("dead-letter"));
 }
