@@ -585,14 +585,7 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
     use coderun_core::service::Dispatched;
     use coderun_core::Principal;
 
-    let AwsEnv {
-        platform,
-        sqs,
-        queue_url,
-        ecs,
-        cluster,
-        blobs,
-    } = aws_env().await;
+    let env = aws_env().await;
     let ann = Principal {
         user: "ann".into(),
         name: None,
@@ -602,12 +595,13 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
         "language": "python3", "source": "print(input() * 2)", "inputs": [{"stdin": "ab\n"}]
     }))
     .unwrap();
-    let (job, _) = platform.create_run(&ann, req, None).await.unwrap();
+    let (job, _) = env.platform.create_run(&ann, req, None).await.unwrap();
 
     // The dispatcher's unit of work, fed by the real queue.
-    let got = sqs
+    let got = env
+        .sqs
         .receive_message()
-        .queue_url(&queue_url)
+        .queue_url(&env.queue_url)
         .wait_time_seconds(2)
         .send()
         .await
@@ -621,15 +615,15 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
     }))
     .unwrap();
     assert_eq!(batch.records.len(), 1);
-    let response = coderun_aws::handlers::dispatch_batch(&platform, batch.clone()).await;
+    let response = coderun_aws::handlers::dispatch_batch(&env.platform, batch.clone()).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     // SQS delivers at least once: the same message again starts nothing.
-    let twice = coderun_aws::handlers::dispatch_batch(&platform, batch.clone()).await;
+    let twice = coderun_aws::handlers::dispatch_batch(&env.platform, batch.clone()).await;
     assert!(twice.batch_item_failures.is_empty(), "{twice:?}");
 
     // The emulator recorded one task: started by the job, overrides that
     // are presigned URLs only.
-    let task = task_of(&ecs, &cluster, &job.id).await;
+    let task = task_of(&env.ecs, &env.cluster, &job.id).await;
     let command = task.overrides().unwrap().container_overrides()[0]
         .command()
         .to_vec();
@@ -657,10 +651,10 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
 
     // The results function's unit of work: the S3 notification of the
     // result the runner PUT.
-    coderun_aws::handlers::handle_results(&platform, s3_event(&job.id))
+    coderun_aws::handlers::handle_results(&env.platform, s3_event(&job.id))
         .await
         .unwrap();
-    let view = platform.get_run(&ann, &job.id).await.unwrap();
+    let view = env.platform.get_run(&ann, &job.id).await.unwrap();
     assert_eq!(view.job.status, Status::Completed, "{view:?}");
     assert_eq!(view.results[0].stdout, "abab\n");
     assert!(
@@ -670,7 +664,7 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
     );
     // A redelivered message does nothing twice.
     assert_eq!(
-        platform.dispatch(&job.id).await.unwrap(),
+        env.platform.dispatch(&job.id).await.unwrap(),
         Dispatched::Skipped
     );
 
@@ -692,14 +686,14 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
         updated_at: 1,
         verify_report: None,
     };
-    platform
+    env.platform
         .ports()
         .problems
         .put_problem(&problem, None)
         .await
         .unwrap();
     let packed = coderun_core::archive::pack_tar_gz(&pkg).unwrap();
-    blobs
+    env.blobs
         .put(&format!("{}.tar.gz", problem.package_prefix()), packed)
         .await
         .unwrap();
@@ -707,24 +701,28 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
         "problem_id": "sum", "language": "python3", "source": "a, b = map(int, input().split())\nprint(a + b)\n"
     }))
     .unwrap();
-    let (sub, _) = platform.create_submission(&ann, req, None).await.unwrap();
-    assert_eq!(
-        platform.dispatch(&sub.id).await.unwrap(),
-        Dispatched::Launched
-    );
-    let status = play_fargate(&task_of(&ecs, &cluster, &sub.id).await).await;
-    assert_eq!(status, 0);
-    coderun_aws::handlers::handle_results(&platform, s3_event(&sub.id))
+    let (sub, _) = env
+        .platform
+        .create_submission(&ann, req, None)
         .await
         .unwrap();
-    let view = platform.get_submission(&ann, &sub.id).await.unwrap();
+    assert_eq!(
+        env.platform.dispatch(&sub.id).await.unwrap(),
+        Dispatched::Launched
+    );
+    let status = play_fargate(&task_of(&env.ecs, &env.cluster, &sub.id).await).await;
+    assert_eq!(status, 0);
+    coderun_aws::handlers::handle_results(&env.platform, s3_event(&sub.id))
+        .await
+        .unwrap();
+    let view = env.platform.get_submission(&ann, &sub.id).await.unwrap();
     assert_eq!(
         (view.job.status, view.job.verdict),
         (Status::Completed, Some(Verdict::AC)),
         "{view:?}"
     );
     assert_eq!(view.tests.len(), 4);
-    assert_eq!(platform.profile(&ann).await.unwrap().solved, 1);
+    assert_eq!(env.platform.profile(&ann).await.unwrap().solved, 1);
 
     // A task that stops without a result is launched again, then FAILED
     // with ECS's reason.
@@ -734,9 +732,13 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
         }))
         .unwrap()
     };
-    let (lost, _) = platform.create_run(&ann, print_one(), None).await.unwrap();
+    let (lost, _) = env
+        .platform
+        .create_run(&ann, print_one(), None)
+        .await
+        .unwrap();
     assert_eq!(
-        platform.dispatch(&lost.id).await.unwrap(),
+        env.platform.dispatch(&lost.id).await.unwrap(),
         Dispatched::Launched
     );
     let stopped = |task_arn: &str| {
@@ -747,7 +749,8 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
                        "containers": [{"exitCode": 137}]}
         })
     };
-    let first = platform
+    let first = env
+        .platform
         .ports()
         .jobs
         .get_job(&lost.id)
@@ -759,22 +762,22 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
     assert!(first.starts_with("arn:aws:ecs:"), "{first}");
     // The end of a task the job no longer waits for changes nothing.
     let job = handle(
-        &platform,
+        &env.platform,
         stopped("arn:aws:ecs:us-east-1:123456789012:task/x/old"),
         &lost.id,
     )
     .await;
     assert_eq!((job.status, job.attempts), (Status::Starting, 0));
-    let job = handle(&platform, stopped(&first), &lost.id).await;
+    let job = handle(&env.platform, stopped(&first), &lost.id).await;
     assert_eq!((job.status, job.attempts), (Status::Starting, 1));
     let second = job.launch.unwrap();
     assert_ne!(second, first, "launched again");
-    let job = handle(&platform, stopped(&first), &lost.id).await;
+    let job = handle(&env.platform, stopped(&first), &lost.id).await;
     assert_eq!(
         job.attempts, 1,
         "a repeated event for the old task is stale"
     );
-    let job = handle(&platform, stopped(&second), &lost.id).await;
+    let job = handle(&env.platform, stopped(&second), &lost.id).await;
     assert_eq!(job.status, Status::Failed);
     let error = job.error.unwrap();
     assert!(
@@ -783,10 +786,14 @@ async fn the_serverless_flow_runs_a_job_with_a_credential_free_runner() {
     );
 
     // A dead letter fails its job with a reason.
-    let (dead, _) = platform.create_run(&ann, print_one(), None).await.unwrap();
+    let (dead, _) = env
+        .platform
+        .create_run(&ann, print_one(), None)
+        .await
+        .unwrap();
     let dlq = serde_json::json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m",
         "body": serde_json::to_string(&coderun_aws::sqs::JobMessage { job_id: dead.id.clone() }).unwrap()}]});
-    let job = handle(&platform, dlq, &dead.id).await;
+    let job = handle(&env.platform, dlq, &dead.id).await;
     assert_eq!(job.status, Status::Failed);
     assert!(job.error.unwrap().contains("dead-letter"));
 }
