@@ -1,0 +1,326 @@
+//! The serverless flow, through the `api` handler with API Gateway event
+//! fixtures, and its failure paths.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use coderun_api::GatewayClaims;
+use coderun_core::service::Dispatched;
+use coderun_core::{Problem, ProblemKind, Status};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use crate::emulator::*;
+
+/// An API Gateway HTTP API (payload 2.0) event with the JWT authorizer's
+/// claims for `sub`, as the `api` function receives it.
+fn event(
+    method: &str,
+    path: &str,
+    sub: &str,
+    body: Option<Value>,
+) -> axum::http::Request<axum::body::Body> {
+    let e = json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "headers": {"host": "api.example.com", "content-type": "application/json"},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com",
+            "domainPrefix": "api", "requestId": "r", "routeKey": "$default", "stage": "$default",
+            "time": "26/Nov/2026:14:00:00 +0000", "timeEpoch": 1_795_700_000_000_i64,
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "203.0.113.1", "userAgent": "test"},
+            "authorizer": {"jwt": {"claims": {"sub": sub, "cognito:username": sub}, "scopes": null}}
+        },
+        "body": body.map(|b| b.to_string()),
+        "isBase64Encoded": false
+    });
+    let req = lambda_http::request::from_str(&e.to_string()).unwrap();
+    let (parts, body) = req.into_parts();
+    axum::http::Request::from_parts(parts, axum::body::Body::from(body.to_vec()))
+}
+
+async fn call(
+    app: &axum::Router,
+    req: axum::http::Request<axum::body::Body>,
+) -> (StatusCode, Value) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// The queued message, as the SQS event source mapping hands it over.
+async fn receive(env: &AwsEnv) -> coderun_aws::handlers::SqsBatch {
+    let got = env
+        .sqs
+        .receive_message()
+        .queue_url(&env.queue_url)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let batch: coderun_aws::handlers::SqsBatch = serde_json::from_value(json!({
+        "Records": got.messages().iter().map(|m| json!({
+            "messageId": m.message_id().unwrap(), "body": m.body().unwrap(),
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs"
+        })).collect::<Vec<_>>()
+    }))
+    .unwrap();
+    assert_eq!(batch.records.len(), 1);
+    batch
+}
+
+/// Hands the queued message to the dispatcher's handler, twice (SQS
+/// delivers at least once).
+async fn deliver(env: &AwsEnv) {
+    let batch = receive(env).await;
+    for _ in 0..2 {
+        let r = coderun_aws::handlers::dispatch_batch(&env.platform, batch.clone()).await;
+        assert!(r.batch_item_failures.is_empty(), "{r:?}");
+    }
+}
+
+/// Plays the cloud for a dispatched job: Fargate runs the one recorded
+/// task, S3 notifies the results function.
+async fn run_in_the_cloud(env: &AwsEnv, job_id: &str) {
+    let task = task_of(&env.ecs, &env.cluster, job_id).await;
+    let command = task.overrides().unwrap().container_overrides()[0]
+        .command()
+        .join(" ");
+    assert!(
+        command.len() < coderun_aws::ecs::MAX_OVERRIDES_BYTES,
+        "{} bytes",
+        command.len()
+    );
+    assert!(
+        command.starts_with("--min-isolation restricted job --manifest "),
+        "{command}"
+    );
+    assert!(
+        !command.contains("input()"),
+        "the source must not travel in overrides"
+    );
+    // A presigned URL names the access key id; the secret never travels.
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_default();
+    assert!(
+        secret.len() >= 8 && !command.contains(&secret),
+        "the secret key must not travel"
+    );
+    assert_eq!(task.started_by(), Some(job_id));
+    assert_eq!(play_fargate(&task).await, 0);
+    coderun_aws::handlers::handle_results(&env.platform, s3_event(job_id))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_and_a_submission_through_the_api_handler() {
+    let env = aws_env().await;
+    let app = coderun_api::app(env.platform.clone(), Arc::new(GatewayClaims));
+
+    // Playground run.
+    let body = json!({"language": "python3", "source": "print(input() * 2)", "inputs": [{"stdin": "ab\n"}]});
+    let (status, job) = call(&app, event("POST", "/runs", "ann", Some(body))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    deliver(&env).await;
+    run_in_the_cloud(&env, &id).await;
+    let (status, run) = call(&app, event("GET", &format!("/runs/{id}"), "ann", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&run["status"], &run["results"][0]["stdout"]),
+        (&json!("COMPLETED"), &json!("abab\n")),
+        "{run}"
+    );
+    assert!(
+        run["isolation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "unprivileged_uid"),
+        "{run}"
+    );
+    let (status, _) = call(&app, event("GET", &format!("/runs/{id}"), "bob", None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another user's run");
+
+    // A judged submission: the runner fetches the problem archive by URL.
+    let pkg = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../runner-task/tests/problems/sum");
+    let problem = Problem {
+        id: "sum".into(),
+        title: "A plus B".into(),
+        statement: String::new(),
+        kind: ProblemKind::PassFail,
+        time_limit_ms: 2000,
+        memory_mb: 64,
+        samples: vec![],
+        test_count: 4,
+        version: 1,
+        author: "sam".into(),
+        created_at: 1,
+        updated_at: 1,
+        verify_report: None,
+    };
+    env.platform
+        .ports()
+        .problems
+        .put_problem(&problem, None)
+        .await
+        .unwrap();
+    let packed = coderun_core::archive::pack_tar_gz(&pkg).unwrap();
+    use coderun_core::ports::Blobs;
+    env.blobs
+        .put(&format!("{}.tar.gz", problem.package_prefix()), packed)
+        .await
+        .unwrap();
+    let body = json!({"problem_id": "sum", "language": "python3",
+        "source": "a, b = map(int, input().split())\nprint(a + b)\n"});
+    let (status, sub) = call(&app, event("POST", "/submissions", "ann", Some(body))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sub}");
+    let sid = sub["id"].as_str().unwrap().to_string();
+    deliver(&env).await;
+    run_in_the_cloud(&env, &sid).await;
+    let (_, sub) = call(
+        &app,
+        event("GET", &format!("/submissions/{sid}"), "ann", None),
+    )
+    .await;
+    assert_eq!(
+        (&sub["status"], &sub["verdict"]),
+        (&json!("COMPLETED"), &json!("AC")),
+        "{sub}"
+    );
+    assert_eq!(sub["tests"].as_array().unwrap().len(), 4);
+    let (_, history) = call(&app, event("GET", "/submissions", "ann", None)).await;
+    assert_eq!(history["items"][0]["id"], json!(sid));
+    let (_, me) = call(&app, event("GET", "/me", "ann", None)).await;
+    assert_eq!(me["solved"], 1, "{me}");
+    // Imports need a verifier, which this deployment does not have yet.
+    let (status, err) = call(&app, event("POST", "/problems", "ann", Some(json!({})))).await;
+    assert!(status.is_client_error(), "{status} {err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopped_tasks_and_dead_letters_end_in_failed() {
+    let env = aws_env().await;
+    let ann = coderun_core::Principal {
+        user: "ann".into(),
+        name: None,
+        roles: vec![],
+    };
+    // A task that stops without a result is launched again, then FAILED
+    // with ECS's reason.
+    let print_one = || -> coderun_core::requests::RunRequest {
+        serde_json::from_value(serde_json::json!({
+            "language": "python3", "source": "print(1)", "inputs": [{}]
+        }))
+        .unwrap()
+    };
+    let (lost, _) = env
+        .platform
+        .create_run(&ann, print_one(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        env.platform.dispatch(&lost.id).await.unwrap(),
+        Dispatched::Launched
+    );
+    let stopped = |task_arn: &str| {
+        serde_json::json!({
+            "detail-type": "ECS Task State Change", "source": "aws.ecs",
+            "detail": {"lastStatus": "STOPPED", "startedBy": lost.id, "taskArn": task_arn,
+                       "stopCode": "SpotInterruption", "stoppedReason": "Your Spot Task was interrupted.",
+                       "containers": [{"exitCode": 137}]}
+        })
+    };
+    let first = env
+        .platform
+        .ports()
+        .jobs
+        .get_job(&lost.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .launch
+        .unwrap();
+    assert!(first.starts_with("arn:aws:ecs:"), "{first}");
+    // The end of a task the job no longer waits for changes nothing.
+    let job = handle(
+        &env.platform,
+        stopped("arn:aws:ecs:us-east-1:123456789012:task/x/old"),
+        &lost.id,
+    )
+    .await;
+    assert_eq!((job.status, job.attempts), (Status::Starting, 0));
+    let job = handle(&env.platform, stopped(&first), &lost.id).await;
+    assert_eq!((job.status, job.attempts), (Status::Starting, 1));
+    let second = job.launch.unwrap();
+    assert_ne!(second, first, "launched again");
+    let job = handle(&env.platform, stopped(&first), &lost.id).await;
+    assert_eq!(
+        job.attempts, 1,
+        "a repeated event for the old task is stale"
+    );
+    let job = handle(&env.platform, stopped(&second), &lost.id).await;
+    assert_eq!(job.status, Status::Failed);
+    let error = job.error.unwrap();
+    assert!(
+        error.contains("2 times") && error.contains("SpotInterruption"),
+        "{error}"
+    );
+
+    // A dead letter fails its job with a reason.
+    let (dead, _) = env
+        .platform
+        .create_run(&ann, print_one(), None)
+        .await
+        .unwrap();
+    let dlq = serde_json::json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m",
+        "body": serde_json::to_string(&coderun_aws::sqs::JobMessage { job_id: dead.id.clone() }).unwrap()}]});
+    let job = handle(&env.platform, dlq, &dead.id).await;
+    assert_eq!(job.status, Status::Failed);
+    assert!(job.error.unwrap().contains("dead-letter"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_run_task_is_retried_then_dead_lettered() {
+    let env = aws_env().await;
+    let ann = coderun_core::Principal {
+        user: "ann".into(),
+        name: None,
+        roles: vec![],
+    };
+    // No task definition serves C here: RunTask cannot start its runner.
+    let req: coderun_core::requests::RunRequest = serde_json::from_value(serde_json::json!({
+        "language": "c", "source": "int main(void){return 0;}", "inputs": [{}]
+    }))
+    .unwrap();
+    let (job, _) = env.platform.create_run(&ann, req, None).await.unwrap();
+    let batch = receive(&env).await;
+    let body = batch.records[0].body.clone();
+    // Each delivery fails and is reported, so SQS delivers it again.
+    for _ in 0..2 {
+        let r = coderun_aws::handlers::dispatch_batch(&env.platform, batch.clone()).await;
+        assert_eq!(r.batch_item_failures.len(), 1, "{r:?}");
+        let j = env
+            .platform
+            .ports()
+            .jobs
+            .get_job(&job.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((j.status, j.launch), (Status::Starting, None));
+    }
+    // After maxReceiveCount the message lands in the DLQ: the job fails.
+    let dlq = serde_json::json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m",
+        "body": body}]});
+    let j = handle(&env.platform, dlq, &job.id).await;
+    assert_eq!(j.status, Status::Failed);
+    assert!(j.error.unwrap().contains("dead-letter"));
+}
