@@ -133,6 +133,49 @@ impl DynamoStore {
         Ok(map.into_iter().map(|(k, v)| (k, s(v))).collect())
     }
 
+    /// Writes a versioned record: created (`expected` = `None`: must not
+    /// exist) or replaced if its stored version is still `expected`.
+    async fn put_versioned<T: serde::Serialize>(
+        &self,
+        mut item: Item,
+        record: &T,
+        version: u64,
+        expected: Option<u64>,
+    ) -> PortResult<()> {
+        item.insert("version".into(), n(version));
+        item.insert(
+            "body".into(),
+            s(serde_json::to_string(record).map_err(PortError::internal)?),
+        );
+        let req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let req = match expected {
+            None => req.condition_expression("attribute_not_exists(PK)"),
+            Some(v) => req
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(v)),
+        };
+        req.send().await.map_err(sort)?;
+        Ok(())
+    }
+
+    /// The record stored under `key`, read consistently.
+    async fn get_body<T: serde::de::DeserializeOwned>(&self, key: Item) -> PortResult<Option<T>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sort)?;
+        out.item.as_ref().map(body).transpose()
+    }
+
     fn tag(&self, data: &[u8]) -> String {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.cursor_key).expect("HMAC takes any key length");
@@ -502,38 +545,13 @@ impl JobStore for DynamoStore {
 #[async_trait]
 impl ProblemStore for DynamoStore {
     async fn put_problem(&self, p: &Problem, expected: Option<u64>) -> PortResult<()> {
-        let mut item = key("PROBLEMS".into(), &format!("PROB#{}", p.id));
-        item.insert("version".into(), n(p.version));
-        item.insert(
-            "body".into(),
-            s(serde_json::to_string(p).map_err(PortError::internal)?),
-        );
-        let req = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item));
-        let req = match expected {
-            None => req.condition_expression("attribute_not_exists(PK)"),
-            Some(v) => req
-                .condition_expression("version = :v")
-                .expression_attribute_values(":v", n(v)),
-        };
-        req.send().await.map_err(sort)?;
-        Ok(())
+        let item = key("PROBLEMS".into(), &format!("PROB#{}", p.id));
+        self.put_versioned(item, p, p.version, expected).await
     }
 
     async fn get_problem(&self, id: &str) -> PortResult<Option<Problem>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key("PROBLEMS".into(), &format!("PROB#{id}"))))
-            .consistent_read(true)
-            .send()
+        self.get_body(key("PROBLEMS".into(), &format!("PROB#{id}")))
             .await
-            .map_err(sort)?;
-        out.item.as_ref().map(body).transpose()
     }
 
     async fn list_problems(&self, cursor: Option<&str>, limit: u32) -> PortResult<Page<Problem>> {
@@ -575,38 +593,13 @@ impl ProblemStore for DynamoStore {
 #[async_trait]
 impl SessionStore for DynamoStore {
     async fn put_session(&self, session: &Session, expected: Option<u64>) -> PortResult<()> {
-        let mut item = key(format!("SESS#{}", session.id), "SESS");
-        item.insert("version".into(), n(session.version));
-        item.insert(
-            "body".into(),
-            s(serde_json::to_string(session).map_err(PortError::internal)?),
-        );
-        let req = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item));
-        let req = match expected {
-            None => req.condition_expression("attribute_not_exists(PK)"),
-            Some(v) => req
-                .condition_expression("version = :v")
-                .expression_attribute_values(":v", n(v)),
-        };
-        req.send().await.map_err(sort)?;
-        Ok(())
+        let item = key(format!("SESS#{}", session.id), "SESS");
+        self.put_versioned(item, session, session.version, expected)
+            .await
     }
 
     async fn get_session(&self, id: &str) -> PortResult<Option<Session>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("SESS#{id}"), "SESS")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sort)?;
-        out.item.as_ref().map(body).transpose()
+        self.get_body(key(format!("SESS#{id}"), "SESS")).await
     }
 }
 
