@@ -94,11 +94,7 @@ fn fetch_package(url: &str) -> anyhow::Result<tempfile::TempDir> {
 pub fn write_result(location: &str, result: &JobResult) -> anyhow::Result<()> {
     let body = serde_json::to_vec_pretty(result)?;
     if is_url(location) {
-        agent()
-            .put(location)
-            .header("content-type", "application/json")
-            .send(&body[..])
-            .context("uploading the result")?;
+        upload(location, &body)?;
     } else {
         // Written whole or not at all: a reader never sees half a result.
         let path = Path::new(location);
@@ -107,6 +103,47 @@ pub fn write_result(location: &str, result: &JobResult) -> anyhow::Result<()> {
         std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Delays between attempts to upload a result: a lost result costs the
+/// whole run, so passing network trouble is waited out.
+const UPLOAD_BACKOFF: [Duration; 3] = [
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+    Duration::from_secs(5),
+];
+
+/// PUTs a result to its presigned URL. Errors that another attempt could
+/// mend (transport, 5xx, 408, 429) are retried; a refusal (an expired or
+/// wrong URL) is not. The error makes the runner exit non-zero, so the
+/// platform sees a stopped task without a result and runs the job again.
+fn upload(url: &str, body: &[u8]) -> anyhow::Result<()> {
+    let mut delays = UPLOAD_BACKOFF.iter();
+    loop {
+        let err = match agent()
+            .put(url)
+            .header("content-type", "application/json")
+            .send(body)
+        {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let passing = match &err {
+            ureq::Error::StatusCode(code) => *code >= 500 || *code == 408 || *code == 429,
+            ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound => true,
+            _ => false,
+        };
+        match delays.next() {
+            Some(delay) if passing => {
+                eprintln!("uploading the result failed ({err}); trying again");
+                std::thread::sleep(*delay);
+            }
+            _ => return Err(err).context("uploading the result"),
+        }
+    }
 }
 
 /// Where live output of a job goes: `live/` beside a result file (local

@@ -54,31 +54,47 @@ pub async fn task_of(
         .task_arns
         .unwrap_or_default();
     assert_eq!(arns.len(), 1, "{arns:?}");
+    task(ecs, cluster, &arns[0]).await
+}
+
+/// The task with this ARN, as `DescribeTasks` shows it.
+pub async fn task(ecs: &aws_sdk_ecs::Client, cluster: &str, arn: &str) -> aws_sdk_ecs::types::Task {
     let tasks = ecs
         .describe_tasks()
         .cluster(cluster)
-        .set_tasks(Some(arns))
+        .tasks(arn)
         .send()
         .await
         .unwrap();
     tasks.tasks()[0].clone()
 }
 
+/// The runner's arguments in a task's container overrides.
+pub fn command_of(task: &aws_sdk_ecs::types::Task) -> Vec<String> {
+    task.overrides().unwrap().container_overrides()[0]
+        .command()
+        .to_vec()
+}
+
 /// Plays Fargate: the runner with exactly the task's arguments, in the
 /// restricted profile; returns its exit code.
 pub async fn play_fargate(task: &aws_sdk_ecs::types::Task) -> i32 {
-    let command = task.overrides().unwrap().container_overrides()[0]
-        .command()
-        .to_vec();
+    run_runner(command_of(task)).await
+}
+
+/// The runner with these arguments, in the restricted profile; its exit
+/// code (1 when it fails, as the binary's `main` would exit).
+pub async fn run_runner(command: Vec<String>) -> i32 {
     tokio::task::spawn_blocking(move || {
         let args = ["runner-task", "--profile", "restricted"]
             .into_iter()
             .map(String::from)
             .chain(command);
-        <runner_task::cli::Cli as clap::Parser>::try_parse_from(args)
-            .unwrap()
-            .execute()
-            .unwrap()
+        let cli = <runner_task::cli::Cli as clap::Parser>::try_parse_from(args).unwrap();
+        cli.execute().unwrap_or_else(|e| {
+            eprintln!("runner-task: {e:#}");
+            1
+        })
     })
     .await
     .unwrap()

@@ -324,3 +324,57 @@ async fn a_failing_run_task_is_retried_then_dead_lettered() {
     assert_eq!(j.status, Status::Failed);
     assert!(j.error.unwrap().contains("dead-letter"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_result_that_cannot_be_uploaded_is_run_again() {
+    let env = aws_env().await;
+    let ann = coderun_core::Principal {
+        user: "ann".into(),
+        name: None,
+        roles: vec![],
+    };
+    let req: coderun_core::requests::RunRequest = serde_json::from_value(json!({
+        "language": "python3", "source": "print(6 * 7)", "inputs": [{}]
+    }))
+    .unwrap();
+    let (job, _) = env.platform.create_run(&ann, req, None).await.unwrap();
+    assert_eq!(
+        env.platform.dispatch(&job.id).await.unwrap(),
+        Dispatched::Launched
+    );
+    let first = task_of(&env.ecs, &env.cluster, &job.id).await;
+    // S3 refuses the PUT (its URL names a bucket that is not there): the
+    // runner does not retry a refusal, and exits non-zero.
+    let mut command = command_of(&first);
+    let at = command.iter().position(|a| a == "--result").unwrap() + 1;
+    let url = command[at].clone();
+    let bucket = url.split('/').nth(3).unwrap().to_string();
+    command[at] = url.replacen(&format!("/{bucket}/"), "/no-such-bucket/", 1);
+    assert_ne!(run_runner(command).await, 0);
+    let j = env
+        .platform
+        .ports()
+        .jobs
+        .get_job(&job.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((j.status, j.finished_at), (Status::Starting, None));
+    // ECS reports the stopped task; with no result, the job runs again.
+    let stopped = json!({
+        "detail-type": "ECS Task State Change", "source": "aws.ecs",
+        "detail": {"lastStatus": "STOPPED", "startedBy": job.id, "taskArn": first.task_arn(),
+                   "stopCode": "EssentialContainerExited",
+                   "stoppedReason": "Essential container in task exited",
+                   "containers": [{"exitCode": 1}]}
+    });
+    let j = handle(&env.platform, stopped, &job.id).await;
+    assert_eq!((j.status, j.attempts), (Status::Starting, 1));
+    let second = task(&env.ecs, &env.cluster, j.launch.as_deref().unwrap()).await;
+    assert_ne!(second.task_arn(), first.task_arn());
+    assert_eq!(play_fargate(&second).await, 0);
+    let j = handle(&env.platform, s3_event(&job.id), &job.id).await;
+    assert_eq!(j.status, Status::Completed, "{j:?}");
+    let run = env.platform.get_run(&ann, &job.id).await.unwrap();
+    assert_eq!(run.results[0].stdout, "42\n");
+}
