@@ -105,6 +105,22 @@ pub fn write_result(location: &str, result: &JobResult) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The package's directory; a fetched one comes with the temporary
+/// directory that holds it.
+fn problem_dir(
+    problem: &ProblemRef,
+) -> anyhow::Result<(Option<tempfile::TempDir>, std::path::PathBuf)> {
+    match problem {
+        ProblemRef::Path(dir) => Ok((None, dir.clone())),
+        ProblemRef::Url(url) => {
+            let fetched = fetch_package(url)?;
+            let dir = crate::archive::package_root(fetched.path())
+                .context("the problem archive holds no problem.yaml")?;
+            Ok((Some(fetched), dir))
+        }
+    }
+}
+
 /// Delays between attempts to upload a result: a lost result costs the
 /// whole run, so passing network trouble is waited out.
 const UPLOAD_BACKOFF: [Duration; 3] = [
@@ -170,6 +186,7 @@ pub fn execute_live(runner: &Runner, m: &Manifest, live: Option<&Path>) -> JobRe
         compile: None,
         runs: Vec::new(),
         judge: None,
+        verify: None,
         error: None,
         runner: Some(RunnerInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -190,71 +207,101 @@ fn execute_into(
     result: &mut JobResult,
     live: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let tc = runner.toolchain(&m.language)?;
-    let program = match &m.work {
-        Work::Run { .. } => runner.prepare_for_runs(tc, m.source.as_bytes())?,
-        Work::Judge { .. } => runner.prepare(tc, m.source.as_bytes())?,
-    };
-    result.compile = program.compile.clone();
     match &m.work {
-        Work::Run { inputs, limits } => {
-            if let Some(dir) = live {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-            }
-            for (i, input) in inputs.iter().enumerate() {
-                if !program.compiled() {
-                    result.runs.push(compile_error_run(runner, &program));
-                    continue;
-                }
-                let files = match live {
-                    Some(dir) => Some([
-                        std::fs::File::create(dir.join(format!("{i}.stdout")))?,
-                        std::fs::File::create(dir.join(format!("{i}.stderr")))?,
-                    ]),
-                    None => None,
-                };
-                let out = runner.run_live(
-                    &program,
-                    *limits,
-                    &input.args,
-                    Stdin::Bytes(input.stdin.clone().into_bytes()),
-                    files,
-                )?;
-                if crate::runner::startup_syntax_error(program.lang(), &out) {
-                    let mut ce = compile_error_run(runner, &program);
-                    ce.compile_output = Some(String::from_utf8_lossy(&out.stderr).into_owned());
-                    result.runs.push(ce);
-                    continue;
-                }
-                result.runs.push(run_result(out, None));
-            }
-        }
+        Work::Run { inputs, limits } => run_inputs(runner, m, inputs, *limits, result, live),
         Work::Judge {
             problem,
             time_limit_ms,
-        } => {
-            // A fetched package lives as long as the judging.
-            let fetched;
-            let dir = match problem {
-                ProblemRef::Path(dir) => dir.clone(),
-                ProblemRef::Url(url) => {
-                    fetched = fetch_package(url)?;
-                    crate::archive::package_root(fetched.path())
-                        .context("the problem archive holds no problem.yaml")?
-                }
-            };
-            let pkg = Package::load(&dir)?;
-            let problem = judge::Problem::prepare(runner, &pkg)?;
-            let time_limit_ms = time_limit_ms
-                .or(pkg.time_limit_ms)
-                .context("the problem has no time limit: run `runner-task verify` on it first")?;
-            let opts = judge::Options {
-                time_limit_ms,
-                stop_on_failure: true,
-            };
-            result.judge = Some(problem.judge(runner, &program, opts)?);
+        } => judge_source(runner, m, problem, *time_limit_ms, result),
+        Work::Verify { problem } => verify_package(runner, problem, result),
+    }
+}
+
+/// A playground run: the program against each of the user's inputs.
+fn run_inputs(
+    runner: &Runner,
+    m: &Manifest,
+    inputs: &[protocol::Input],
+    limits: crate::sandbox::Limits,
+    result: &mut JobResult,
+    live: Option<&Path>,
+) -> anyhow::Result<()> {
+    let tc = runner.toolchain(&m.language)?;
+    let program = runner.prepare_for_runs(tc, m.source.as_bytes())?;
+    result.compile = program.compile.clone();
+    if let Some(dir) = live {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    for (i, input) in inputs.iter().enumerate() {
+        if !program.compiled() {
+            result.runs.push(compile_error_run(runner, &program));
+            continue;
         }
+        let files = match live {
+            Some(dir) => Some([
+                std::fs::File::create(dir.join(format!("{i}.stdout")))?,
+                std::fs::File::create(dir.join(format!("{i}.stderr")))?,
+            ]),
+            None => None,
+        };
+        let out = runner.run_live(
+            &program,
+            limits,
+            &input.args,
+            Stdin::Bytes(input.stdin.clone().into_bytes()),
+            files,
+        )?;
+        if crate::runner::startup_syntax_error(program.lang(), &out) {
+            let mut ce = compile_error_run(runner, &program);
+            ce.compile_output = Some(String::from_utf8_lossy(&out.stderr).into_owned());
+            result.runs.push(ce);
+            continue;
+        }
+        result.runs.push(run_result(out, None));
+    }
+    Ok(())
+}
+
+/// A submission judged against a problem's tests.
+fn judge_source(
+    runner: &Runner,
+    m: &Manifest,
+    problem: &ProblemRef,
+    time_limit_ms: Option<u64>,
+    result: &mut JobResult,
+) -> anyhow::Result<()> {
+    let tc = runner.toolchain(&m.language)?;
+    let program = runner.prepare(tc, m.source.as_bytes())?;
+    result.compile = program.compile.clone();
+    // A fetched package lives as long as the judging.
+    let (_fetched, dir) = problem_dir(problem)?;
+    let pkg = Package::load(&dir)?;
+    let problem = judge::Problem::prepare(runner, &pkg)?;
+    let time_limit_ms = time_limit_ms
+        .or(pkg.time_limit_ms)
+        .context("the problem has no time limit: run `runner-task verify` on it first")?;
+    let opts = judge::Options {
+        time_limit_ms,
+        stop_on_failure: true,
+    };
+    result.judge = Some(problem.judge(runner, &program, opts)?);
+    Ok(())
+}
+
+/// A setter's package verified; the package's own faults reject it (they
+/// are not the platform's).
+fn verify_package(
+    runner: &Runner,
+    problem: &ProblemRef,
+    result: &mut JobResult,
+) -> anyhow::Result<()> {
+    let (_fetched, dir) = problem_dir(problem)?;
+    match Package::load(&dir)
+        .map_err(anyhow::Error::from)
+        .and_then(|pkg| Ok(crate::verify::verify(runner, &pkg, None, &mut |_| {})?))
+    {
+        Ok(report) => result.verify = Some(serde_json::to_value(report)?),
+        Err(e) => result.error = Some(format!("{e:#}")),
     }
     Ok(())
 }

@@ -164,6 +164,10 @@ pub enum Work {
         #[serde(default)]
         time_limit_ms: Option<u64>,
     },
+    /// Verify a problem package (a setter's import): its checker builds and
+    /// its reference submissions get their expected verdicts. The job's
+    /// source is unused.
+    Verify { problem: ProblemRef },
 }
 
 /// A job for `runner-task job`.
@@ -238,6 +242,10 @@ pub struct JobResult {
     pub runs: Vec<RunResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge: Option<JudgeResult>,
+    /// A verification's report (`verify::Report`). A `completed` verify job
+    /// without one has `error` saying why the package was rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

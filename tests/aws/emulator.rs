@@ -174,7 +174,10 @@ pub async fn aws_env() -> AwsEnv {
         blobs.clone(),
         EcsConfig {
             cluster: cluster.clone(),
-            task_definitions: EcsConfig::parse_task_definitions("python3=coderun-python").unwrap(),
+            task_definitions: EcsConfig::parse_task_definitions(
+                "python3=coderun-python, package=coderun-python",
+            )
+            .unwrap(),
             container: "runner".into(),
             subnets: subnets[..1].to_vec(),
             security_groups: groups[..1].to_vec(),

@@ -13,15 +13,18 @@ use tower::ServiceExt;
 use crate::emulator::*;
 
 /// An API Gateway HTTP API (payload 2.0) event with the JWT authorizer's
-/// claims for `sub`, as the `api` function receives it.
+/// claims for `sub`, as the `api` function receives it. `sam` is in the
+/// `setter` group.
 fn event(
     method: &str,
     path: &str,
     sub: &str,
     body: Option<Value>,
 ) -> axum::http::Request<axum::body::Body> {
+    let groups = if sub == "sam" { "[setter]" } else { "[]" };
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
     let e = json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
         "headers": {"host": "api.example.com", "content-type": "application/json"},
         "requestContext": {
             "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com",
@@ -29,7 +32,8 @@ fn event(
             "time": "26/Nov/2026:14:00:00 +0000", "timeEpoch": 1_795_700_000_000_i64,
             "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
                      "sourceIp": "203.0.113.1", "userAgent": "test"},
-            "authorizer": {"jwt": {"claims": {"sub": sub, "cognito:username": sub}, "scopes": null}}
+            "authorizer": {"jwt": {"claims": {"sub": sub, "cognito:username": sub,
+                                               "cognito:groups": groups}, "scopes": null}}
         },
         "body": body.map(|b| b.to_string()),
         "isBase64Encoded": false
@@ -200,9 +204,127 @@ async fn a_run_and_a_submission_through_the_api_handler() {
     assert_eq!(history["items"][0]["id"], json!(sid));
     let (_, me) = call(&app, event("GET", "/me", "ann", None)).await;
     assert_eq!(me["solved"], 1, "{me}");
-    // Imports need a verifier, which this deployment does not have yet.
-    let (status, err) = call(&app, event("POST", "/problems", "ann", Some(json!({})))).await;
-    assert!(status.is_client_error(), "{status} {err}");
+}
+
+/// A small package: Python references, no stated time limit (the runner
+/// derives it), one sample and one secret test.
+fn echo_package(dir: &std::path::Path) {
+    let files = [
+        ("problem.yaml", "name: Echo\nlimits:\n  memory: 128\n"),
+        (
+            "problem_statement/problem.en.md",
+            "Print the line you read.\n",
+        ),
+        ("data/sample/1.in", "hi\n"),
+        ("data/sample/1.ans", "hi\n"),
+        ("data/secret/2.in", "coderun\n"),
+        ("data/secret/2.ans", "coderun\n"),
+        ("submissions/accepted/echo.py", "print(input())\n"),
+        (
+            "submissions/wrong_answer/shout.py",
+            "print(input().upper())\n",
+        ),
+    ];
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+/// `POST /problems/import` as a tar.gz body.
+fn import_event(path: &str, sub: &str, archive: Vec<u8>) -> axum::http::Request<axum::body::Body> {
+    let (mut parts, _) = event("POST", path, sub, None).into_parts();
+    parts.headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/gzip"),
+    );
+    axum::http::Request::from_parts(parts, axum::body::Body::from(archive))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_is_verified_by_a_runner_then_stored() {
+    let env = aws_env().await;
+    let app = coderun_api::app(env.platform.clone(), Arc::new(GatewayClaims));
+    let dir = tempfile::tempdir().unwrap();
+    echo_package(dir.path());
+    let archive = coderun_core::archive::pack_tar_gz(dir.path()).unwrap();
+
+    // The API cannot run the package's code: a runner task verifies it.
+    let (status, import) = call(
+        &app,
+        import_event("/problems/import?id=echo", "sam", archive.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{import}");
+    assert_eq!(
+        (&import["status"], &import["problem_id"]),
+        (&json!("QUEUED"), &json!("echo"))
+    );
+    let id = import["id"].as_str().unwrap().to_string();
+    let (status, _) = call(&app, event("GET", "/problems/echo", "ann", None)).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "nothing is stored before it verifies"
+    );
+    let (status, _) = call(&app, event("GET", &format!("/imports/{id}"), "ann", None)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "imports are for setters");
+    // A second import of the same id, verified after the first is stored.
+    let (_, late) = call(
+        &app,
+        import_event("/problems/import?id=echo", "sam", archive),
+    )
+    .await;
+    let late = late["id"].as_str().unwrap().to_string();
+
+    for job in [&id, &late] {
+        let batch = receive(&env).await;
+        let r = coderun_aws::handlers::dispatch_batch(&env.platform, batch).await;
+        assert!(r.batch_item_failures.is_empty(), "{r:?}");
+        run_in_the_cloud(&env, job).await;
+    }
+    let (status, done) = call(&app, event("GET", &format!("/imports/{id}"), "sam", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&done["status"], &done["outcome"], &done["version"]),
+        (&json!("COMPLETED"), &json!("saved"), &json!(1)),
+        "{done}"
+    );
+    assert_eq!(done["report"]["time_limit_derived"], json!(true), "{done}");
+    assert_eq!(done["report"]["disagreements"], json!([]), "{done}");
+    let (_, late) = call(&app, event("GET", &format!("/imports/{late}"), "sam", None)).await;
+    assert_eq!(late["outcome"], json!("rejected"), "{late}");
+    assert!(
+        late["error"].as_str().unwrap().contains("changed"),
+        "{late}"
+    );
+
+    // Stored: listed, and judged from its archive.
+    let (status, problem) = call(&app, event("GET", "/problems/echo", "ann", None)).await;
+    assert_eq!(status, StatusCode::OK, "{problem}");
+    assert!(problem["time_limit_ms"].as_u64().unwrap() > 0, "{problem}");
+    let body = json!({"problem_id": "echo", "language": "python3", "source": "print(input())"});
+    let (status, sub) = call(&app, event("POST", "/submissions", "ann", Some(body))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sub}");
+    let sid = sub["id"].as_str().unwrap().to_string();
+    deliver(&env).await;
+    run_in_the_cloud(&env, &sid).await;
+    let (_, sub) = call(
+        &app,
+        event("GET", &format!("/submissions/{sid}"), "ann", None),
+    )
+    .await;
+    assert_eq!(sub["verdict"], json!("AC"), "{sub}");
+    // The staged archives are gone.
+    use coderun_core::ports::Blobs;
+    assert_eq!(
+        env.blobs
+            .get(&format!("imports/{id}.tar.gz"))
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

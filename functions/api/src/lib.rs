@@ -178,7 +178,7 @@ mod tests {
         let cfg = coderun_aws::config::from_vars(|k| {
             Some(
                 match k {
-                    "TASK_DEFINITIONS" => "python3=coderun-python",
+                    "TASK_DEFINITIONS" => "python3=coderun-python,package=coderun-all",
                     "CURSOR_SECRET" | "CALLBACK_SECRET" => "0123456789abcdef",
                     "QUEUE_URL" => "http://127.0.0.1:9/queue",
                     "RUN_RETENTION_DAYS" | "MAX_ATTEMPTS" | "URL_TTL_SECONDS" => return None,

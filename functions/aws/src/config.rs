@@ -94,6 +94,15 @@ pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<AwsConfig, Conf
                 problem,
             }
         })?;
+    if !task_definitions.contains_key(coderun_core::PACKAGE_LANGUAGE) {
+        return Err(ConfigError {
+            name: "TASK_DEFINITIONS",
+            problem: format!(
+                "needs {}=<task definition>: the runner with every toolchain, which verifies imported problems",
+                coderun_core::PACKAGE_LANGUAGE
+            ),
+        });
+    }
     Ok(AwsConfig {
         table: need("TABLE_NAME")?,
         bucket: need("BUCKET_NAME")?,
@@ -179,7 +188,10 @@ mod tests {
             ("CURSOR_SECRET", "0123456789abcdef"),
             ("CALLBACK_SECRET", "0123456789abcdef"),
             ("CLUSTER", "c"),
-            ("TASK_DEFINITIONS", "python3=coderun-python"),
+            (
+                "TASK_DEFINITIONS",
+                "python3=coderun-python,package=coderun-all",
+            ),
             ("SUBNETS", "subnet-1, subnet-2"),
             ("SECURITY_GROUPS", "sg-1"),
         ];
@@ -190,6 +202,13 @@ mod tests {
         short[3] = ("CURSOR_SECRET", "short");
         assert_eq!(from_vars(vars(&short)).unwrap_err().name, "CURSOR_SECRET");
         assert_eq!(from_vars(vars(&good[1..])).unwrap_err().name, "TABLE_NAME");
+        let mut no_verifier = good.to_vec();
+        no_verifier[5] = ("TASK_DEFINITIONS", "python3=coderun-python");
+        let e = from_vars(vars(&no_verifier)).unwrap_err();
+        assert_eq!(
+            (e.name, e.problem.contains("package=")),
+            ("TASK_DEFINITIONS", true)
+        );
         let mut bad = good.to_vec();
         bad.push(("MAX_ATTEMPTS", "two"));
         assert_eq!(from_vars(vars(&bad)).unwrap_err().name, "MAX_ATTEMPTS");

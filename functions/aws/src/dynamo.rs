@@ -65,6 +65,7 @@ fn job_pk(kind: JobKind, id: &str) -> String {
     match kind {
         JobKind::Run => format!("RUN#{id}"),
         JobKind::Submission => format!("SUB#{id}"),
+        JobKind::Import => format!("IMP#{id}"),
     }
 }
 
@@ -346,8 +347,12 @@ impl JobStore for DynamoStore {
     async fn get_job(&self, id: &str) -> PortResult<Option<Job>> {
         // The id does not tell the kind: both keys in one request.
         let keys = KeysAndAttributes::builder()
-            .keys(key(job_pk(JobKind::Run, id), "JOB"))
-            .keys(key(job_pk(JobKind::Submission, id), "JOB"))
+            .set_keys(Some(
+                JobKind::ALL
+                    .iter()
+                    .map(|k| key(job_pk(*k, id), "JOB"))
+                    .collect(),
+            ))
             .consistent_read(true)
             .build()
             .map_err(PortError::internal)?;
@@ -529,7 +534,7 @@ impl JobStore for DynamoStore {
     }
 
     async fn delete_job(&self, id: &str) -> PortResult<()> {
-        for kind in [JobKind::Run, JobKind::Submission] {
+        for kind in JobKind::ALL {
             self.client
                 .delete_item()
                 .table_name(&self.table)

@@ -68,31 +68,36 @@ impl std::fmt::Display for Status {
     }
 }
 
-/// A playground run or a judged submission: both go through the same queue,
-/// launcher and results handler.
+/// A playground run, a judged submission, or the verification of an
+/// imported problem package where the API cannot run it in place (AWS):
+/// all go through the same queue, launcher and results handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     Run,
     Submission,
+    Import,
 }
 
 impl JobKind {
+    pub const ALL: [JobKind; 3] = [JobKind::Run, JobKind::Submission, JobKind::Import];
+
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Run => "run",
             JobKind::Submission => "submission",
+            JobKind::Import => "import",
         }
     }
 
     pub fn parse(s: &str) -> Option<JobKind> {
-        match s {
-            "run" => Some(JobKind::Run),
-            "submission" => Some(JobKind::Submission),
-            _ => None,
-        }
+        JobKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
+
+/// The language recorded on import jobs; launchers start the runner that
+/// has every toolchain for it.
+pub const PACKAGE_LANGUAGE: &str = "package";
 
 /// The stored record of a run or submission. Sources, inputs, outputs and
 /// logs live in blobs (`sources/{id}`, `jobs/{id}/…`, `results/{id}/…`), so
@@ -152,6 +157,10 @@ impl Job {
     }
     pub fn result_key(&self) -> String {
         format!("results/{}/result.json", self.id)
+    }
+    /// An import job's package, as a runner fetches it (`{prefix}.tar.gz`).
+    pub fn staged_package_prefix(&self) -> String {
+        format!("imports/{}", self.id)
     }
 }
 

@@ -91,7 +91,7 @@ pub const LATENCY_BUCKETS_MS: [u64; 12] = [
 /// Queue-to-result latency per job kind, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct Latency {
-    inner: std::sync::Mutex<[LatencyHistogram; 2]>,
+    inner: std::sync::Mutex<[LatencyHistogram; JobKind::ALL.len()]>,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -114,8 +114,8 @@ impl Latency {
         h.sum_ms += ms;
     }
 
-    /// Histograms of runs and of submissions.
-    pub fn snapshot(&self) -> [LatencyHistogram; 2] {
+    /// Histograms per kind, in the order of [`JobKind::ALL`].
+    pub fn snapshot(&self) -> [LatencyHistogram; JobKind::ALL.len()] {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
@@ -234,14 +234,16 @@ impl Platform {
     async fn accept(
         &self,
         job: Job,
-        source: &str,
+        source: Option<&str>,
         request: Option<Vec<u8>>,
         key: Option<IdempotencyKey>,
     ) -> Result<(Job, bool), CoreError> {
         let blobs = &self.ports.blobs;
-        blobs
-            .put(&job.source_key(), source.as_bytes().to_vec())
-            .await?;
+        if let Some(source) = source {
+            blobs
+                .put(&job.source_key(), source.as_bytes().to_vec())
+                .await?;
+        }
         if let Some(r) = request {
             blobs.put(&job.request_key(), r).await?;
         }
@@ -281,6 +283,7 @@ impl Platform {
             format!("sources/{id}"),
             format!("jobs/{id}/"),
             format!("results/{id}/"),
+            format!("imports/{id}"),
         ] {
             if let Err(e) = self.ports.blobs.delete_prefix(&prefix).await {
                 warn!(job_id = id, error = %e, "deleting blobs failed");
@@ -336,7 +339,8 @@ impl Platform {
             limits: req.limits.unwrap_or_default(),
         };
         let request = serde_json::to_vec(&stored).map_err(CoreError::internal)?;
-        self.accept(job, &req.source, Some(request), key).await
+        self.accept(job, Some(&req.source), Some(request), key)
+            .await
     }
 
     async fn owned_job(&self, who: &Principal, id: &str, kind: JobKind) -> Result<Job, CoreError> {
@@ -493,7 +497,7 @@ impl Platform {
         job.problem_id = Some(problem.id.clone());
         job.problem_version = Some(problem.version);
         job.callback_url = req.callback_url.clone();
-        self.accept(job, &req.source, None, key).await
+        self.accept(job, Some(&req.source), None, key).await
     }
 
     pub async fn create_submissions(
@@ -556,6 +560,18 @@ impl Platform {
         ))
     }
 
+    /// An import handed to a runner (setters only; their own, or any for
+    /// an admin).
+    pub async fn get_import(&self, who: &Principal, id: &str) -> Result<ImportView, CoreError> {
+        Self::require_setter(who)?;
+        let job = self.owned_job(who, id, JobKind::Import).await?;
+        let result = match job.status {
+            Status::Completed => self.result_of(&job).await?,
+            _ => None,
+        };
+        Ok(ImportView::new(job, result.as_ref()))
+    }
+
     pub async fn list_jobs(&self, query: JobQuery) -> Result<Page<Job>, CoreError> {
         if query.limit == 0 || query.limit > MAX_PAGE {
             return Err(CoreError::invalid(
@@ -603,7 +619,7 @@ impl Platform {
         job.problem_id = Some(problem.id);
         job.problem_version = Some(problem.version);
         job.rejudge_of = Some(old.id.clone());
-        Ok(self.accept(job, &source, None, None).await?.0)
+        Ok(self.accept(job, Some(&source), None, None).await?.0)
     }
 
     pub async fn profile(&self, who: &Principal) -> Result<Profile, CoreError> {
@@ -744,7 +760,7 @@ impl Platform {
         who: &Principal,
         mut req: ProblemRequest,
         replace: Option<&str>,
-    ) -> Result<Problem, CoreError> {
+    ) -> Result<Saved, CoreError> {
         Self::require_setter(who)?;
         if let Some(id) = replace {
             check_problem_id("id", id)?;
@@ -762,7 +778,6 @@ impl Platform {
         problems::write_package(&req, dir.path()).map_err(CoreError::internal)?;
         self.register_package(who, dir.path(), Some(id), replace.is_some())
             .await
-            .map(|(p, _)| p)
     }
 
     /// `POST /problems/import`: a zip or tar.gz package.
@@ -772,40 +787,13 @@ impl Platform {
         bytes: Vec<u8>,
         id: Option<String>,
         replace: bool,
-    ) -> Result<(Problem, serde_json::Value), CoreError> {
+    ) -> Result<Saved, CoreError> {
         Self::require_setter(who)?;
         if let Some(id) = &id {
             check_problem_id("id", id)?;
         }
-        let format = archive::Format::sniff(&bytes).ok_or_else(|| {
-            CoreError::invalid(
-                "package",
-                "is neither a zip nor a gzip-compressed tar archive",
-            )
-        })?;
         let dir = tempfile::tempdir().map_err(CoreError::internal)?;
-        let root = {
-            let path = dir.path().to_path_buf();
-            tokio::task::spawn_blocking(move || {
-                archive::unpack(format, &bytes, &path)?;
-                Ok::<_, archive::ArchiveError>(archive::package_root(&path))
-            })
-            .await
-            .map_err(CoreError::internal)?
-            .map_err(|e| match e {
-                archive::ArchiveError::Io(e) => CoreError::internal(e),
-                archive::ArchiveError::TooLarge | archive::ArchiveError::TooManyEntries => {
-                    CoreError::too_large("package", e.to_string())
-                }
-                e => CoreError::invalid("package", e.to_string()),
-            })?
-            .ok_or_else(|| {
-                CoreError::invalid(
-                    "package",
-                    "no problem.yaml at the top or in a single top directory",
-                )
-            })?
-        };
+        let root = unpack_package(bytes, dir.path().to_path_buf()).await?;
         self.register_package(who, &root, id, replace).await
     }
 
@@ -817,7 +805,7 @@ impl Platform {
         root: &std::path::Path,
         id: Option<String>,
         replace: bool,
-    ) -> Result<(Problem, serde_json::Value), CoreError> {
+    ) -> Result<Saved, CoreError> {
         let invalid =
             |e: runner_task::package::PackageError| CoreError::invalid("package", e.to_string());
         let pkg = Package::load(root).map_err(invalid)?;
@@ -847,18 +835,38 @@ impl Platform {
             (None, true) => return Err(CoreError::NotFound("problem")),
             _ => {}
         }
-        let verifier = self.ports.verifier.as_ref().ok_or_else(|| {
-            CoreError::NotSupported("saving problems is not available in this deployment".into())
-        })?;
+        let Some(verifier) = self.ports.verifier.as_ref() else {
+            return self
+                .stage_import(who, root, id, existing)
+                .await
+                .map(Saved::Verifying);
+        };
         let report = verifier
             .verify(root)
             .await?
             .map_err(|m| CoreError::invalid("package", m))?;
+        let problem = self
+            .store_package(root, &id, &who.user, &report, existing)
+            .await?;
+        Ok(Saved::Problem(problem, report))
+    }
+
+    /// Stores a verified package as a new version, and its record. The
+    /// record is written last, only if the problem is still at the version
+    /// `existing` has.
+    async fn store_package(
+        &self,
+        root: &std::path::Path,
+        id: &str,
+        author: &str,
+        report: &serde_json::Value,
+        existing: Option<Problem>,
+    ) -> Result<Problem, CoreError> {
         // Verification may have derived the time limit (`.timelimit`).
-        let pkg = Package::load(root).map_err(invalid)?;
+        let pkg = Package::load(root).map_err(|e| CoreError::invalid("package", e.to_string()))?;
         let version = existing.as_ref().map_or(1, |p| p.version + 1);
         let now = self.now();
-        let mut problem = problems::record(&pkg, &id, version, &who.user, now)
+        let mut problem = problems::record(&pkg, id, version, author, now)
             .map_err(|m| CoreError::invalid("package", m))?;
         problem.verify_report = Some(report.clone());
         if let Some(old) = &existing {
@@ -869,11 +877,7 @@ impl Platform {
         // As a tree (local runners read it in place) and as one archive
         // (remote runners fetch it by a presigned URL).
         self.ports.blobs.put_dir(&prefix, root).await?;
-        let dir = root.to_path_buf();
-        let packed = tokio::task::spawn_blocking(move || archive::pack_tar_gz(&dir))
-            .await
-            .map_err(CoreError::internal)?
-            .map_err(CoreError::internal)?;
+        let packed = pack(root).await?;
         self.ports
             .blobs
             .put(&format!("{prefix}.tar.gz"), packed)
@@ -898,7 +902,94 @@ impl Platform {
             Err(e) => return Err(e.into()),
         }
         info!(problem = %id, version, "problem saved");
-        Ok((problem, report))
+        Ok(problem)
+    }
+
+    /// Where the API cannot run a package's code (AWS), an import becomes a
+    /// job: a runner verifies the staged package, and the results handler
+    /// stores it ([`Platform::apply_result`]).
+    async fn stage_import(
+        &self,
+        who: &Principal,
+        root: &std::path::Path,
+        id: String,
+        existing: Option<Problem>,
+    ) -> Result<Job, CoreError> {
+        let mut job = self.new_job(JobKind::Import, who, PACKAGE_LANGUAGE);
+        job.problem_id = Some(id);
+        job.problem_version = existing.map(|p| p.version);
+        job.expires_at = Some(job.created_at + self.settings.run_retention.as_millis() as i64);
+        let packed = pack(root).await?;
+        self.ports
+            .blobs
+            .put(&format!("{}.tar.gz", job.staged_package_prefix()), packed)
+            .await?;
+        Ok(self.accept(job, None, None, None).await?.0)
+    }
+
+    /// Ends an import job whose runner verified the package: stores the
+    /// package if the report came, and says what became of it.
+    async fn finish_import(&self, job: &Job, result: &JobResult) -> Result<Imported, CoreError> {
+        let rejected = |why: String| Imported {
+            version: None,
+            error: Some(why),
+        };
+        let Some(report) = &result.verify else {
+            let why = result.error.clone();
+            return Ok(rejected(
+                why.unwrap_or_else(|| "the runner sent no report".into()),
+            ));
+        };
+        let id = job.problem_id.clone().unwrap_or_default();
+        let existing = self.ports.problems.get_problem(&id).await?;
+        let expected = job.problem_version;
+        if let Some(p) = &existing {
+            // Stored before a crash, by this very import: done.
+            if p.version == expected.unwrap_or(0) + 1 && p.verify_report.as_ref() == Some(report) {
+                return Ok(Imported {
+                    version: Some(p.version),
+                    error: None,
+                });
+            }
+        }
+        if existing.as_ref().map(|p| p.version) != expected {
+            return Ok(rejected(format!(
+                "problem {id:?} was changed while the package was verified; import it again"
+            )));
+        }
+        let key = format!("{}.tar.gz", job.staged_package_prefix());
+        let bytes = self
+            .ports
+            .blobs
+            .get(&key)
+            .await?
+            .ok_or_else(|| CoreError::internal("the staged package is gone"))?;
+        let dir = tempfile::tempdir().map_err(CoreError::internal)?;
+        let root = unpack_package(bytes, dir.path().to_path_buf()).await?;
+        if report["time_limit_derived"] == serde_json::Value::Bool(true) {
+            let t = report["time_limit_ms"]
+                .as_u64()
+                .ok_or_else(|| CoreError::internal("the report has no time limit"))?;
+            Package::load(&root)
+                .and_then(|p| p.remember_time_limit(t))
+                .map_err(|e| CoreError::invalid("package", e.to_string()))?;
+        }
+        match self
+            .store_package(&root, &id, &job.user, report, existing)
+            .await
+        {
+            Ok(p) => Ok(Imported {
+                version: Some(p.version),
+                error: None,
+            }),
+            // The setter's to mend: said on the import, not retried.
+            Err(
+                e @ (CoreError::Invalid { .. }
+                | CoreError::TooLarge { .. }
+                | CoreError::Conflict(_)),
+            ) => Ok(rejected(e.to_string())),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn delete_problem(&self, who: &Principal, id: &str) -> Result<(), CoreError> {
@@ -916,8 +1007,18 @@ impl Platform {
     // ---- dispatch (queue consumer) -------------------------------------
 
     async fn manifest(&self, job: &Job) -> Result<Result<Manifest, String>, CoreError> {
-        let source = self.source_of(job).await?;
+        let source = match job.kind {
+            JobKind::Import => String::new(),
+            _ => self.source_of(job).await?,
+        };
         let work = match job.kind {
+            JobKind::Import => Work::Verify {
+                problem: self
+                    .ports
+                    .launcher
+                    .problem_ref(&job.staged_package_prefix())
+                    .await?,
+            },
             JobKind::Run => {
                 let bytes = self
                     .ports
@@ -1085,6 +1186,12 @@ impl Platform {
                     .await
             }
         };
+        let imported = match (job.kind, result.state) {
+            (JobKind::Import, JobState::Completed) if !job.status.is_final() => {
+                Some(self.finish_import(&job, &result).await?)
+            }
+            _ => None,
+        };
         for _ in 0..5 {
             let Some(job) = self.ports.jobs.get_job(job_id).await? else {
                 return Ok(());
@@ -1108,6 +1215,21 @@ impl Platform {
                             .clone()
                             .unwrap_or_else(|| "the runner failed".into()),
                     );
+                }
+                JobState::Completed if job.kind == JobKind::Import => {
+                    next.status = Status::Completed;
+                    if let Some(i) = &imported {
+                        next.outcome = Some(
+                            if i.version.is_some() {
+                                "saved"
+                            } else {
+                                "rejected"
+                            }
+                            .into(),
+                        );
+                        next.problem_version = i.version.or(job.problem_version);
+                        next.error = i.error.clone();
+                    }
                 }
                 JobState::Completed => {
                     next.status = Status::Completed;
@@ -1134,6 +1256,10 @@ impl Platform {
                 .await
             {
                 Ok(()) => {
+                    if next.kind == JobKind::Import {
+                        let staged = format!("{}.tar.gz", next.staged_package_prefix());
+                        self.ports.blobs.delete_prefix(&staged).await.ok();
+                    }
                     self.finished_job(&next).await;
                     return self.record_profile(&next).await;
                 }
@@ -1337,6 +1463,63 @@ impl Platform {
 }
 
 /// `sha256=` + hex HMAC-SHA256 of `"{timestamp}.{body}"`.
+/// What saving a problem came to.
+#[derive(Debug)]
+pub enum Saved {
+    /// Verified in place and stored, with the verification report.
+    Problem(Problem, serde_json::Value),
+    /// Handed to a runner to verify (`GET /imports/{id}` follows it).
+    Verifying(Job),
+}
+
+/// What became of a verified import: the version stored, or why not.
+struct Imported {
+    version: Option<u64>,
+    error: Option<String>,
+}
+
+/// Packs a package directory as the tar.gz runners fetch.
+async fn pack(root: &std::path::Path) -> Result<Vec<u8>, CoreError> {
+    let dir = root.to_path_buf();
+    tokio::task::spawn_blocking(move || archive::pack_tar_gz(&dir))
+        .await
+        .map_err(CoreError::internal)?
+        .map_err(CoreError::internal)
+}
+
+/// Unpacks a zip or tar.gz package into `into` (with the archive module's
+/// limits) and finds its root.
+async fn unpack_package(
+    bytes: Vec<u8>,
+    into: std::path::PathBuf,
+) -> Result<std::path::PathBuf, CoreError> {
+    let format = archive::Format::sniff(&bytes).ok_or_else(|| {
+        CoreError::invalid(
+            "package",
+            "is neither a zip nor a gzip-compressed tar archive",
+        )
+    })?;
+    tokio::task::spawn_blocking(move || {
+        archive::unpack(format, &bytes, &into)?;
+        Ok::<_, archive::ArchiveError>(archive::package_root(&into))
+    })
+    .await
+    .map_err(CoreError::internal)?
+    .map_err(|e| match e {
+        archive::ArchiveError::Io(e) => CoreError::internal(e),
+        archive::ArchiveError::TooLarge | archive::ArchiveError::TooManyEntries => {
+            CoreError::too_large("package", e.to_string())
+        }
+        e => CoreError::invalid("package", e.to_string()),
+    })?
+    .ok_or_else(|| {
+        CoreError::invalid(
+            "package",
+            "no problem.yaml at the top or in a single top directory",
+        )
+    })
+}
+
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(timestamp.to_string().as_bytes());

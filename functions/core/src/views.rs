@@ -358,3 +358,43 @@ impl From<&Problem> for ProblemView {
         }
     }
 }
+
+/// A problem import that a runner verifies (`GET /imports/{id}`): QUEUED or
+/// STARTING while it waits, COMPLETED with `outcome` `saved` (then
+/// `version` and the verification `report`) or `rejected` (then `error`),
+/// FAILED when the platform failed.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ImportView {
+    pub id: String,
+    pub problem_id: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// The version stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<serde_json::Value>,
+    pub created_at: Millis,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Millis>,
+}
+
+impl ImportView {
+    pub fn new(job: Job, result: Option<&JobResult>) -> ImportView {
+        let saved = job.outcome.as_deref() == Some("saved");
+        ImportView {
+            version: job.problem_version.filter(|_| saved),
+            problem_id: job.problem_id.unwrap_or_default(),
+            id: job.id,
+            status: job.status,
+            outcome: job.outcome,
+            error: job.error,
+            report: result.and_then(|r| r.verify.clone()),
+            created_at: job.created_at,
+            finished_at: job.finished_at,
+        }
+    }
+}

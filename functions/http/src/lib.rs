@@ -104,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions", post(create_session))
         .route("/sessions/{id}", get(get_session).patch(update_session))
         .route("/sessions/{id}/run", post(run_session))
+        .route("/imports/{id}", get(get_import))
         .route("/admin/queue", get(admin_queue))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));

@@ -24,6 +24,7 @@ use crate::routes;
         routes::replace_problem,
         routes::delete_problem,
         routes::import_problem,
+        routes::get_import,
         routes::create_run,
         routes::list_runs,
         routes::get_run,

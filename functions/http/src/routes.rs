@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use coderun_core::requests::*;
-use coderun_core::service::LATENCY_BUCKETS_MS;
+use coderun_core::service::{Saved, LATENCY_BUCKETS_MS};
 use coderun_core::views::*;
 use coderun_core::{Job, JobKind, JobQuery, Status};
 use futures_util::stream::Stream;
@@ -204,38 +204,62 @@ pub struct SavedProblem {
     verify_report: serde_json::Value,
 }
 
-fn saved(p: coderun_core::Problem) -> SavedProblem {
-    SavedProblem {
-        problem: (&p).into(),
-        verify_report: p.verify_report.clone().unwrap_or_default(),
+/// A problem stored at once (`status`), or 202 with the import a runner
+/// verifies first (where the API cannot run the package's code: AWS).
+fn saved(saved: Saved, status: StatusCode) -> Response {
+    match saved {
+        Saved::Problem(p, _) => {
+            let body = SavedProblem {
+                problem: (&p).into(),
+                verify_report: p.verify_report.clone().unwrap_or_default(),
+            };
+            (status, axum::Json(body)).into_response()
+        }
+        Saved::Verifying(job) => {
+            let location = format!("/imports/{}", job.id);
+            accepted(ImportView::new(job, None), location, false)
+        }
     }
+}
+
+#[utoipa::path(get, path = "/imports/{id}", tag = "setter", security(("bearer" = [])),
+    responses((status = 200, body = ImportView), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_import(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<ImportView>> {
+    Ok(axum::Json(state.platform.get_import(&caller.0, &id).await?))
 }
 
 #[utoipa::path(post, path = "/problems", tag = "setter", request_body = ProblemRequest,
     security(("bearer" = [])),
-    responses((status = 201, body = SavedProblem), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = SavedProblem),
+        (status = 202, body = ImportView, description = "a runner verifies the package first: follow Location"),
+        (status = 409, body = crate::error::ErrorBody)))]
 pub async fn create_problem(
     State(state): State<AppState>,
     caller: Caller,
     Json(req): Json<ProblemRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let p = state.platform.save_problem(&caller.0, req, None).await?;
-    Ok((StatusCode::CREATED, axum::Json(saved(p))))
+    Ok(saved(p, StatusCode::CREATED))
 }
 
 #[utoipa::path(put, path = "/problems/{id}", tag = "setter", request_body = ProblemRequest,
-    security(("bearer" = [])), responses((status = 200, body = SavedProblem)))]
+    security(("bearer" = [])), responses((status = 200, body = SavedProblem),
+        (status = 202, body = ImportView, description = "a runner verifies the package first: follow Location")))]
 pub async fn replace_problem(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     Json(req): Json<ProblemRequest>,
-) -> ApiResult<axum::Json<SavedProblem>> {
+) -> ApiResult<Response> {
     let p = state
         .platform
         .save_problem(&caller.0, req, Some(&id))
         .await?;
-    Ok(axum::Json(saved(p)))
+    Ok(saved(p, StatusCode::OK))
 }
 
 #[utoipa::path(delete, path = "/problems/{id}", tag = "setter", security(("bearer" = [])),
@@ -264,7 +288,9 @@ pub struct ImportParams {
 #[utoipa::path(post, path = "/problems/import", tag = "setter", params(ImportParams),
     security(("bearer" = [])),
     request_body(content = Vec<u8>, content_type = "application/zip"),
-    responses((status = 201, body = SavedProblem), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = SavedProblem),
+        (status = 202, body = ImportView, description = "a runner verifies the package first: follow Location"),
+        (status = 422, body = crate::error::ErrorBody)))]
 pub async fn import_problem(
     State(state): State<AppState>,
     caller: Caller,
@@ -328,7 +354,7 @@ pub async fn import_problem(
             "send the package as application/zip, application/gzip or multipart/form-data (field `package`)",
         ));
     };
-    let (problem, _) = state
+    let result = state
         .platform
         .import_problem(&caller.0, bytes.to_vec(), q.id, q.replace)
         .await?;
@@ -337,7 +363,7 @@ pub async fn import_problem(
     } else {
         StatusCode::CREATED
     };
-    Ok((status, axum::Json(saved(problem))))
+    Ok(saved(result, status))
 }
 
 // ---- runs ------------------------------------------------------------------
@@ -374,6 +400,7 @@ async fn finish_or_accept(
     let location = match job.kind {
         JobKind::Run => format!("/runs/{id}"),
         JobKind::Submission => format!("/submissions/{id}"),
+        JobKind::Import => format!("/imports/{id}"),
     };
     let job = match wait {
         Some(w) if !job.status.is_final() => state.platform.wait(&id, w).await?.unwrap_or(job),
@@ -384,6 +411,9 @@ async fn finish_or_accept(
             JobKind::Run => serde_json::to_value(state.platform.get_run(&caller.0, &id).await?),
             JobKind::Submission => {
                 serde_json::to_value(state.platform.get_submission(&caller.0, &id).await?)
+            }
+            JobKind::Import => {
+                serde_json::to_value(state.platform.get_import(&caller.0, &id).await?)
             }
         }
         .map_err(|_| ApiError::internal())?;
@@ -845,7 +875,11 @@ pub async fn metrics(State(state): State<AppState>, caller: Caller) -> ApiResult
         ],
     );
     let mut rows = Vec::new();
-    for (kind, h) in ["run", "submission"].iter().zip(p.latency.snapshot()) {
+    for (kind, h) in JobKind::ALL
+        .map(JobKind::as_str)
+        .iter()
+        .zip(p.latency.snapshot())
+    {
         for (le, n) in LATENCY_BUCKETS_MS.iter().zip(h.buckets) {
             rows.push((
                 format!("_bucket{{kind=\"{kind}\",le=\"{}\"}}", *le as f64 / 1000.0),
