@@ -203,7 +203,7 @@ mod tests {
         assert_eq!(from_vars(vars(&short)).unwrap_err().name, "CURSOR_SECRET");
         assert_eq!(from_vars(vars(&good[1..])).unwrap_err().name, "TABLE_NAME");
         let mut no_verifier = good.to_vec();
-        no_verifier[5] = ("TASK_DEFINITIONS", "python3=coderun-python");
+        no_verifier[6] = ("TASK_DEFINITIONS", "python3=coderun-python");
         let e = from_vars(vars(&no_verifier)).unwrap_err();
         assert_eq!(
             (e.name, e.problem.contains("package=")),

@@ -839,7 +839,7 @@ impl Platform {
             return self
                 .stage_import(who, root, id, existing)
                 .await
-                .map(Saved::Verifying);
+                .map(|job| Saved::Verifying(Box::new(job)));
         };
         let report = verifier
             .verify(root)
@@ -848,7 +848,7 @@ impl Platform {
         let problem = self
             .store_package(root, &id, &who.user, &report, existing)
             .await?;
-        Ok(Saved::Problem(problem, report))
+        Ok(Saved::Problem(Box::new(problem)))
     }
 
     /// Stores a verified package as a new version, and its record. The
@@ -1466,10 +1466,10 @@ impl Platform {
 /// What saving a problem came to.
 #[derive(Debug)]
 pub enum Saved {
-    /// Verified in place and stored, with the verification report.
-    Problem(Problem, serde_json::Value),
+    /// Verified in place and stored (the report is its `verify_report`).
+    Problem(Box<Problem>),
     /// Handed to a runner to verify (`GET /imports/{id}` follows it).
-    Verifying(Job),
+    Verifying(Box<Job>),
 }
 
 /// What became of a verified import: the version stored, or why not.

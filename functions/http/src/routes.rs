@@ -208,16 +208,16 @@ pub struct SavedProblem {
 /// verifies first (where the API cannot run the package's code: AWS).
 fn saved(saved: Saved, status: StatusCode) -> Response {
     match saved {
-        Saved::Problem(p, _) => {
+        Saved::Problem(p) => {
             let body = SavedProblem {
-                problem: (&p).into(),
+                problem: p.as_ref().into(),
                 verify_report: p.verify_report.clone().unwrap_or_default(),
             };
             (status, axum::Json(body)).into_response()
         }
         Saved::Verifying(job) => {
             let location = format!("/imports/{}", job.id);
-            accepted(ImportView::new(job, None), location, false)
+            accepted(ImportView::new(*job, None), location, false)
         }
     }
 }
