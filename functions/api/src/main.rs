@@ -5,7 +5,7 @@ use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let platform = coderun_aws::config::function_platform().await?;
+    let platform = coderun_aws::config::api_function_platform().await?;
     let auth = coderun_api::AuthConfig::from_vars(|k| std::env::var(k).ok())?;
     lambda_http::run(coderun_api::app(platform, auth.authenticator())).await
 }

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use coderun_core::error::PortError;
 use coderun_core::ids::{SystemClock, TimeOrderedIds};
-use coderun_core::ports::Launcher;
+use coderun_core::ports::{Launch, Launcher, PortResult};
 use coderun_core::service::{Ports, Settings};
 use coderun_core::Platform;
+use runner_task::protocol::ProblemRef;
 
 use crate::ecs::{EcsConfig, EcsLauncher};
 use crate::{s3_client, DynamoStore, S3Blobs, SqsQueue};
@@ -122,20 +124,57 @@ pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<AwsConfig, Conf
     })
 }
 
-/// The platform over DynamoDB, S3, SQS and ECS. Problems are saved (and
-/// their packages verified) elsewhere: no verifier here.
+/// The platform over DynamoDB, S3, SQS and ECS. Packages are verified by
+/// runner tasks (import jobs): no verifier here.
 pub fn platform(sdk: &SdkConfig, cfg: &AwsConfig) -> Platform {
+    let blobs = S3Blobs::new(s3_client(sdk), &cfg.bucket);
+    let launcher = EcsLauncher::new(
+        aws_sdk_ecs::Client::new(sdk),
+        blobs.clone(),
+        cfg.ecs.clone(),
+    );
+    platform_with(sdk, cfg, blobs, Arc::new(launcher))
+}
+
+/// The `api` function's platform: it queues jobs and never starts runners
+/// (the dispatcher does), so it holds no ECS client and needs no ECS
+/// permission.
+pub fn api_platform(sdk: &SdkConfig, cfg: &AwsConfig) -> Platform {
+    let blobs = S3Blobs::new(s3_client(sdk), &cfg.bucket);
+    platform_with(sdk, cfg, blobs, Arc::new(QueueOnly))
+}
+
+/// The launcher of a function that only queues.
+struct QueueOnly;
+
+#[async_trait::async_trait]
+impl Launcher for QueueOnly {
+    async fn launch(&self, _: &Launch) -> PortResult<String> {
+        Err(PortError::internal(
+            "the api function does not start runners",
+        ))
+    }
+    async fn problem_ref(&self, _: &str) -> PortResult<ProblemRef> {
+        Err(PortError::internal(
+            "the api function does not start runners",
+        ))
+    }
+    fn workers(&self) -> Option<(usize, usize)> {
+        None
+    }
+}
+
+fn platform_with(
+    sdk: &SdkConfig,
+    cfg: &AwsConfig,
+    blobs: S3Blobs,
+    launcher: Arc<dyn Launcher>,
+) -> Platform {
     let store = DynamoStore::new(
         aws_sdk_dynamodb::Client::new(sdk),
         &cfg.table,
         cfg.cursor_secret.clone(),
     );
-    let blobs = S3Blobs::new(s3_client(sdk), &cfg.bucket);
-    let launcher: Arc<dyn Launcher> = Arc::new(EcsLauncher::new(
-        aws_sdk_ecs::Client::new(sdk),
-        blobs.clone(),
-        cfg.ecs.clone(),
-    ));
     Platform::new(
         Ports {
             jobs: Arc::new(store.clone()),
@@ -165,6 +204,14 @@ pub async fn function_platform() -> Result<Arc<Platform>, ConfigError> {
     let cfg = from_vars(|k| std::env::var(k).ok())?;
     let sdk = crate::sdk_config().await;
     Ok(Arc::new(platform(&sdk, &cfg)))
+}
+
+/// Like [`function_platform`], for the `api` function ([`api_platform`]).
+pub async fn api_function_platform() -> Result<Arc<Platform>, ConfigError> {
+    crate::init_function_tracing();
+    let cfg = from_vars(|k| std::env::var(k).ok())?;
+    let sdk = crate::sdk_config().await;
+    Ok(Arc::new(api_platform(&sdk, &cfg)))
 }
 
 #[cfg(test)]
