@@ -90,10 +90,14 @@ pub enum Cmd {
         pool: Option<String>,
     },
     /// Run a job manifest (the platform's entry point).
+    /// On Fargate both come from the environment: any process can read
+    /// another's command line, only its own uid its environment.
     Job {
-        #[arg(long)]
+        /// The manifest: a path or a presigned GET URL.
+        #[arg(long, env = "CODERUN_MANIFEST", hide_env_values = true)]
         manifest: String,
-        #[arg(long)]
+        /// Where the result goes: a path or a presigned PUT URL.
+        #[arg(long, env = "CODERUN_RESULT", hide_env_values = true)]
         result: String,
     },
 }

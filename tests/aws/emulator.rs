@@ -69,11 +69,34 @@ pub async fn task(ecs: &aws_sdk_ecs::Client, cluster: &str, arn: &str) -> aws_sd
     tasks.tasks()[0].clone()
 }
 
-/// The runner's arguments in a task's container overrides.
+/// The runner's arguments as the task's container overrides give them:
+/// the command, then the URLs from the environment as the arguments
+/// `runner-task job` reads them from (`--manifest` from CODERUN_MANIFEST,
+/// `--result` from CODERUN_RESULT).
 pub fn command_of(task: &aws_sdk_ecs::types::Task) -> Vec<String> {
-    task.overrides().unwrap().container_overrides()[0]
-        .command()
-        .to_vec()
+    let o = &task.overrides().unwrap().container_overrides()[0];
+    let mut args = o.command().to_vec();
+    for kv in o.environment() {
+        let flag = match kv.name().unwrap() {
+            coderun_aws::ecs::MANIFEST_VAR => "--manifest",
+            coderun_aws::ecs::RESULT_VAR => "--result",
+            other => panic!("unexpected variable {other}"),
+        };
+        args.extend([flag.to_string(), kv.value().unwrap().to_string()]);
+    }
+    args
+}
+
+/// The container overrides of a task, as ECS would measure them (JSON).
+pub fn overrides_json(task: &aws_sdk_ecs::types::Task) -> String {
+    let o = &task.overrides().unwrap().container_overrides()[0];
+    let env: Vec<_> = o
+        .environment()
+        .iter()
+        .map(|kv| serde_json::json!({"name": kv.name(), "value": kv.value()}))
+        .collect();
+    serde_json::json!({"containerOverrides": [{"name": o.name(), "command": o.command(), "environment": env}]})
+        .to_string()
 }
 
 /// Plays Fargate: the runner with exactly the task's arguments, in the
@@ -112,25 +135,23 @@ pub struct AwsEnv {
 }
 
 pub async fn aws_env() -> AwsEnv {
-    use coderun_aws::{EcsConfig, EcsLauncher};
-    use coderun_core::service::{Ports, Settings};
-    use coderun_core::Platform;
-
     assert!(
         std::env::var_os("AWS_ENDPOINT_URL").is_some(),
         "the AWS end-to-end tests need the emulator: scripts/test starts moto server"
     );
     let conf = sdk_config().await;
-    let dynamo = aws_sdk_dynamodb::Client::new(&conf);
     let table = fresh("coderun");
-    create_table(&dynamo, &table).await.unwrap();
-    let db = DynamoStore::new(dynamo, &table, b"cursor-key".to_vec());
-    let s3 = s3_client(&conf);
+    create_table(&aws_sdk_dynamodb::Client::new(&conf), &table)
+        .await
+        .unwrap();
     let bucket = fresh("coderun");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let blobs = S3Blobs::new(s3, &bucket);
-    let sqs = aws_sdk_sqs::Client::new(&conf);
-    let queue_url = sqs
+    s3_client(&conf)
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let queue_url = aws_sdk_sqs::Client::new(&conf)
         .create_queue()
         .queue_name(fresh("jobs"))
         .send()
@@ -138,6 +159,47 @@ pub async fn aws_env() -> AwsEnv {
         .unwrap()
         .queue_url
         .unwrap();
+    env_over(conf, table, bucket, queue_url).await
+}
+
+/// A platform over the table, bucket and queue that the LocalStack init
+/// hook made (scripts/test runs it against the emulator and exports
+/// CODERUN_TABLE, CODERUN_BUCKET and CODERUN_QUEUE_URL).
+pub async fn hooked_env() -> AwsEnv {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: scripts/test runs localstack/init/ready.d/coderun.py first")
+        })
+    };
+    let conf = sdk_config().await;
+    env_over(
+        conf,
+        var("CODERUN_TABLE"),
+        var("CODERUN_BUCKET"),
+        var("CODERUN_QUEUE_URL"),
+    )
+    .await
+}
+
+/// The platform over these data resources, with a fresh ECS cluster, a
+/// python task definition and the default VPC's network.
+async fn env_over(
+    conf: aws_config::SdkConfig,
+    table: String,
+    bucket: String,
+    queue_url: String,
+) -> AwsEnv {
+    use coderun_aws::{EcsConfig, EcsLauncher};
+    use coderun_core::service::{Ports, Settings};
+    use coderun_core::Platform;
+
+    let db = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&conf),
+        &table,
+        b"cursor-key".to_vec(),
+    );
+    let blobs = S3Blobs::new(s3_client(&conf), &bucket);
+    let sqs = aws_sdk_sqs::Client::new(&conf);
     let ecs = aws_sdk_ecs::Client::new(&conf);
     let cluster = fresh("coderun");
     ecs.create_cluster()
@@ -195,6 +257,7 @@ pub async fn aws_env() -> AwsEnv {
             launcher: Arc::new(launcher),
             verifier: None,
             notifier: Arc::new(coderun_http::callbacks::InlineNotifier::default()),
+            metrics: None,
             clock: Arc::new(coderun_core::ids::SystemClock),
             ids: Arc::new(coderun_core::ids::TimeOrderedIds),
         },

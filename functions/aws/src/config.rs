@@ -43,6 +43,9 @@ pub struct AwsConfig {
     pub run_retention: Duration,
     /// `MAX_ATTEMPTS` (default 2): launches without a result before FAILED.
     pub max_attempts: u32,
+    /// `METRICS_NAMESPACE` (default `coderun`): CloudWatch metrics of
+    /// finished jobs.
+    pub metrics_namespace: String,
     /// Where runners run: `CLUSTER`, `TASK_DEFINITIONS`, `RUNNER_CONTAINER`,
     /// `SUBNETS`, `SECURITY_GROUPS`, `URL_TTL_SECONDS`.
     pub ecs: EcsConfig,
@@ -113,6 +116,9 @@ pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<AwsConfig, Conf
         callback_secret: secret("CALLBACK_SECRET")?,
         run_retention: Duration::from_secs(number("RUN_RETENTION_DAYS", 7)? * 86_400),
         max_attempts: number("MAX_ATTEMPTS", 2)? as u32,
+        metrics_namespace: get("METRICS_NAMESPACE")
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "coderun".into()),
         ecs: EcsConfig {
             cluster: need("CLUSTER")?,
             task_definitions,
@@ -186,6 +192,9 @@ fn platform_with(
             launcher,
             verifier: None,
             notifier: Arc::new(InlineNotifier::default()),
+            metrics: Some(Arc::new(crate::metrics::EmfMetrics {
+                namespace: cfg.metrics_namespace.clone(),
+            })),
             clock: Arc::new(SystemClock),
             ids: Arc::new(TimeOrderedIds),
         },

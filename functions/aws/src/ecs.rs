@@ -2,14 +2,18 @@
 //! the job's language family. The task gets no credentials: its container
 //! overrides hold only presigned URLs (GET the manifest, PUT the result),
 //! and the runner runs the `restricted` profile Fargate allows.
+//!
+//! The URLs travel in the container's environment, not its command: any
+//! process may read another's `/proc/PID/cmdline`, while `environ` is
+//! readable only by its own uid, and programs run under another.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, ContainerOverride, LaunchType, NetworkConfiguration, Tag,
-    TaskOverride,
+    AssignPublicIp, AwsVpcConfiguration, ContainerOverride, KeyValuePair, LaunchType,
+    NetworkConfiguration, Tag, TaskOverride,
 };
 use aws_sdk_ecs::Client;
 use coderun_core::error::PortError;
@@ -65,20 +69,25 @@ impl EcsLauncher {
 
     /// The runner's arguments for one job (the image's entry point is
     /// `runner-task`).
-    pub fn command(manifest_url: &str, result_url: &str) -> Vec<String> {
-        [
-            "--min-isolation",
-            "restricted",
-            "job",
-            "--manifest",
-            manifest_url,
-            "--result",
-            result_url,
-        ]
-        .map(String::from)
-        .to_vec()
+    /// The runner's arguments: where to find the URLs, not the URLs.
+    pub fn command() -> Vec<String> {
+        ["--min-isolation", "restricted", "job"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    /// The container's environment: the presigned URLs (`runner-task job`
+    /// reads `--manifest` and `--result` from these variables).
+    pub fn environment(manifest_url: &str, result_url: &str) -> Vec<KeyValuePair> {
+        [(MANIFEST_VAR, manifest_url), (RESULT_VAR, result_url)]
+            .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
+            .to_vec()
     }
 }
+
+/// Variables the runner reads its URLs from (`runner-task job`).
+pub const MANIFEST_VAR: &str = "CODERUN_MANIFEST";
+pub const RESULT_VAR: &str = "CODERUN_RESULT";
 
 #[async_trait]
 impl Launcher for EcsLauncher {
@@ -94,9 +103,14 @@ impl Launcher for EcsLauncher {
             .blobs
             .presign_put(&l.result_key, self.cfg.url_ttl)
             .await?;
-        let command = Self::command(&manifest, &result);
-        let size: usize =
-            command.iter().map(|c| c.len() + 3).sum::<usize>() + self.cfg.container.len();
+        let command = Self::command();
+        let environment = Self::environment(&manifest, &result);
+        // The overrides as ECS measures them: their JSON.
+        let size: usize = command.iter().map(|c| c.len() + 3).sum::<usize>()
+            + manifest.len()
+            + result.len()
+            + 100
+            + self.cfg.container.len();
         if size > MAX_OVERRIDES_BYTES {
             return Err(PortError::internal(format!(
                 "the container overrides would be {size} bytes (at most {MAX_OVERRIDES_BYTES})"
@@ -107,6 +121,7 @@ impl Launcher for EcsLauncher {
                 ContainerOverride::builder()
                     .name(&self.cfg.container)
                     .set_command(Some(command))
+                    .set_environment(Some(environment))
                     .build(),
             )
             .build();
@@ -127,8 +142,9 @@ impl Launcher for EcsLauncher {
             .task_definition(task_definition)
             .launch_type(LaunchType::Fargate)
             .count(1)
-            // The same job launched twice (a redelivered message) is one task.
-            .client_token(&l.job_id)
+            // The same launch twice (a redelivered message) is one task; a
+            // relaunch after a task stopped without a result is a new one.
+            .client_token(format!("{}-{}", l.job_id, l.attempt))
             .started_by(&l.job_id)
             .tags(Tag::builder().key("coderun:job").value(&l.job_id).build())
             .overrides(overrides)

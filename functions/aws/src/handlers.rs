@@ -1,7 +1,8 @@
 //! The Lambda handlers' units of work, apart from the Lambda runtime so
 //! they can be called with fixtures: the dispatcher's SQS batch (one
 //! dispatch per message, partial batch failures) and the results handler's
-//! events (a result object in S3, an ECS task that stopped, a dead letter).
+//! events (a result object in S3, an ECS task that stopped, a dead letter,
+//! a record that expired).
 
 use coderun_core::Platform;
 use serde::{Deserialize, Serialize};
@@ -91,6 +92,9 @@ pub enum ResultsEvent {
     },
     /// Messages that exhausted their deliveries (the DLQ).
     DeadLetters(Vec<String>),
+    /// Job records that DynamoDB's TTL removed (the table's stream): their
+    /// blobs go too.
+    Expired(Vec<String>),
     /// Anything else: ignored, and logged.
     Other,
 }
@@ -137,19 +141,37 @@ pub fn classify(event: &Value) -> ResultsEvent {
                 .map(|m| m.job_id)
                 .collect(),
         ),
+        Some("aws:dynamodb") => ResultsEvent::Expired(
+            records
+                .iter()
+                .filter(|r| {
+                    r["eventName"] == "REMOVE"
+                        && r["userIdentity"]["type"] == "Service"
+                        && r["userIdentity"]["principalId"] == "dynamodb.amazonaws.com"
+                        && r["dynamodb"]["Keys"]["SK"]["S"] == "JOB"
+                })
+                .filter_map(|r| r["dynamodb"]["Keys"]["PK"]["S"].as_str())
+                .filter_map(|pk| pk.split_once('#'))
+                .filter(|(kind, id)| ["RUN", "IMP"].contains(kind) && is_job_id(id))
+                .map(|(_, id)| id.to_string())
+                .collect(),
+        ),
         _ => ResultsEvent::Other,
     }
+}
+
+fn is_job_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// `results/{id}/result.json` → `id` (S3 event keys are URL-encoded; job
 /// ids never need encoding).
 fn job_of_result_key(key: &str) -> Option<String> {
     let id = key.strip_prefix("results/")?.strip_suffix("/result.json")?;
-    (!id.is_empty()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-    .then(|| id.to_string())
+    is_job_id(id).then(|| id.to_string())
 }
 
 /// The results function. An error makes Lambda retry the event (S3 and
@@ -187,6 +209,14 @@ pub async fn handle_results(
                     .await?;
             }
         }
+        ResultsEvent::Expired(ids) => {
+            for id in ids {
+                platform
+                    .expired(&id)
+                    .instrument(info_span!("expired", job_id = %id))
+                    .await?;
+            }
+        }
         ResultsEvent::Other => warn!("ignored an event of unknown shape"),
     }
     Ok(())
@@ -221,6 +251,20 @@ mod tests {
         assert_eq!(
             classify(&dlq),
             ResultsEvent::DeadLetters(vec!["abc".into()])
+        );
+        // TTL removals of runs and imports; a user's delete or another
+        // item is not one.
+        let removed = |pk: &str, who: &str| {
+            json!({"eventSource": "aws:dynamodb", "eventName": "REMOVE",
+                   "userIdentity": {"type": "Service", "principalId": who},
+                   "dynamodb": {"Keys": {"PK": {"S": pk}, "SK": {"S": "JOB"}}}})
+        };
+        let ttl = "dynamodb.amazonaws.com";
+        let stream = json!({"Records": [removed("RUN#r1", ttl), removed("IMP#i1", ttl),
+            removed("SUB#s1", ttl), removed("RUN#r2", "someone"), removed("RUN#../x", ttl)]});
+        assert_eq!(
+            classify(&stream),
+            ResultsEvent::Expired(vec!["r1".into(), "i1".into()])
         );
         assert_eq!(classify(&json!({"hello": 1})), ResultsEvent::Other);
         assert_eq!(job_of_result_key("results/../x/result.json"), None);

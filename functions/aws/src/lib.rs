@@ -9,6 +9,7 @@ pub mod dynamo;
 pub mod ecs;
 pub mod error;
 pub mod handlers;
+pub mod metrics;
 pub mod s3;
 pub mod sqs;
 

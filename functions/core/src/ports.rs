@@ -113,6 +113,9 @@ pub trait Queue: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launch {
     pub job_id: String,
+    /// Launches of this job so far that ended without a result (0 first):
+    /// a relaunch is a new runner, never the old one again.
+    pub attempt: u32,
     pub language: String,
     pub manifest_key: String,
     pub result_key: String,
@@ -136,6 +139,13 @@ pub trait Verifier: Send + Sync {
     /// The JSON report; `Err(Invalid…)` style messages come back as
     /// `Ok(Err(message))` when the package itself is unusable.
     async fn verify(&self, dir: &Path) -> PortResult<Result<serde_json::Value, String>>;
+}
+
+/// Where finished jobs are counted beyond the process's own `/metrics`
+/// (CloudWatch, on AWS, where each function is its own short-lived process).
+pub trait JobMetrics: Send + Sync {
+    /// A job reached its final status (called once per job).
+    fn finished(&self, job: &Job);
 }
 
 /// A signed completion callback to deliver.

@@ -34,6 +34,8 @@ pub struct Ports {
     /// in this deployment, and imports are refused.
     pub verifier: Option<Arc<dyn Verifier>>,
     pub notifier: Arc<dyn Notifier>,
+    /// Finished jobs counted outside the process (none locally).
+    pub metrics: Option<Arc<dyn JobMetrics>>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn Ids>,
 }
@@ -1059,6 +1061,7 @@ impl Platform {
     fn launch_of(job: &Job) -> Launch {
         Launch {
             job_id: job.id.clone(),
+            attempt: job.attempts,
             language: job.language.clone(),
             manifest_key: job.manifest_key(),
             result_key: job.result_key(),
@@ -1068,7 +1071,8 @@ impl Platform {
     /// One queue message: `QUEUED → STARTING` by a conditional write, then
     /// a runner. A redelivered message finds the job past `QUEUED`; for a
     /// `STARTING` job it launches again, which launchers make idempotent
-    /// (ECS `clientToken` = job id; the local pool knows its children).
+    /// (ECS `clientToken` = job id and attempt; the local pool knows its
+    /// children).
     #[instrument(skip(self))]
     pub async fn dispatch(&self, job_id: &str) -> Result<Dispatched, CoreError> {
         let Some(job) = self.ports.jobs.get_job(job_id).await? else {
@@ -1301,6 +1305,9 @@ impl Platform {
                 .observe(job.kind, (end - job.created_at).max(0) as u64);
         }
         info!(job_id = %job.id, status = %job.status, verdict = ?job.verdict, outcome = ?job.outcome, "job finished");
+        if let Some(m) = &self.ports.metrics {
+            m.finished(job);
+        }
         if let Some(url) = &job.callback_url {
             let body = serde_json::to_vec(&JobView::from(job.clone())).unwrap_or_default();
             let timestamp = self.now() / 1000;
@@ -1437,6 +1444,14 @@ impl Platform {
     }
 
     /// Removes expired playground runs and their blobs.
+    /// A job record the store expired by itself (DynamoDB TTL): its blobs
+    /// go too.
+    pub async fn expired(&self, id: &str) -> Result<(), CoreError> {
+        self.discard_blobs(id).await;
+        info!(job_id = id, "expired job's blobs removed");
+        Ok(())
+    }
+
     pub async fn prune(&self) -> Result<usize, CoreError> {
         let expired = self.ports.jobs.expired_jobs(self.now(), 500).await?;
         for job in &expired {

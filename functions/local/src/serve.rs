@@ -175,6 +175,7 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<App> {
             Duration::from_secs(600),
         ))),
         notifier: Arc::new(coderun_http::callbacks::BackgroundNotifier::default()),
+        metrics: None,
         clock,
         ids: Arc::new(TimeOrderedIds),
     };

@@ -259,12 +259,17 @@ fn serve_once(manifest: String) -> (String, std::thread::JoinHandle<String>) {
 fn job_over_presigned_urls() {
     let manifest = r##"{"job_id":"j3","language":"c","source":"#include <stdio.h>\nint main(void){puts(\"hi\");return 0;}","work":{"kind":"run","inputs":[{}]}}"##;
     let (base, server) = serve_once(manifest.to_string());
+    // As on Fargate: the URLs in the environment, not on the command line.
     let out = Command::new(bin())
         .arg("job")
-        .arg("--manifest")
-        .arg(format!("{base}/manifest?X-Amz-Signature=abc"))
-        .arg("--result")
-        .arg(format!("{base}/result?X-Amz-Signature=def"))
+        .env(
+            "CODERUN_MANIFEST",
+            format!("{base}/manifest?X-Amz-Signature=abc"),
+        )
+        .env(
+            "CODERUN_RESULT",
+            format!("{base}/result?X-Amz-Signature=def"),
+        )
         .env_remove("AWS_ACCESS_KEY_ID")
         .output()
         .unwrap();

@@ -1,0 +1,252 @@
+"""The security invariants of template.yaml, checked on the template as
+CloudFormation will see it (translated by the SAM translator, offline).
+
+Each invariant is also checked against a broken copy of the template (a
+task role added, a wildcard action, an unauthorized route, a NAT, ...):
+these tests fail if the checks stop catching what they exist for.
+
+Run by scripts/test:  python3 -m unittest discover -s tests/infra
+"""
+
+import copy
+import json
+import os
+import subprocess
+import unittest
+
+import boto3
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+from samtranslator.yaml_helper import yaml_parse
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+# The routes open without a token: everything else needs the JWT authorizer.
+PUBLIC_ROUTES = {
+    ("get", "/health"),
+    ("get", "/languages"),
+    ("get", "/openapi.json"),
+    ("get", "/config.json"),
+    ("get", "/problems"),
+    ("get", "/problems/{id}"),
+}
+# Services holding coderun's data: no wildcard actions on them.
+DATA_SERVICES = ("dynamodb", "s3", "sqs")
+
+
+def sam_template():
+    with open(os.path.join(ROOT, "template.yaml")) as f:
+        return yaml_parse(f.read())
+
+
+def translate(sam):
+    """The CloudFormation template `sam deploy` would create, offline."""
+    sam = copy.deepcopy(sam)
+    for r in sam["Resources"].values():
+        if r["Type"] == "AWS::Serverless::Function":
+            # As `sam validate` does: the code location is not checked here.
+            r["Properties"]["CodeUri"] = "s3://bucket/key"
+    translator = Translator(
+        managed_policy_map={},
+        sam_parser=Parser(),
+        boto_session=boto3.Session(region_name="us-east-1"),
+    )
+    return translator.translate(sam_template=sam, parameter_values={})
+
+
+def of_type(cfn, type_):
+    return {k: r for k, r in cfn["Resources"].items() if r["Type"] == type_}
+
+
+def listed(v):
+    return v if isinstance(v, list) else [v]
+
+
+def statements(cfn):
+    """Every IAM statement: roles' inline policies, policies, bucket and
+    endpoint policies, with where each was found."""
+    for name, r in cfn["Resources"].items():
+        props = r.get("Properties", {})
+        docs = []
+        if r["Type"] == "AWS::IAM::Role":
+            docs += [p["PolicyDocument"] for p in props.get("Policies", [])]
+        if r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            docs.append(props["PolicyDocument"])
+        if r["Type"] in ("AWS::S3::BucketPolicy", "AWS::EC2::VPCEndpoint", "AWS::SQS::QueuePolicy"):
+            if "PolicyDocument" in props:
+                docs.append(props["PolicyDocument"])
+        for doc in docs:
+            for s in listed(doc.get("Statement", [])):
+                yield name, s
+
+
+def violations(cfn):
+    """What breaks the security invariants; empty when all hold."""
+    found = []
+
+    # Runners hold no credentials: no task role, a read-only root.
+    for name, r in of_type(cfn, "AWS::ECS::TaskDefinition").items():
+        props = r["Properties"]
+        if "TaskRoleArn" in props:
+            found.append(f"{name}: runner task definitions have no task role")
+        for c in props["ContainerDefinitions"]:
+            if c.get("ReadonlyRootFilesystem") is not True:
+                found.append(f"{name}: the runner's root file system is read-only")
+            if c.get("Privileged"):
+                found.append(f"{name}: runners are not privileged")
+
+    # No wildcard actions on the data services; no `*` at all.
+    for name, s in statements(cfn):
+        if s.get("Effect") != "Allow":
+            continue
+        for action in listed(s.get("Action", [])):
+            if not isinstance(action, str):
+                continue
+            service = action.split(":")[0].lower()
+            if action == "*" or ("*" in action and service in DATA_SERVICES):
+                found.append(f"{name}: wildcard action {action!r}")
+        resources = [r for r in listed(s.get("Resource", [])) if isinstance(r, str)]
+        actions = [a for a in listed(s.get("Action", [])) if isinstance(a, str)]
+        if "*" in resources and any(a.split(":")[0] in DATA_SERVICES for a in actions):
+            found.append(f"{name}: data actions on every resource")
+
+    # Buckets: public access blocked, encrypted.
+    for name, r in of_type(cfn, "AWS::S3::Bucket").items():
+        props = r.get("Properties", {})
+        block = props.get("PublicAccessBlockConfiguration", {})
+        for flag in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+            if block.get(flag) is not True:
+                found.append(f"{name}: {flag} must be true")
+        if "BucketEncryption" not in props:
+            found.append(f"{name}: not encrypted")
+
+    # Encryption at rest elsewhere.
+    for name, r in of_type(cfn, "AWS::DynamoDB::Table").items():
+        if r["Properties"].get("SSESpecification", {}).get("SSEEnabled") is not True:
+            found.append(f"{name}: table not encrypted")
+    for name, r in of_type(cfn, "AWS::SQS::Queue").items():
+        p = r["Properties"]
+        if not (p.get("SqsManagedSseEnabled") or p.get("KmsMasterKeyId")):
+            found.append(f"{name}: queue not encrypted")
+    for name, r in of_type(cfn, "AWS::SNS::Topic").items():
+        if "KmsMasterKeyId" not in r["Properties"]:
+            found.append(f"{name}: topic not encrypted")
+
+    # No way out to the internet.
+    for t in ("AWS::EC2::NatGateway", "AWS::EC2::InternetGateway", "AWS::EC2::EgressOnlyInternetGateway"):
+        for name in of_type(cfn, t):
+            found.append(f"{name}: no {t.split('::')[-1]}")
+    for name, r in of_type(cfn, "AWS::EC2::Route").items():
+        found.append(f"{name}: private subnets have no routes out")
+    runner_groups = {
+        ref["Ref"]
+        for f in of_type(cfn, "AWS::Lambda::Function").values()
+        for ref in listed(f["Properties"].get("Environment", {}).get("Variables", {}).get("SECURITY_GROUPS", []))
+        if isinstance(ref, dict) and "Ref" in ref
+    }
+    if not runner_groups:
+        found.append("the functions name no security group for runners")
+    for name in runner_groups:
+        if cfn["Resources"][name]["Properties"].get("SecurityGroupIngress"):
+            found.append(f"{name}: runners accept no connections")
+    for name, r in of_type(cfn, "AWS::EC2::SecurityGroupIngress").items():
+        found.append(f"{name}: no ingress rules beside the endpoints'")
+
+    # Every route but the public ones goes through the JWT authorizer.
+    for name, r in of_type(cfn, "AWS::ApiGatewayV2::Api").items():
+        body = r["Properties"].get("Body", {})
+        schemes = body.get("components", {}).get("securitySchemes", {})
+        jwt = {k for k, a in schemes.items()
+               if a.get("x-amazon-apigateway-authorizer", {}).get("type") == "jwt"}
+        if not jwt:
+            found.append(f"{name}: no JWT authorizer")
+        for path, methods in body.get("paths", {}).items():
+            for method, op in methods.items():
+                method = "any" if method == "x-amazon-apigateway-any-method" else method
+                if method.startswith("x-"):
+                    continue
+                authorized = any(set(req) & jwt for req in op.get("security", []))
+                if not authorized and (method, path) not in PUBLIC_ROUTES:
+                    found.append(f"{name}: {method.upper()} {path} is not authorized")
+    return found
+
+
+class Template(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sam = sam_template()
+        cls.cfn = translate(cls.sam)
+
+    def test_the_template_keeps_its_invariants(self):
+        self.assertEqual(violations(self.cfn), [])
+
+    def test_cfn_lint_passes_the_translated_template(self):
+        path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "coderun-translated.json")
+        with open(path, "w") as f:
+            json.dump(self.cfn, f, indent=1)
+        # W2001 (unused parameter): the offline translation inlines
+        # parameter defaults into the OpenAPI body (CORS origin).
+        out = subprocess.run(["cfn-lint", "--ignore-checks", "W2001", "--", path],
+                             capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
+    def test_every_language_has_a_runner_task(self):
+        env = self.sam["Globals"]["Function"]["Environment"]["Variables"]["TASK_DEFINITIONS"]
+        mapped = {item["Fn::Sub"].split("=")[0] for item in env["Fn::Join"][1]}
+        runner = os.environ.get("RUNNER_TASK", os.path.join(ROOT, "target", "debug", "runner-task"))
+        self.assertTrue(os.path.exists(runner), "build runner-task first (cargo build -p runner-task)")
+        languages = json.loads(subprocess.run([runner, "languages"], capture_output=True,
+                                              check=True).stdout)
+        self.assertEqual(mapped, {l["id"] for l in languages} | {"package"})
+
+    def test_the_queue_outlasts_the_dispatcher(self):
+        queue = self.sam["Resources"]["JobQueue"]["Properties"]
+        timeout = self.sam["Globals"]["Function"]["Timeout"]
+        timeout = self.sam["Resources"]["DispatcherFunction"]["Properties"].get("Timeout", timeout)
+        self.assertGreaterEqual(queue["VisibilityTimeout"], 6 * timeout)
+        jobs = self.sam["Resources"]["DispatcherFunction"]["Properties"]["Events"]["Jobs"]["Properties"]
+        self.assertEqual(jobs["FunctionResponseTypes"], ["ReportBatchItemFailures"])
+        self.assertLessEqual(jobs["ScalingConfig"]["MaximumConcurrency"], 20)
+
+    def test_a_broken_template_is_caught(self):
+        """Each break of an invariant is reported (the checks can fail)."""
+
+        def broken(change):
+            cfn = copy.deepcopy(self.cfn)
+            change(cfn)
+            return violations(cfn)
+
+        def task_role(cfn):
+            cfn["Resources"]["PythonTask"]["Properties"]["TaskRoleArn"] = "arn:aws:iam::1:role/x"
+
+        def wildcard(cfn):
+            role = next(iter(of_type(cfn, "AWS::IAM::Role").values()))
+            role["Properties"].setdefault("Policies", []).append({
+                "PolicyName": "oops",
+                "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"}]},
+            })
+
+        def open_route(cfn):
+            api = next(iter(of_type(cfn, "AWS::ApiGatewayV2::Api").values()))
+            api["Properties"]["Body"]["paths"]["/{proxy+}"]["x-amazon-apigateway-any-method"]["security"] = [{"NONE": []}]
+
+        def nat(cfn):
+            cfn["Resources"]["Nat"] = {"Type": "AWS::EC2::NatGateway", "Properties": {}}
+
+        def public_bucket(cfn):
+            cfn["Resources"]["DataBucket"]["Properties"]["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] = False
+
+        def plain_table(cfn):
+            del cfn["Resources"]["Table"]["Properties"]["SSESpecification"]
+
+        def runner_ingress(cfn):
+            cfn["Resources"]["RunnerSecurityGroup"]["Properties"]["SecurityGroupIngress"] = [
+                {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIp": "0.0.0.0/0"}]
+
+        for change in (task_role, wildcard, open_route, nat, public_bucket, plain_table, runner_ingress):
+            with self.subTest(change.__name__):
+                self.assertNotEqual(broken(change), [], change.__name__)
+
+
+if __name__ == "__main__":
+    unittest.main()
