@@ -38,6 +38,7 @@ pub fn config(data: &Path, rate_limit: u32) -> ServeConfig {
             args: vec!["runner-task".into()],
         },
         runner_deadline: Duration::from_secs(300),
+        dev_login: false,
     }
 }
 

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use axum::http::request::Parts;
 use coderun_core::{Platform, Principal, Role};
 use coderun_http::auth::{AuthError, Authenticator};
-use coderun_http::{router, AppState, HttpConfig, JwtVerifier, Keys};
+use coderun_http::{router, AppState, HttpConfig, JwtVerifier, Keys, OidcConfig};
 use lambda_http::request::RequestContext;
 
 /// How callers are authenticated (`AUTH_MODE`).
@@ -82,6 +82,38 @@ impl AuthConfig {
     }
 }
 
+/// The web front end's sign-in, told to it by `/config.json`: Cognito's
+/// hosted UI (`AUTH_HOSTED_UI`), the app client (`AUTH_CLIENT_ID`) and the
+/// issuer (`AUTH_ISSUER`); all three, or none (no front end).
+pub fn oidc_from_vars(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<Option<OidcConfig>, ConfigError> {
+    let names = ["AUTH_HOSTED_UI", "AUTH_CLIENT_ID", "AUTH_ISSUER"];
+    let values: Vec<Option<String>> = names
+        .iter()
+        .map(|n| get(n).filter(|v| !v.is_empty()))
+        .collect();
+    match values.as_slice() {
+        [Some(ui), Some(client), Some(issuer)] => {
+            if !ui.starts_with("https://") {
+                return Err(ConfigError {
+                    name: "AUTH_HOSTED_UI",
+                    problem: "must be an https:// URL".into(),
+                });
+            }
+            Ok(Some(OidcConfig::cognito(ui, client, issuer)))
+        }
+        [None, None, None] => Ok(None),
+        _ => {
+            let i = values.iter().position(Option::is_none).unwrap_or(0);
+            Err(ConfigError {
+                name: names[i],
+                problem: "is not set (the sign-in needs all of AUTH_HOSTED_UI, AUTH_CLIENT_ID, AUTH_ISSUER)".into(),
+            })
+        }
+    }
+}
+
 /// The claims API Gateway's JWT authorizer verified (signature, issuer,
 /// audience, expiry), from the request context.
 #[derive(Debug, Clone, Copy, Default)]
@@ -134,11 +166,21 @@ impl Authenticator for GatewayClaims {
 /// The router as the function serves it: API Gateway throttles, so no rate
 /// limit here; no front end and no JWKS of its own.
 pub fn app(platform: Arc<Platform>, auth: Arc<dyn Authenticator>) -> axum::Router {
+    app_with_sign_in(platform, auth, None)
+}
+
+/// [`app`], telling the front end how to sign in.
+pub fn app_with_sign_in(
+    platform: Arc<Platform>,
+    auth: Arc<dyn Authenticator>,
+    oidc: Option<OidcConfig>,
+) -> axum::Router {
     router(AppState::new(
         platform,
         auth,
         HttpConfig {
             mode: "aws".into(),
+            oidc,
             ..HttpConfig::default()
         },
     ))
@@ -225,6 +267,27 @@ mod tests {
             GatewayClaims.authenticate(&parts).await.unwrap_err(),
             AuthError::Malformed
         );
+    }
+
+    #[test]
+    fn sign_in_is_all_or_nothing() {
+        let vars = |pairs: &'static [(&str, &str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        assert_eq!(oidc_from_vars(vars(&[])).unwrap(), None);
+        let c = oidc_from_vars(vars(&[
+            ("AUTH_HOSTED_UI", "https://x.auth.us-east-1.amazoncognito.com"),
+            ("AUTH_CLIENT_ID", "abc"),
+            ("AUTH_ISSUER", "https://cognito-idp.us-east-1.amazonaws.com/p"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            c.token_url,
+            "https://x.auth.us-east-1.amazoncognito.com/oauth2/token"
+        );
+        let e = oidc_from_vars(vars(&[("AUTH_CLIENT_ID", "abc")])).unwrap_err();
+        assert_eq!(e.name, "AUTH_HOSTED_UI");
     }
 
     #[test]

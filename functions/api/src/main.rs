@@ -7,5 +7,11 @@ use lambda_http::Error;
 async fn main() -> Result<(), Error> {
     let platform = coderun_aws::config::api_function_platform().await?;
     let auth = coderun_api::AuthConfig::from_vars(|k| std::env::var(k).ok())?;
-    lambda_http::run(coderun_api::app(platform, auth.authenticator())).await
+    let oidc = coderun_api::oidc_from_vars(|k| std::env::var(k).ok())?;
+    lambda_http::run(coderun_api::app_with_sign_in(
+        platform,
+        auth.authenticator(),
+        oidc,
+    ))
+    .await
 }

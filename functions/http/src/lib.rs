@@ -27,8 +27,42 @@ pub const MAX_JSON_BODY: usize = 8 << 20;
 /// Largest problem package upload, and JSON problem (tests inline).
 pub const MAX_PACKAGE_BODY: usize = 64 << 20;
 
+/// Mints tokens for the web front end's "dev login": only `coderun serve`
+/// with its local issuer, and only where the operator allows it.
+pub trait DevLogin: Send + Sync {
+    /// A bearer token for `user` with `roles`, and its lifetime in seconds.
+    fn token(&self, user: &str, roles: &[coderun_core::Role]) -> Result<(String, u64), String>;
+}
+
+/// How the web front end signs in with an OpenID provider (AWS: Cognito's
+/// hosted UI): authorization code with PKCE, a public client.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct OidcConfig {
+    pub issuer: String,
+    pub client_id: String,
+    pub authorize_url: String,
+    pub token_url: String,
+    pub logout_url: String,
+    pub scopes: String,
+}
+
+impl OidcConfig {
+    /// Cognito's endpoints under its hosted UI domain.
+    pub fn cognito(hosted_ui: &str, client_id: &str, issuer: &str) -> OidcConfig {
+        let base = hosted_ui.trim_end_matches('/');
+        OidcConfig {
+            issuer: issuer.to_string(),
+            client_id: client_id.to_string(),
+            authorize_url: format!("{base}/oauth2/authorize"),
+            token_url: format!("{base}/oauth2/token"),
+            logout_url: format!("{base}/logout"),
+            scopes: "openid email profile".into(),
+        }
+    }
+}
+
 /// What the router is configured with (from the binary's typed config).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct HttpConfig {
     /// Work-creating requests per user and minute; 0 = no limit.
     pub rate_limit_per_minute: u32,
@@ -39,6 +73,21 @@ pub struct HttpConfig {
     pub jwks: Option<serde_json::Value>,
     /// `local` or `aws`, told to the front end.
     pub mode: String,
+    /// `POST /auth/dev-login`, where offered.
+    pub dev_login: Option<Arc<dyn DevLogin>>,
+    /// The front end's sign-in, told to it by `/config.json`.
+    pub oidc: Option<OidcConfig>,
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("mode", &self.mode)
+            .field("web_dir", &self.web_dir)
+            .field("dev_login", &self.dev_login.is_some())
+            .field("oidc", &self.oidc)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Shared by every handler.
@@ -85,6 +134,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi_json))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/config.json", get(client_config))
+        .route("/auth/dev-login", post(dev_login))
         .route("/problems", get(list_problems).post(create_problem))
         .route(
             "/problems/{id}",

@@ -18,6 +18,7 @@ use crate::routes;
         routes::health,
         routes::languages,
         routes::client_config,
+        routes::dev_login,
         routes::list_problems,
         routes::get_problem,
         routes::create_problem,

@@ -65,6 +65,10 @@ pub enum Cmd {
         /// Accepted audiences / app client ids of external tokens.
         #[arg(long, env = "CODERUN_JWT_AUDIENCE", value_delimiter = ',')]
         audience: Vec<String>,
+        /// The web front end's dev login (anyone reaching the server may
+        /// sign in as anyone): on by default on a loopback address only.
+        #[arg(long, env = "CODERUN_DEV_LOGIN", value_parser = clap::builder::BoolishValueParser::new())]
+        dev_login: Option<bool>,
     },
     /// Print a token for the local server (only the token, on stdout).
     Token {
@@ -175,6 +179,7 @@ impl Cli {
                 issuer,
                 jwks_url,
                 audience,
+                dev_login,
             } => {
                 init_tracing();
                 let tokens = match (issuer, jwks_url) {
@@ -217,6 +222,7 @@ impl Cli {
                         args: vec!["runner-task".into()],
                     },
                     runner_deadline: Duration::from_secs(1800),
+                    dev_login: local && dev_login.unwrap_or(addr.ip().is_loopback()),
                 };
                 let rt = tokio::runtime::Builder::new_multi_thread()
                     .enable_all()

@@ -46,6 +46,22 @@ pub struct ServeConfig {
     pub runner: RunnerCommand,
     /// Longest life of one runner process.
     pub runner_deadline: Duration,
+    /// Offer the web front end's dev login (tokens from the local issuer
+    /// for any user and role: for a machine's own users only).
+    pub dev_login: bool,
+}
+
+/// The dev login's tokens: the local issuer's, for 12 hours.
+struct IssuerLogin(LocalIssuer);
+
+impl coderun_http::DevLogin for IssuerLogin {
+    fn token(&self, user: &str, roles: &[coderun_core::Role]) -> Result<(String, u64), String> {
+        let ttl = Duration::from_secs(12 * 3600);
+        self.0
+            .token(user, roles, ttl)
+            .map(|t| (t, ttl.as_secs()))
+            .map_err(|e| format!("{e:#}"))
+    }
 }
 
 /// A started server.
@@ -186,6 +202,7 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<App> {
     };
     let platform = Arc::new(Platform::new(ports, settings));
 
+    let mut dev_login: Option<Arc<dyn coderun_http::DevLogin>> = None;
     let (auth, jwks) = match &cfg.tokens {
         TokenSource::Local => {
             let issuer = LocalIssuer::open(&cfg.data)?;
@@ -196,6 +213,9 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<App> {
                 vec![issuer::AUDIENCE.into()],
                 Keys::Static(set),
             );
+            if cfg.dev_login {
+                dev_login = Some(Arc::new(IssuerLogin(issuer)));
+            }
             (verifier, Some(jwks))
         }
         TokenSource::External {
@@ -222,6 +242,8 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<App> {
             TokenSource::Local => "local".into(),
             TokenSource::External { .. } => "external".into(),
         },
+        dev_login,
+        oidc: None,
     };
     let router = router(AppState::new(platform.clone(), Arc::new(auth), http));
     Ok(App {

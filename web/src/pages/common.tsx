@@ -1,0 +1,59 @@
+import { useEffect, useRef } from "react";
+import { ApiError } from "../api";
+import { useApp } from "../context";
+import { tone, verdictName } from "../format";
+
+/// An API error as the user sees it: the server's own message.
+export function ErrorNote({ error }: { error: unknown }) {
+  if (!error) return null;
+  const text = error instanceof ApiError || error instanceof Error ? error.message : String(error);
+  return (
+    <p className="error" role="alert" data-testid="error">
+      {text}
+    </p>
+  );
+}
+
+export function Badge({ value, testid }: { value?: string | null; testid?: string }) {
+  return (
+    <span className={`badge ${tone(value)}`} data-testid={testid} title={verdictName(value)}>
+      {value ?? "—"}
+    </span>
+  );
+}
+
+export function LanguageSelect({ value, onChange, id = "language" }: { value: string; onChange: (v: string) => void; id?: string }) {
+  const { languages } = useApp();
+  return (
+    <label htmlFor={id} className="inline">
+      Language
+      <select id={id} data-testid="language-select" value={value} onChange={(e) => onChange(e.target.value)}>
+        {languages.map((l) => (
+          <option key={l.id} value={l.id}>
+            {l.name}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+/// Calls `tick` every `ms` while `active`; stops on unmount.
+export function useInterval(tick: () => void, ms: number, active: boolean) {
+  const saved = useRef(tick);
+  saved.current = tick;
+  useEffect(() => {
+    if (!active) return;
+    const t = setInterval(() => saved.current(), ms);
+    return () => clearInterval(t);
+  }, [ms, active]);
+}
+
+/// The language last used, remembered across pages.
+export function rememberedLanguage(fallback = "python3"): string {
+  return localStorage.getItem("coderun.language") ?? fallback;
+}
+
+export function rememberLanguage(id: string) {
+  localStorage.setItem("coderun.language", id);
+}
