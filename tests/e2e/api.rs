@@ -692,3 +692,59 @@ async fn expired_runs_are_pruned_with_their_blobs() {
         assert!(!blobs.join(&key).exists(), "{key} is left");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dev_login_is_offered_only_where_configured() {
+    // Off (the default off a loopback address): said, and refused.
+    let app = spawn_app().await;
+    let config = app.call("GET", "/config.json", None, None).await;
+    assert_eq!(
+        (&config.body["mode"], &config.body["dev_login"]),
+        (&json!("local"), &json!(false))
+    );
+    let r = app
+        .call(
+            "POST",
+            "/auth/dev-login",
+            None,
+            Some(json!({"user": "ann"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
+
+    // On: a token of the local issuer, with the roles asked for.
+    let app = spawn_configured(|c| c.dev_login = true).await;
+    assert_eq!(
+        app.call("GET", "/config.json", None, None).await.body["dev_login"],
+        json!(true)
+    );
+    let r = app
+        .call(
+            "POST",
+            "/auth/dev-login",
+            None,
+            Some(json!({"user": "sam", "roles": ["setter"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let token = r.body["token"].as_str().unwrap().to_string();
+    let me = app.get("/me", &token).await;
+    assert_eq!(
+        (&me.body["user"], &me.body["roles"]),
+        (&json!("sam"), &json!(["setter"])),
+        "{me:?}"
+    );
+    for bad in [
+        json!({"user": ""}),
+        json!({"user": "a b"}),
+        json!({"user": "x".repeat(65)}),
+        json!({"user": "ann", "roles": ["root"]}),
+        json!({"user": "ann", "extra": 1}),
+    ] {
+        let r = app
+            .call("POST", "/auth/dev-login", None, Some(bad.clone()))
+            .await;
+        assert!(r.status.is_client_error(), "{bad}: {r:?}");
+        assert!(!r.error().1.is_empty(), "{bad}: {r:?}");
+    }
+}

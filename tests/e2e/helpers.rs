@@ -48,8 +48,14 @@ pub async fn spawn_app() -> TestApp {
 
 /// A platform with a per-user rate limit (requests per minute; 0: none).
 pub async fn spawn_app_with(rate_limit: u32) -> TestApp {
+    spawn_configured(|c| c.rate_limit_per_minute = rate_limit).await
+}
+
+/// A platform whose configuration `change` adjusts.
+pub async fn spawn_configured(change: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let data = tempfile::tempdir().unwrap();
-    let cfg = config(data.path(), rate_limit);
+    let mut cfg = config(data.path(), 0);
+    change(&mut cfg);
     let mut app = build(&cfg).await.unwrap();
     app.spawn_workers();
     let listener = tokio::net::TcpListener::bind(cfg.addr).await.unwrap();

@@ -272,13 +272,24 @@ mod tests {
     #[test]
     fn sign_in_is_all_or_nothing() {
         let vars = |pairs: &'static [(&str, &str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
         };
         assert_eq!(oidc_from_vars(vars(&[])).unwrap(), None);
         let c = oidc_from_vars(vars(&[
-            ("AUTH_HOSTED_UI", "https://x.auth.us-east-1.amazoncognito.com"),
+            (
+                "AUTH_HOSTED_UI",
+                "https://x.auth.us-east-1.amazoncognito.com",
+            ),
             ("AUTH_CLIENT_ID", "abc"),
-            ("AUTH_ISSUER", "https://cognito-idp.us-east-1.amazonaws.com/p"),
+            (
+                "AUTH_ISSUER",
+                "https://cognito-idp.us-east-1.amazonaws.com/p",
+            ),
         ]))
         .unwrap()
         .unwrap();

@@ -183,7 +183,9 @@ pub async fn dev_login(
     Json(req): Json<DevLoginRequest>,
 ) -> ApiResult<axum::Json<DevToken>> {
     let Some(minter) = &state.config.dev_login else {
-        return Err(ApiError::not_found("dev login is not offered by this server"));
+        return Err(ApiError::not_found(
+            "dev login is not offered by this server",
+        ));
     };
     let valid = !req.user.is_empty()
         && req.user.len() <= 64
