@@ -32,6 +32,8 @@ PUBLIC_ROUTES = {
 }
 # Services holding coderun's data: no wildcard actions on them.
 DATA_SERVICES = ("dynamodb", "s3", "sqs")
+# Actions that name no resource and read no data: `*` is their only form.
+RESOURCELESS = {"dynamodb:ListStreams"}
 
 
 def sam_template():
@@ -107,8 +109,21 @@ def violations(cfn):
                 found.append(f"{name}: wildcard action {action!r}")
         resources = [r for r in listed(s.get("Resource", [])) if isinstance(r, str)]
         actions = [a for a in listed(s.get("Action", [])) if isinstance(a, str)]
-        if "*" in resources and any(a.split(":")[0] in DATA_SERVICES for a in actions):
+        if "*" in resources and any(a.split(":")[0] in DATA_SERVICES and a not in RESOURCELESS for a in actions):
             found.append(f"{name}: data actions on every resource")
+
+    # The functions' roles: coderun's inline policies only. AWS's managed
+    # policies for event sources grant their actions on every queue and
+    # stream of the account.
+    function_roles = set()
+    for f in of_type(cfn, "AWS::Lambda::Function").values():
+        role = f["Properties"].get("Role", {})
+        ref = role.get("Fn::GetAtt", [None])[0] if isinstance(role, dict) else None
+        if ref:
+            function_roles.add(ref)
+    for name in sorted(function_roles):
+        if cfn["Resources"][name]["Properties"].get("ManagedPolicyArns"):
+            found.append(f"{name}: a function role with managed policies")
 
     # Buckets: public access blocked, encrypted.
     for name, r in of_type(cfn, "AWS::S3::Bucket").items():
@@ -243,7 +258,16 @@ class Template(unittest.TestCase):
             cfn["Resources"]["RunnerSecurityGroup"]["Properties"]["SecurityGroupIngress"] = [
                 {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIp": "0.0.0.0/0"}]
 
-        for change in (task_role, wildcard, open_route, nat, public_bucket, plain_table, runner_ingress):
+        def managed_policy(cfn):
+            cfn["Resources"]["DispatcherRole"]["Properties"]["ManagedPolicyArns"] = [
+                "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"]
+
+        def every_queue(cfn):
+            cfn["Resources"]["ResultsRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
+                {"Effect": "Allow", "Action": ["sqs:ReceiveMessage"], "Resource": "*"})
+
+        for change in (task_role, wildcard, open_route, nat, public_bucket, plain_table, runner_ingress,
+                       managed_policy, every_queue):
             with self.subTest(change.__name__):
                 self.assertNotEqual(broken(change), [], change.__name__)
 
