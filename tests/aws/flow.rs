@@ -120,6 +120,37 @@ async fn run_in_the_cloud(env: &AwsEnv, job_id: &str) {
         .unwrap();
 }
 
+/// `ann`, a user without roles, as the core sees her.
+fn ann() -> coderun_core::Principal {
+    coderun_core::Principal {
+        user: "ann".into(),
+        name: None,
+        roles: vec![],
+    }
+}
+
+/// A playground run of `source` in `language` with one empty input.
+fn run_request(language: &str, source: &str) -> coderun_core::requests::RunRequest {
+    serde_json::from_value(json!({"language": language, "source": source, "inputs": [{}]})).unwrap()
+}
+
+/// `ann` submits `source` for `problem` through the api handler; the cloud
+/// judges it; returns `GET /submissions/{id}`.
+async fn judged(env: &AwsEnv, app: &axum::Router, problem: &str, source: &str) -> Value {
+    let body = json!({"problem_id": problem, "language": "python3", "source": source});
+    let (status, sub) = call(app, event("POST", "/submissions", "ann", Some(body))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sub}");
+    let sid = sub["id"].as_str().unwrap().to_string();
+    deliver(env).await;
+    run_in_the_cloud(env, &sid).await;
+    call(
+        app,
+        event("GET", &format!("/submissions/{sid}"), "ann", None),
+    )
+    .await
+    .1
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_and_a_submission_through_the_api_handler() {
     let env = aws_env().await;
@@ -180,18 +211,14 @@ async fn a_run_and_a_submission_through_the_api_handler() {
         .put(&format!("{}.tar.gz", problem.package_prefix()), packed)
         .await
         .unwrap();
-    let body = json!({"problem_id": "sum", "language": "python3",
-        "source": "a, b = map(int, input().split())\nprint(a + b)\n"});
-    let (status, sub) = call(&app, event("POST", "/submissions", "ann", Some(body))).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{sub}");
-    let sid = sub["id"].as_str().unwrap().to_string();
-    deliver(&env).await;
-    run_in_the_cloud(&env, &sid).await;
-    let (_, sub) = call(
+    let sub = judged(
+        &env,
         &app,
-        event("GET", &format!("/submissions/{sid}"), "ann", None),
+        "sum",
+        "a, b = map(int, input().split())\nprint(a + b)\n",
     )
     .await;
+    let sid = sub["id"].as_str().unwrap().to_string();
     assert_eq!(
         (&sub["status"], &sub["verdict"]),
         (&json!("COMPLETED"), &json!("AC")),
@@ -302,17 +329,7 @@ async fn an_import_is_verified_by_a_runner_then_stored() {
     let (status, problem) = call(&app, event("GET", "/problems/echo", "ann", None)).await;
     assert_eq!(status, StatusCode::OK, "{problem}");
     assert!(problem["time_limit_ms"].as_u64().unwrap() > 0, "{problem}");
-    let body = json!({"problem_id": "echo", "language": "python3", "source": "print(input())"});
-    let (status, sub) = call(&app, event("POST", "/submissions", "ann", Some(body))).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{sub}");
-    let sid = sub["id"].as_str().unwrap().to_string();
-    deliver(&env).await;
-    run_in_the_cloud(&env, &sid).await;
-    let (_, sub) = call(
-        &app,
-        event("GET", &format!("/submissions/{sid}"), "ann", None),
-    )
-    .await;
+    let sub = judged(&env, &app, "echo", "print(input())").await;
     assert_eq!(sub["verdict"], json!("AC"), "{sub}");
     // The staged archives are gone.
     use coderun_core::ports::Blobs;
@@ -355,19 +372,10 @@ async fn the_localstack_hook_resources_carry_a_run() {
 #[tokio::test(flavor = "multi_thread")]
 async fn stopped_tasks_and_dead_letters_end_in_failed() {
     let env = aws_env().await;
-    let ann = coderun_core::Principal {
-        user: "ann".into(),
-        name: None,
-        roles: vec![],
-    };
+    let ann = ann();
     // A task that stops without a result is launched again, then FAILED
     // with ECS's reason.
-    let print_one = || -> coderun_core::requests::RunRequest {
-        serde_json::from_value(serde_json::json!({
-            "language": "python3", "source": "print(1)", "inputs": [{}]
-        }))
-        .unwrap()
-    };
+    let print_one = || run_request("python3", "print(1)");
     let (lost, _) = env
         .platform
         .create_run(&ann, print_one(), None)
@@ -437,16 +445,9 @@ async fn stopped_tasks_and_dead_letters_end_in_failed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_run_task_is_retried_then_dead_lettered() {
     let env = aws_env().await;
-    let ann = coderun_core::Principal {
-        user: "ann".into(),
-        name: None,
-        roles: vec![],
-    };
+    let ann = ann();
     // No task definition serves C here: RunTask cannot start its runner.
-    let req: coderun_core::requests::RunRequest = serde_json::from_value(serde_json::json!({
-        "language": "c", "source": "int main(void){return 0;}", "inputs": [{}]
-    }))
-    .unwrap();
+    let req = run_request("c", "int main(void){return 0;}");
     let (job, _) = env.platform.create_run(&ann, req, None).await.unwrap();
     let batch = receive(&env).await;
     let body = batch.records[0].body.clone();
@@ -475,15 +476,8 @@ async fn a_failing_run_task_is_retried_then_dead_lettered() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_result_that_cannot_be_uploaded_is_run_again() {
     let env = aws_env().await;
-    let ann = coderun_core::Principal {
-        user: "ann".into(),
-        name: None,
-        roles: vec![],
-    };
-    let req: coderun_core::requests::RunRequest = serde_json::from_value(json!({
-        "language": "python3", "source": "print(6 * 7)", "inputs": [{}]
-    }))
-    .unwrap();
+    let ann = ann();
+    let req = run_request("python3", "print(6 * 7)");
     let (job, _) = env.platform.create_run(&ann, req, None).await.unwrap();
     assert_eq!(
         env.platform.dispatch(&job.id).await.unwrap(),

@@ -3,7 +3,7 @@ import { isFinal, type JobView, type RunView } from "../api";
 import { useApp, HELLO } from "../context";
 import { Editor } from "../Editor";
 import { kib, ms, pendingText } from "../format";
-import { Badge, ErrorNote, LanguageSelect, rememberLanguage, rememberedLanguage, useInterval } from "./common";
+import { Badge, ErrorNote, LanguageSelect, useCode, useInterval } from "./common";
 
 const MAX_INPUTS = 16;
 
@@ -14,8 +14,7 @@ interface Input {
 
 export function Playground() {
   const { api, session } = useApp();
-  const [language, setLanguage] = useState(() => rememberedLanguage());
-  const [sources, setSources] = useState<Record<string, string>>(() => ({ ...HELLO }));
+  const { language, setLanguage, source, setSource } = useCode(HELLO);
   const [inputs, setInputs] = useState<Input[]>([{ stdin: "world\n", args: "" }]);
   const [selected, setSelected] = useState(0);
   const [job, setJob] = useState<JobView | RunView | null>(null);
@@ -26,7 +25,6 @@ export function Playground() {
 
   useEffect(() => () => streams.current?.abort(), []);
 
-  const source = sources[language] ?? "";
   const running = !!job && !isFinal(job.status);
 
   async function run() {
@@ -93,13 +91,7 @@ export function Playground() {
     <div className="playground">
       <section className="pane">
         <div className="toolbar">
-          <LanguageSelect
-            value={language}
-            onChange={(l) => {
-              setLanguage(l);
-              rememberLanguage(l);
-            }}
-          />
+          <LanguageSelect value={language} onChange={setLanguage} />
           <button type="button" data-testid="run-button" onClick={() => void run()} disabled={busy || running} aria-keyshortcuts="Control+Enter">
             {running ? "Running…" : "Run"}
           </button>
@@ -109,7 +101,7 @@ export function Playground() {
           label="Source code"
           value={source}
           language={language}
-          onChange={(v) => setSources((s) => ({ ...s, [language]: v }))}
+          onChange={setSource}
           onRun={() => void run()}
         />
       </section>

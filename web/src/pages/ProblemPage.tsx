@@ -5,15 +5,14 @@ import { Editor } from "../Editor";
 import { kib, ms, pendingText, verdictName } from "../format";
 import { renderStatement } from "../markdown";
 import { href } from "../router";
-import { Badge, ErrorNote, LanguageSelect, rememberLanguage, rememberedLanguage, useInterval } from "./common";
+import { Badge, ErrorNote, LanguageSelect, useCode, useInterval } from "./common";
 import { TestTable } from "./SubmissionPage";
 
 export function ProblemPage({ id }: { id: string }) {
   const { api, session } = useApp();
   const [problem, setProblem] = useState<ProblemView | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const [language, setLanguage] = useState(() => rememberedLanguage());
-  const [sources, setSources] = useState<Record<string, string>>({});
+  const { language, setLanguage, source, setSource } = useCode();
   const [submission, setSubmission] = useState<JobView | SubmissionView | null>(null);
   const [submitError, setSubmitError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -24,7 +23,6 @@ export function ProblemPage({ id }: { id: string }) {
   }, [api, id]);
 
   const statement = useMemo(() => (problem ? renderStatement(problem.statement) : ""), [problem]);
-  const source = sources[language] ?? "";
   const judging = !!submission && !isFinal(submission.status);
 
   async function submit() {
@@ -84,13 +82,7 @@ export function ProblemPage({ id }: { id: string }) {
       </article>
       <section className="pane">
         <div className="toolbar">
-          <LanguageSelect
-            value={language}
-            onChange={(l) => {
-              setLanguage(l);
-              rememberLanguage(l);
-            }}
-          />
+          <LanguageSelect value={language} onChange={setLanguage} />
           <button type="button" data-testid="submit-button" onClick={() => void submit()} disabled={busy || judging || !source.trim()}>
             {judging ? "Judging…" : "Submit"}
           </button>
@@ -100,13 +92,13 @@ export function ProblemPage({ id }: { id: string }) {
           label="Your solution"
           value={source}
           language={language}
-          onChange={(v) => setSources((s) => ({ ...s, [language]: v }))}
+          onChange={setSource}
           onRun={() => void submit()}
         />
         {!source.trim() && (
           <p className="muted">
             Write your solution above{" "}
-            <button type="button" className="link" onClick={() => setSources((s) => ({ ...s, [language]: HELLO[language] ?? "" }))}>
+            <button type="button" className="link" onClick={() => setSource(HELLO[language] ?? "")}>
               (or start from a template)
             </button>
             .

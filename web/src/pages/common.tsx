@@ -1,4 +1,4 @@
-import { useEffect, useRef } from "react";
+import { useEffect, useRef, useState } from "react";
 import { ApiError } from "../api";
 import { useApp } from "../context";
 import { tone, verdictName } from "../format";
@@ -49,11 +49,18 @@ export function useInterval(tick: () => void, ms: number, active: boolean) {
   }, [ms, active]);
 }
 
-/// The language last used, remembered across pages.
-export function rememberedLanguage(fallback = "python3"): string {
-  return localStorage.getItem("coderun.language") ?? fallback;
-}
-
-export function rememberLanguage(id: string) {
-  localStorage.setItem("coderun.language", id);
+/// The code being written: a source per language, and the language last
+/// used, remembered across pages.
+export function useCode(initial: Record<string, string> = {}) {
+  const [language, setLanguage] = useState(() => localStorage.getItem("coderun.language") ?? "python3");
+  const [sources, setSources] = useState(initial);
+  return {
+    language,
+    setLanguage: (id: string) => {
+      setLanguage(id);
+      localStorage.setItem("coderun.language", id);
+    },
+    source: sources[language] ?? "",
+    setSource: (text: string) => setSources((s) => ({ ...s, [language]: text })),
+  };
 }
