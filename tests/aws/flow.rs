@@ -518,4 +518,23 @@ async fn a_result_that_cannot_be_uploaded_is_run_again() {
     assert_eq!(j.status, Status::Completed, "{j:?}");
     let run = env.platform.get_run(&ann, &job.id).await.unwrap();
     assert_eq!(run.results[0].stdout, "42\n");
+
+    // DynamoDB's TTL removes the record in time; its stream event makes
+    // the results function delete the run's blobs too.
+    use coderun_core::ports::Blobs;
+    let source = format!("sources/{}", job.id);
+    let result = format!("results/{}/result.json", job.id);
+    assert!(env.blobs.get(&result).await.unwrap().is_some());
+    env.platform.ports().jobs.delete_job(&job.id).await.unwrap();
+    let expired = json!({"Records": [{
+        "eventSource": "aws:dynamodb", "eventName": "REMOVE",
+        "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
+        "dynamodb": {"Keys": {"PK": {"S": format!("RUN#{}", job.id)}, "SK": {"S": "JOB"}}}
+    }]});
+    coderun_aws::handlers::handle_results(&env.platform, expired)
+        .await
+        .unwrap();
+    for key in [&source, &result] {
+        assert_eq!(env.blobs.get(key).await.unwrap(), None, "{key} is left");
+    }
 }
