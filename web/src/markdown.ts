@@ -1,6 +1,7 @@
 // Problem statements: Markdown with TeX math ($…$ inline, $$…$$ display),
 // rendered by marked and KaTeX, then sanitised (setters write them, users
 // read them).
+import "katex/dist/katex.min.css";
 import DOMPurify from "dompurify";
 import katex from "katex";
 import { Marked } from "marked";

@@ -1,9 +1,8 @@
-import { useEffect, useMemo, useState } from "react";
+import { useEffect, useState } from "react";
 import { isFinal, type JobView, type ProblemView, type SubmissionView } from "../api";
 import { useApp, HELLO } from "../context";
 import { Editor } from "../Editor";
 import { kib, ms, pendingText, verdictName } from "../format";
-import { renderStatement } from "../markdown";
 import { href } from "../router";
 import { Badge, ErrorNote, LanguageSelect, useCode, useInterval } from "./common";
 import { TestTable } from "./SubmissionPage";
@@ -22,7 +21,20 @@ export function ProblemPage({ id }: { id: string }) {
     api.problem(id).then(setProblem, setError);
   }, [api, id]);
 
-  const statement = useMemo(() => (problem ? renderStatement(problem.statement) : ""), [problem]);
+  const [statement, setStatement] = useState("");
+  useEffect(() => {
+    setStatement("");
+    if (!problem) return;
+    let live = true;
+    // Markdown, math and sanitising load with the first problem page.
+    import("../markdown").then(
+      (m) => live && setStatement(m.renderStatement(problem.statement)),
+      setError,
+    );
+    return () => {
+      live = false;
+    };
+  }, [problem]);
   const judging = !!submission && !isFinal(submission.status);
 
   async function submit() {
