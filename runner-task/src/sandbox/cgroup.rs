@@ -211,6 +211,19 @@ impl Slot {
         })
     }
 
+    /// Counts the run's CPU from now: the spawner thread's own work of
+    /// starting it is not the program's.
+    pub fn rebase_cpu(&self, base: &mut Baseline) {
+        if let Some(ns) = self.cpu_ns() {
+            base.cpu_ns = ns;
+        }
+    }
+
+    /// Whether threads can be placed on their own (v1).
+    pub fn per_thread(&self) -> bool {
+        !self.v2
+    }
+
     /// Moves a process into the slot (every hierarchy on v1).
     pub fn attach(&self, pid: libc::pid_t) -> io::Result<()> {
         let pid = pid.to_string();
@@ -256,12 +269,24 @@ impl Slot {
     }
 
     /// Processes still in the slot.
+    /// The processes in the slot, but never the runner itself: its spawner
+    /// thread (cgroup v1) lives in the slot, which lists the runner's pid.
     pub fn pids(&self) -> Vec<libc::pid_t> {
+        let me = std::process::id() as libc::pid_t;
         fs::read_to_string(self.pids.join("cgroup.procs"))
             .unwrap_or_default()
             .lines()
             .filter_map(|l| l.trim().parse().ok())
+            .filter(|pid| *pid != me)
             .collect()
+    }
+
+    /// The per-thread membership files (`tasks`) of a v1 slot; none on v2.
+    pub fn thread_files(&self) -> Vec<PathBuf> {
+        if self.v2 {
+            return Vec::new();
+        }
+        self.dirs.iter().map(|d| d.join("tasks")).collect()
     }
 
     /// Kills every process left in the slot and waits until it is empty.
@@ -289,6 +314,16 @@ impl Slot {
             let _ = fs::remove_dir(d);
         }
     }
+}
+
+/// Moves the calling thread (alone) into these `tasks` files' cgroups.
+pub fn enter_thread(files: &[PathBuf]) -> io::Result<()> {
+    // SAFETY: gettid has no failure mode.
+    let tid = unsafe { libc::gettid() }.to_string();
+    for f in files {
+        write(f, &tid)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

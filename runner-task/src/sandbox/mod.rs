@@ -19,6 +19,7 @@ pub mod landlock;
 pub mod limits;
 pub mod mounts;
 pub mod seccomp;
+mod spawner;
 pub mod sys;
 
 mod monitor;
@@ -199,6 +200,28 @@ struct Slot {
     index: usize,
     cgroup: Option<cgroup::Slot>,
     netns: Option<OwnedFd>,
+    /// Started at the slot's first full-profile run on cgroup v1 (none if
+    /// it could not be: runs are then moved into the cgroups one by one).
+    spawner: std::sync::OnceLock<Option<spawner::Spawner>>,
+}
+
+impl Slot {
+    fn new(index: usize, cgroup: Option<cgroup::Slot>) -> Slot {
+        Slot {
+            index,
+            cgroup,
+            netns: None,
+            spawner: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The thread that clones this slot's runs inside its v1 cgroups.
+    fn spawner(&self) -> Option<&spawner::Spawner> {
+        let cg = self.cgroup.as_ref().filter(|c| c.per_thread())?;
+        self.spawner
+            .get_or_init(|| spawner::Spawner::start(cg).ok())
+            .as_ref()
+    }
 }
 
 /// The sandbox of one runner process.
@@ -448,30 +471,40 @@ impl Sandbox {
             probe_only: cmd.probe,
         };
 
-        let baseline = match &slot.cgroup {
+        let spawner = if full { slot.spawner() } else { None };
+        let mut baseline = match &slot.cgroup {
             // One above RLIMIT_NPROC (see `rlimits`): the rlimit is checked
             // early in fork, the pids controller only after the address space
             // was copied, and a fork bomb failing that late piles up kernel
             // memory (freed after an RCU grace period) until the memory limit
             // kills it: the pids limit is only the backstop.
-            Some(cg) => Some(cg.prepare(cmd.memory_bytes, limits.processes + 2).map_err(
-                |source| SandboxError::Create {
+            // The spawner thread is one more task in the slot.
+            Some(cg) => Some(
+                cg.prepare(
+                    cmd.memory_bytes,
+                    limits.processes + 2 + u64::from(spawner.is_some()),
+                )
+                .map_err(|source| SandboxError::Create {
                     what: "cgroup limits",
                     source,
-                },
-            )?),
+                })?,
+            ),
             None => None,
         };
         let started = Instant::now();
         let (pid, pidfd) = if full {
-            self.clone_full(slot, &prepared)?
+            self.clone_full(slot, spawner, &prepared)?
         } else {
             clone_plain(&prepared)?
         };
         drop((stdin_fd, out_w, err_w, rep_w));
         if let Some((r, w)) = sync {
             drop(r);
-            if let Err(e) = self.release_full(slot, pid, host_root, host_user, w) {
+            if let (Some(cg), Some(base), Some(_)) = (&slot.cgroup, &mut baseline, spawner) {
+                cg.rebase_cpu(base);
+            }
+            let attach = spawner.is_none();
+            if let Err(e) = self.release_full(slot, pid, host_root, host_user, w, attach) {
                 let _ = sys::kill(pid, libc::SIGKILL);
                 // SAFETY: reaping our own child.
                 unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
@@ -503,6 +536,7 @@ impl Sandbox {
         host_root: u32,
         host_user: u32,
         go: OwnedFd,
+        attach: bool,
     ) -> Result<(), SandboxError> {
         let io = |what| move |source| SandboxError::Create { what, source };
         let map = if self.is_root {
@@ -521,10 +555,14 @@ impl Sandbox {
             std::fs::write(format!("/proc/{pid}/uid_map"), &map).map_err(io("uid map"))?;
             std::fs::write(format!("/proc/{pid}/gid_map"), &map).map_err(io("gid map"))?;
         }
-        if let Some(cg) = &slot.cgroup {
-            if cg.v2_dir().is_none() {
-                cg.attach(pid).map_err(io("cgroup membership"))?;
-            }
+        // Born in the slot's cgroups: by CLONE_INTO_CGROUP (v2) or from the
+        // spawner thread (v1). Otherwise moved there now, before it runs.
+        if let Some(cg) = slot
+            .cgroup
+            .as_ref()
+            .filter(|c| attach && c.v2_dir().is_none())
+        {
+            cg.attach(pid).map_err(io("cgroup membership"))?;
         }
         sys::write_all(go.as_raw_fd(), b"g").map_err(|e| SandboxError::Create {
             what: "start signal",
@@ -532,7 +570,30 @@ impl Sandbox {
         })
     }
 
+    /// Clones the run's PID 1 into its namespaces, on the slot's spawner
+    /// thread when it has one.
     fn clone_full(
+        &self,
+        slot: &Slot,
+        spawner: Option<&spawner::Spawner>,
+        p: &Prepared,
+    ) -> Result<(libc::pid_t, OwnedFd), SandboxError> {
+        match spawner {
+            Some(s) => {
+                let ctx = AssertSend((self, slot, p));
+                s.run(move || {
+                    let ctx = ctx;
+                    let (sandbox, slot, p) = ctx.0;
+                    AssertSend(sandbox.clone_here(slot, p))
+                })
+                .map(|r| r.0)
+                .unwrap_or_else(|| Err(SandboxError::Clone(sys::Errno(libc::ECHILD))))
+            }
+            None => self.clone_here(slot, p),
+        }
+    }
+
+    fn clone_here(
         &self,
         slot: &Slot,
         p: &Prepared,
@@ -655,8 +716,10 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        if let Ok(slots) = self.slots.lock() {
-            for s in slots.iter() {
+        if let Ok(mut slots) = self.slots.lock() {
+            for s in slots.iter_mut() {
+                // The spawner thread leaves the cgroups by ending.
+                s.spawner.take();
                 if let Some(cg) = &s.cgroup {
                     cg.remove();
                 }
@@ -839,6 +902,13 @@ struct CloneArgs {
 }
 
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Lets the run's prepared data (raw pointers into buffers the caller keeps
+/// alive) be read by the spawner thread while the caller waits for it.
+struct AssertSend<T>(T);
+// SAFETY: the caller blocks until the spawner returned (Spawner::run), and
+// the data is only read meanwhile.
+unsafe impl<T> Send for AssertSend<T> {}
 
 /// `clone3` with fork semantics; runs `child` in the child (never returns).
 fn clone3(

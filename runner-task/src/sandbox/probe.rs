@@ -178,11 +178,7 @@ pub(super) fn run(sb: &mut super::Sandbox) -> Result<Probe, SandboxError> {
             }
             _ => None,
         };
-        slots.push(Slot {
-            index,
-            cgroup: cg,
-            netns: None,
-        });
+        slots.push(Slot::new(index, cg));
     }
     if let Some(layout) = &layout {
         remove_stale_cgroups(layout);
