@@ -93,8 +93,31 @@ impl<'p> Problem<'p> {
             return Ok(result);
         }
         let scoring = pkg.kind == Kind::Scoring;
-        for test in &pkg.tests {
-            let t = self.judge_test(runner, program, test, limits)?;
+        // Each test's sandbox is set up while the one before runs (its
+        // program waits until it is started); interactive tests take two
+        // slots at once and go one by one.
+        let pipelined = pkg.kind != Kind::Interactive && runner.sandbox.can_park();
+        let park = |test: &TestCase| -> Result<crate::sandbox::Running<'_>, RunError> {
+            let input = File::open(&test.input).map_err(RunError::Box)?;
+            runner.park(program, limits, Stdin::Fd(input.into()))
+        };
+        let mut next = match pkg.tests.first() {
+            Some(first) if pipelined => Some(park(first)?),
+            _ => None,
+        };
+        for (i, test) in pkg.tests.iter().enumerate() {
+            let t = match next.take() {
+                Some(mut current) => {
+                    current.start()?;
+                    next = match pkg.tests.get(i + 1) {
+                        Some(following) => Some(park(following)?),
+                        None => None,
+                    };
+                    let out = runner.finish(program, current)?;
+                    self.test_result(runner, test, out)?
+                }
+                None => self.judge_test(runner, program, test, limits)?,
+            };
             result.time_ms = result.time_ms.max(t.time_ms);
             result.memory_kb = result.memory_kb.max(t.memory_kb);
             let failed = t.verdict != Verdict::AC;
@@ -127,18 +150,31 @@ impl<'p> Problem<'p> {
         test: &TestCase,
         limits: Limits,
     ) -> Result<TestResult, RunError> {
-        let (outcome, judged) = if self.package.kind == Kind::Interactive {
-            self.interact(runner, program, test, limits)?
+        if self.package.kind == Kind::Interactive {
+            let (outcome, judged) = self.interact(runner, program, test, limits)?;
+            return Ok(self.result_of(test, outcome, judged));
+        }
+        let input = File::open(&test.input).map_err(RunError::Box)?;
+        let out = runner.run(program, limits, &[], Stdin::Fd(input.into()))?;
+        self.test_result(runner, test, out)
+    }
+
+    /// A run's outcome checked against the test's answer.
+    fn test_result(
+        &self,
+        runner: &Runner,
+        test: &TestCase,
+        out: Outcome,
+    ) -> Result<TestResult, RunError> {
+        let judged = if out.status == Status::Ok {
+            Some(self.check(runner, test, &out.stdout)?)
         } else {
-            let input = File::open(&test.input).map_err(RunError::Box)?;
-            let out = runner.run(program, limits, &[], Stdin::Fd(input.into()))?;
-            let judged = if out.status == Status::Ok {
-                Some(self.check(runner, test, &out.stdout)?)
-            } else {
-                None
-            };
-            (out, judged)
+            None
         };
+        Ok(self.result_of(test, out, judged))
+    }
+
+    fn result_of(&self, test: &TestCase, outcome: Outcome, judged: Option<Checked>) -> TestResult {
         let (verdict, score, message) = match (outcome.status, judged) {
             (
                 Status::Ok,
@@ -163,7 +199,7 @@ impl<'p> Problem<'p> {
             ) => (Verdict::WA, score, message),
             (status, _) => (status_verdict(status), None, None),
         };
-        Ok(TestResult {
+        TestResult {
             name: test.name.clone(),
             group: test.group.clone(),
             verdict,
@@ -171,7 +207,7 @@ impl<'p> Problem<'p> {
             memory_kb: outcome.memory_kb,
             score,
             message,
-        })
+        }
     }
 
     /// Compares output with the answer, by the built-in checker or the

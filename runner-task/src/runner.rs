@@ -231,6 +231,28 @@ impl Runner {
         self.run_live(program, limits, args, stdin, None)
     }
 
+    /// Sets up a run of `program` that waits to start (see
+    /// `sandbox::Command::parked`); finish it with [`Runner::finish`].
+    pub fn park(
+        &self,
+        program: &Program,
+        limits: Limits,
+        stdin: Stdin,
+    ) -> Result<crate::sandbox::Running<'_>, RunError> {
+        let mut cmd = self.command(program, limits, &[], stdin, Stdout::Capture);
+        cmd.parked = true;
+        Ok(self.sandbox.spawn(cmd)?)
+    }
+
+    /// Starts a parked run if it is not yet, and waits for its outcome.
+    pub fn finish(
+        &self,
+        program: &Program,
+        run: crate::sandbox::Running<'_>,
+    ) -> Result<Outcome, RunError> {
+        Ok(classify_runtime_oom(program.lang(), run.wait()?))
+    }
+
     /// Runs a compiled program once, copying its output to `live` (stdout,
     /// stderr) as it comes.
     pub fn run_live(

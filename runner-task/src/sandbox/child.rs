@@ -43,6 +43,7 @@ pub enum Step {
     Chdir,
     OomScore,
     ParentDeath,
+    Gate,
 }
 
 impl Step {
@@ -68,6 +69,7 @@ impl Step {
             Chdir,
             OomScore,
             ParentDeath,
+            Gate,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -98,6 +100,10 @@ pub struct Prepared<'a> {
     /// The parent's end of the sync pipe: our copy of it must go first, or
     /// a parent that died before releasing us would leave us waiting forever.
     pub sync_parent_end: Option<RawFd>,
+    /// A parked run: set up, PID 1 waits here until the runner starts the
+    /// program (and closes its copy of the runner's end first).
+    pub gate: Option<RawFd>,
+    pub gate_parent_end: Option<RawFd>,
     pub mounts: Option<&'a mounts::Plan>,
     pub landlock: Option<(&'a landlock::Policy, Vec<(&'a CStr, Access)>)>,
     pub seccomp: Option<&'a seccomp::Filter>,
@@ -158,6 +164,14 @@ pub fn full(p: &Prepared) -> ! {
     // 4. Capabilities cannot be regained: empty the bounding set while we
     //    still hold CAP_SETPCAP.
     step(Step::BoundingSet, drop_bounding_set());
+    // A parked run waits here, set up, until the runner lets it go (or,
+    // gone or giving up, closes the gate).
+    if let Some(fd) = p.gate_parent_end {
+        sys::close(fd);
+    }
+    if let Some(fd) = p.gate {
+        step(Step::Gate, wait_for_parent(fd));
+    }
     // 5. Standard streams in place, the report pipe at fd 3, nothing else.
     step(Step::Stdio, setup_stdio(p));
     runner_alive();

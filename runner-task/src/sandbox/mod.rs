@@ -172,6 +172,10 @@ pub struct Command {
     pub live: Option<[std::fs::File; 2]>,
     /// Probe runs stop after the setup, before `execve`.
     probe: bool,
+    /// Set up, then wait for [`Running::start`] before the program starts
+    /// (the full profile): a judge prepares the next test's sandbox while
+    /// the current test runs.
+    pub parked: bool,
 }
 
 impl Command {
@@ -190,6 +194,7 @@ impl Command {
             stdout: Stdout::Capture,
             live: None,
             probe: false,
+            parked: false,
         }
     }
 }
@@ -328,6 +333,12 @@ impl Sandbox {
         (base, base + 1)
     }
 
+    /// Whether a run can be parked while another runs: the full profile
+    /// and a second slot.
+    pub fn can_park(&self) -> bool {
+        self.profile == Profile::Full && self.opts.slots >= 2
+    }
+
     /// Starts `cmd` in a free slot (waiting for one if all are busy).
     pub fn spawn(&self, cmd: Command) -> Result<Running<'_>, SandboxError> {
         cmd.limits.validate()?;
@@ -442,6 +453,11 @@ impl Sandbox {
             )
         });
         let sync = if full { Some(pipe()?) } else { None };
+        let gate = if full && cmd.parked {
+            Some(pipe()?)
+        } else {
+            None
+        };
 
         let (uid, gid) = if full {
             // A runner that is not root can map only its own uid, as root
@@ -465,6 +481,8 @@ impl Sandbox {
             report: rep_w.as_raw_fd(),
             sync: sync.as_ref().map(|(r, _)| r.as_raw_fd()),
             sync_parent_end: sync.as_ref().map(|(_, w)| w.as_raw_fd()),
+            gate: gate.as_ref().map(|(r, _)| r.as_raw_fd()),
+            gate_parent_end: gate.as_ref().map(|(_, w)| w.as_raw_fd()),
             mounts: plan.as_ref(),
             landlock,
             seccomp: self.filter.as_ref().filter(|_| self.has(Layer::Seccomp)),
@@ -498,6 +516,10 @@ impl Sandbox {
             clone_plain(&prepared)?
         };
         drop((stdin_fd, out_w, err_w, rep_w));
+        let gate = gate.map(|(r, w)| {
+            drop(r);
+            w
+        });
         if let Some((r, w)) = sync {
             drop(r);
             if let (Some(cg), Some(base), Some(_)) = (&slot.cgroup, &mut baseline, spawner) {
@@ -524,6 +546,7 @@ impl Sandbox {
             host_uid: (!full).then_some(host_user),
             box_dir: cmd.box_dir.filter(|(_, w)| *w).map(|(p, _)| p),
             live: cmd.live,
+            gate,
         })
     }
 
@@ -745,8 +768,19 @@ impl<'s> Running<'s> {
         }
     }
 
+    /// Lets a parked run's program start (see [`Command::parked`]); its
+    /// wall time and CPU count from here. Waiting starts it too.
+    pub fn start(&mut self) -> Result<(), SandboxError> {
+        let slot = self.slot.as_ref().expect("slot held");
+        match self.parts.as_mut() {
+            Some(parts) => monitor::open_gate(parts, slot.cgroup.as_ref()),
+            None => Ok(()),
+        }
+    }
+
     /// Enforces the limits until the program ends; returns what happened.
     pub fn wait(mut self) -> Result<Outcome, SandboxError> {
+        self.start()?;
         let parts = self.parts.take().expect("waited once");
         let slot = self.slot.as_ref().expect("slot held");
         let mut outcome = monitor::supervise(parts, slot.cgroup.as_ref())?;

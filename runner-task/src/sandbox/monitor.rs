@@ -82,6 +82,24 @@ pub(super) struct Parts {
     pub box_dir: Option<PathBuf>,
     /// Live copies of stdout and stderr.
     pub live: Option<[std::fs::File; 2]>,
+    /// A parked run's gate: the program starts when it is written.
+    pub gate: Option<OwnedFd>,
+}
+
+/// Starts a parked run's program: from now on its wall time and its CPU
+/// count (not the setup done before).
+pub(super) fn open_gate(
+    parts: &mut Parts,
+    cgroup: Option<&cgroup::Slot>,
+) -> Result<(), SandboxError> {
+    let Some(gate) = parts.gate.take() else {
+        return Ok(());
+    };
+    if let (Some(cg), Some(base)) = (cgroup, parts.baseline.as_mut()) {
+        cg.rebase_cpu(base);
+    }
+    parts.started = Instant::now();
+    sys::write_all(gate.as_raw_fd(), b"s").map_err(|e| SandboxError::Supervise(e.into()))
 }
 
 /// How often CPU use of the whole tree is checked while nothing else happens.

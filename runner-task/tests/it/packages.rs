@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::helpers::{bin, problems_dir};
+use crate::helpers::{bin, limits, problems_dir, runner};
+use runner_task::sandbox::Profile;
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -114,4 +115,50 @@ fn packages_verify_in_the_restricted_profile_too() {
         "guess",
         &["--profile", "restricted", "--min-isolation", "restricted"],
     );
+}
+
+/// A parked run is set up but its program starts only when released: a
+/// judge prepares the next test's sandbox while the current one runs.
+#[test]
+fn a_parked_run_starts_its_program_only_when_released() {
+    let r = runner(Profile::Full);
+    let tc = r.runner.toolchain("python3").unwrap();
+    let program = r
+        .runner
+        .prepare(tc, b"import time\nprint(time.monotonic_ns())\n")
+        .unwrap();
+    let mut parked = r
+        .runner
+        .park(
+            &program,
+            limits(2000, 256),
+            runner_task::sandbox::Stdin::Null,
+        )
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out-parameter.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    let released = now.tv_sec as u128 * 1_000_000_000 + now.tv_nsec as u128;
+    parked.start().unwrap();
+    let out = r.runner.finish(&program, parked).unwrap();
+    let started: u128 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(started > released, "the program ran before it was released");
+    assert!(
+        out.wall_ms < 1000,
+        "wall time counts from the release: {out:?}"
+    );
+
+    // Never released: dropped, it leaves nothing behind.
+    let tc = r.runner.toolchain("python3").unwrap();
+    let p2 = r.runner.prepare(tc, b"print(1)\n").unwrap();
+    drop(
+        r.runner
+            .park(&p2, limits(2000, 256), runner_task::sandbox::Stdin::Null)
+            .unwrap(),
+    );
+    r.assert_host_clean();
 }
