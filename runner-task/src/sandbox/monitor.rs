@@ -99,7 +99,10 @@ pub(super) fn open_gate(
         cg.rebase_cpu(base);
     }
     parts.started = Instant::now();
-    sys::write_all(gate.as_raw_fd(), b"s").map_err(|e| SandboxError::Supervise(e.into()))
+    // A run whose setup failed is gone already (EPIPE): its report, read
+    // when it is waited for, says which step failed.
+    let _ = sys::write_all(gate.as_raw_fd(), b"s");
+    Ok(())
 }
 
 /// How often CPU use of the whole tree is checked while nothing else happens.
