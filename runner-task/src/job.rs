@@ -232,25 +232,43 @@ fn run_inputs(
     if let Some(dir) = live {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    for (i, input) in inputs.iter().enumerate() {
-        if !program.compiled() {
+    if !program.compiled() {
+        for _ in inputs {
             result.runs.push(compile_error_run(runner, &program));
-            continue;
         }
-        let files = match live {
+        return Ok(());
+    }
+    let files = |i: usize| -> anyhow::Result<Option<[std::fs::File; 2]>> {
+        Ok(match live {
             Some(dir) => Some([
                 std::fs::File::create(dir.join(format!("{i}.stdout")))?,
                 std::fs::File::create(dir.join(format!("{i}.stderr")))?,
             ]),
             None => None,
+        })
+    };
+    let stdin = |i: usize| Stdin::Bytes(inputs[i].stdin.clone().into_bytes());
+    // Each input's sandbox is set up while the one before runs (see
+    // `sandbox::Command::parked`).
+    let park = |i: usize| -> anyhow::Result<_> {
+        Ok(runner.park(&program, limits, &inputs[i].args, stdin(i), files(i)?)?)
+    };
+    let mut next = if runner.sandbox.can_park() && !inputs.is_empty() {
+        Some(park(0)?)
+    } else {
+        None
+    };
+    for (i, input) in inputs.iter().enumerate() {
+        let out = match next.take() {
+            Some(mut current) => {
+                current.start()?;
+                if i + 1 < inputs.len() {
+                    next = Some(park(i + 1)?);
+                }
+                runner.finish(&program, current)?
+            }
+            None => runner.run_live(&program, limits, &input.args, stdin(i), files(i)?)?,
         };
-        let out = runner.run_live(
-            &program,
-            limits,
-            &input.args,
-            Stdin::Bytes(input.stdin.clone().into_bytes()),
-            files,
-        )?;
         if crate::runner::startup_syntax_error(program.lang(), &out) {
             let mut ce = compile_error_run(runner, &program);
             ce.compile_output = Some(String::from_utf8_lossy(&out.stderr).into_owned());

@@ -99,7 +99,7 @@ impl<'p> Problem<'p> {
         let pipelined = pkg.kind != Kind::Interactive && runner.sandbox.can_park();
         let park = |test: &TestCase| -> Result<crate::sandbox::Running<'_>, RunError> {
             let input = File::open(&test.input).map_err(RunError::Box)?;
-            runner.park(program, limits, Stdin::Fd(input.into()))
+            runner.park(program, limits, &[], Stdin::Fd(input.into()), None)
         };
         let mut next = match pkg.tests.first() {
             Some(first) if pipelined => Some(park(first)?),

@@ -237,10 +237,13 @@ impl Runner {
         &self,
         program: &Program,
         limits: Limits,
+        args: &[String],
         stdin: Stdin,
+        live: Option<[std::fs::File; 2]>,
     ) -> Result<crate::sandbox::Running<'_>, RunError> {
-        let mut cmd = self.command(program, limits, &[], stdin, Stdout::Capture);
+        let mut cmd = self.command(program, limits, args, stdin, Stdout::Capture);
         cmd.parked = true;
+        cmd.live = live;
         Ok(self.sandbox.spawn(cmd)?)
     }
 

@@ -132,7 +132,9 @@ fn a_parked_run_starts_its_program_only_when_released() {
         .park(
             &program,
             limits(2000, 256),
+            &[],
             runner_task::sandbox::Stdin::Null,
+            None,
         )
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1000));
@@ -157,7 +159,13 @@ fn a_parked_run_starts_its_program_only_when_released() {
     let p2 = r.runner.prepare(tc, b"print(1)\n").unwrap();
     drop(
         r.runner
-            .park(&p2, limits(2000, 256), runner_task::sandbox::Stdin::Null)
+            .park(
+                &p2,
+                limits(2000, 256),
+                &[],
+                runner_task::sandbox::Stdin::Null,
+                None,
+            )
             .unwrap(),
     );
     r.assert_host_clean();
