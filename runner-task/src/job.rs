@@ -249,26 +249,22 @@ fn run_inputs(
     };
     let stdin = |i: usize| Stdin::Bytes(inputs[i].stdin.clone().into_bytes());
     // Each input's sandbox is set up while the one before runs (see
-    // `sandbox::Command::parked`).
+    // `sandbox::Command::parked`), where a second slot allows.
     let park = |i: usize| -> anyhow::Result<_> {
         Ok(runner.park(&program, limits, &inputs[i].args, stdin(i), files(i)?)?)
     };
-    let mut next = if runner.sandbox.can_park() && !inputs.is_empty() {
-        Some(park(0)?)
-    } else {
-        None
-    };
-    for (i, input) in inputs.iter().enumerate() {
-        let out = match next.take() {
-            Some(mut current) => {
-                current.start()?;
-                if i + 1 < inputs.len() {
-                    next = Some(park(i + 1)?);
-                }
-                runner.finish(&program, current)?
-            }
-            None => runner.run_live(&program, limits, &input.args, stdin(i), files(i)?)?,
+    let ahead = runner.sandbox.can_park();
+    let mut next = None;
+    for i in 0..inputs.len() {
+        let mut current = match next.take() {
+            Some(parked) => parked,
+            None => park(i)?,
         };
+        current.start()?;
+        if ahead && i + 1 < inputs.len() {
+            next = Some(park(i + 1)?);
+        }
+        let out = runner.finish(&program, current)?;
         if crate::runner::startup_syntax_error(program.lang(), &out) {
             let mut ce = compile_error_run(runner, &program);
             ce.compile_output = Some(String::from_utf8_lossy(&out.stderr).into_owned());

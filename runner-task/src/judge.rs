@@ -94,29 +94,30 @@ impl<'p> Problem<'p> {
         }
         let scoring = pkg.kind == Kind::Scoring;
         // Each test's sandbox is set up while the one before runs (its
-        // program waits until it is started); interactive tests take two
-        // slots at once and go one by one.
-        let pipelined = pkg.kind != Kind::Interactive && runner.sandbox.can_park();
+        // program waits until it is started), where a second slot allows;
+        // interactive tests take two slots at once and go one by one.
+        let interactive = pkg.kind == Kind::Interactive;
+        let ahead = runner.sandbox.can_park();
         let park = |test: &TestCase| -> Result<crate::sandbox::Running<'_>, RunError> {
             let input = File::open(&test.input).map_err(RunError::Box)?;
             runner.park(program, limits, &[], Stdin::Fd(input.into()), None)
         };
-        let mut next = match pkg.tests.first() {
-            Some(first) if pipelined => Some(park(first)?),
-            _ => None,
-        };
+        let mut next = None;
         for (i, test) in pkg.tests.iter().enumerate() {
-            let t = match next.take() {
-                Some(mut current) => {
-                    current.start()?;
-                    next = match pkg.tests.get(i + 1) {
-                        Some(following) => Some(park(following)?),
-                        None => None,
-                    };
-                    let out = runner.finish(program, current)?;
-                    self.test_result(runner, test, out)?
+            let t = if interactive {
+                let (outcome, judged) = self.interact(runner, program, test, limits)?;
+                self.result_of(test, outcome, judged)
+            } else {
+                let mut current = match next.take() {
+                    Some(parked) => parked,
+                    None => park(test)?,
+                };
+                current.start()?;
+                if ahead {
+                    next = pkg.tests.get(i + 1).map(park).transpose()?;
                 }
-                None => self.judge_test(runner, program, test, limits)?,
+                let out = runner.finish(program, current)?;
+                self.test_result(runner, test, out)?
             };
             result.time_ms = result.time_ms.max(t.time_ms);
             result.memory_kb = result.memory_kb.max(t.memory_kb);
@@ -141,22 +142,6 @@ impl<'p> Problem<'p> {
             }
         }
         Ok(result)
-    }
-
-    fn judge_test(
-        &self,
-        runner: &Runner,
-        program: &Program,
-        test: &TestCase,
-        limits: Limits,
-    ) -> Result<TestResult, RunError> {
-        if self.package.kind == Kind::Interactive {
-            let (outcome, judged) = self.interact(runner, program, test, limits)?;
-            return Ok(self.result_of(test, outcome, judged));
-        }
-        let input = File::open(&test.input).map_err(RunError::Box)?;
-        let out = runner.run(program, limits, &[], Stdin::Fd(input.into()))?;
-        self.test_result(runner, test, out)
     }
 
     /// A run's outcome checked against the test's answer.

@@ -241,10 +241,7 @@ impl Runner {
         stdin: Stdin,
         live: Option<[std::fs::File; 2]>,
     ) -> Result<crate::sandbox::Running<'_>, RunError> {
-        let mut cmd = self.command(program, limits, args, stdin, Stdout::Capture);
-        cmd.parked = true;
-        cmd.live = live;
-        Ok(self.sandbox.spawn(cmd)?)
+        self.spawn(program, limits, args, stdin, live, true)
     }
 
     /// Starts a parked run if it is not yet, and waits for its outcome.
@@ -254,6 +251,21 @@ impl Runner {
         run: crate::sandbox::Running<'_>,
     ) -> Result<Outcome, RunError> {
         Ok(classify_runtime_oom(program.lang(), run.wait()?))
+    }
+
+    fn spawn(
+        &self,
+        program: &Program,
+        limits: Limits,
+        args: &[String],
+        stdin: Stdin,
+        live: Option<[std::fs::File; 2]>,
+        parked: bool,
+    ) -> Result<crate::sandbox::Running<'_>, RunError> {
+        let mut cmd = self.command(program, limits, args, stdin, Stdout::Capture);
+        cmd.live = live;
+        cmd.parked = parked;
+        Ok(self.sandbox.spawn(cmd)?)
     }
 
     /// Runs a compiled program once, copying its output to `live` (stdout,
@@ -266,10 +278,8 @@ impl Runner {
         stdin: Stdin,
         live: Option<[std::fs::File; 2]>,
     ) -> Result<Outcome, RunError> {
-        let mut cmd = self.command(program, limits, args, stdin, Stdout::Capture);
-        cmd.live = live;
-        let out = self.sandbox.run(cmd)?;
-        Ok(classify_runtime_oom(program.lang(), out))
+        let run = self.spawn(program, limits, args, stdin, live, false)?;
+        self.finish(program, run)
     }
 }
 

@@ -291,6 +291,11 @@ pub async fn handle(
         .unwrap()
 }
 
+/// A message of the dead-letter queue, as its event source hands it over.
+pub fn dead_letter(body: &str) -> serde_json::Value {
+    serde_json::json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m", "body": body}]})
+}
+
 /// An S3 ObjectCreated notification for a job's result.
 pub fn s3_event(job_id: &str) -> serde_json::Value {
     serde_json::json!({"Records": [{

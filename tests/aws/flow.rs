@@ -435,8 +435,10 @@ async fn stopped_tasks_and_dead_letters_end_in_failed() {
         .create_run(&ann, print_one(), None)
         .await
         .unwrap();
-    let dlq = serde_json::json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m",
-        "body": serde_json::to_string(&coderun_aws::sqs::JobMessage { job_id: dead.id.clone() }).unwrap()}]});
+    let message = coderun_aws::sqs::JobMessage {
+        job_id: dead.id.clone(),
+    };
+    let dlq = dead_letter(&serde_json::to_string(&message).unwrap());
     let job = handle(&env.platform, dlq, &dead.id).await;
     assert_eq!(job.status, Status::Failed);
     assert!(job.error.unwrap().contains("dead-letter"));
@@ -466,9 +468,7 @@ async fn a_failing_run_task_is_retried_then_dead_lettered() {
         assert_eq!((j.status, j.launch), (Status::Starting, None));
     }
     // After maxReceiveCount the message lands in the DLQ: the job fails.
-    let dlq = serde_json::json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m",
-        "body": body}]});
-    let j = handle(&env.platform, dlq, &job.id).await;
+    let j = handle(&env.platform, dead_letter(&body), &job.id).await;
     assert_eq!(j.status, Status::Failed);
     assert!(j.error.unwrap().contains("dead-letter"));
 }
