@@ -22,6 +22,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn time(mut f: impl FnMut()) -> Duration {
+    settle();
     for _ in 0..10 {
         f(); // warm-up
     }
@@ -34,6 +35,13 @@ fn time(mut f: impl FnMut()) -> Duration {
             })
             .collect(),
     )
+}
+
+/// Waits for the kernel's deferred work of the block before (namespaces
+/// torn down after their processes exited, network namespaces above all)
+/// so that it is not charged to the next block.
+fn settle() {
+    std::thread::sleep(Duration::from_secs(2));
 }
 
 fn ms(d: Duration) -> f64 {

@@ -19,6 +19,11 @@ use super::sys::{self, Errno, SysResult};
 pub const SETUP_FAILED: i32 = 125;
 /// Inside the namespaces, the program runs as this uid and gid.
 pub const INSIDE_ID: u32 = 1000;
+/// OOM score of a run's PID 1 (full profile): after the run's programs
+/// (1000), before the runner (see `spawner`).
+pub const INIT_OOM_SCORE: u64 = 500;
+/// OOM score of the programs: the OOM killer's first choice.
+const PROGRAM_OOM_SCORE: u64 = 1000;
 
 /// Steps of the setup, as reported on failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +141,10 @@ fn step<T>(step: Step, result: SysResult<T>) -> T {
 /// The `full` profile, in the order the layers must go on. Never returns.
 pub fn full(p: &Prepared) -> ! {
     REPORT.store(p.report, Ordering::Relaxed);
+    // Still the runner's identity (and dumpable): the OOM killer takes us
+    // after the programs but before the runner, whose spawner thread may
+    // share the run's memory cgroup.
+    step(Step::OomScore, set_oom_score(INIT_OOM_SCORE));
     // 1. The parent writes our uid/gid maps and puts us in the slot cgroup;
     //    until it says so we have no identity to act with.
     if let Some(fd) = p.sync_parent_end {
@@ -204,8 +213,24 @@ fn prefer_for_oom_kill() -> SysResult<()> {
     // files to the host's root; dumpable again, they are ours to write. The
     // uid switch that follows makes us non-dumpable once more.
     sys::prctl(libc::PR_SET_DUMPABLE, 1)?;
+    set_oom_score(PROGRAM_OOM_SCORE)
+}
+
+/// Raises our OOM score (raising needs no privilege). No allocation.
+fn set_oom_score(score: u64) -> SysResult<()> {
+    let mut text = [0u8; 20];
+    let mut at = text.len();
+    let mut v = score;
+    loop {
+        at -= 1;
+        text[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
     let fd = sys::open(c"/proc/self/oom_score_adj", libc::O_WRONLY, 0)?;
-    let r = sys::write_all(fd, b"1000");
+    let r = sys::write_all(fd, &text[at..]);
     sys::close(fd);
     r
 }
@@ -398,14 +423,53 @@ fn exec(p: &Prepared) -> ! {
     report_error(Step::Exec, Errno::last())
 }
 
+/// Bytes of stack for the program's side until it executes.
+const PROGRAM_STACK: usize = 64 * 1024;
+
+/// Starts `program` in a child that borrows our memory until it executes
+/// (`CLONE_VM | CLONE_VFORK`, as `posix_spawn` does): nothing of the address
+/// space is copied, and we are suspended until the child has executed the
+/// program or exited. The child only makes system calls on its own stack
+/// and changes no memory we use afterwards; what it changes of the shared
+/// address space's state (the dumpable flag, see [`prefer_for_oom_kill`]) it
+/// resets itself with its identity switch. The kernel does not spread the
+/// child's OOM score to us, the memory's other user, for a vfork child.
+fn start_program(p: &Prepared, program: fn(&Prepared) -> !) -> SysResult<libc::pid_t> {
+    struct Start<'a, 'b> {
+        p: &'a Prepared<'b>,
+        program: fn(&Prepared) -> !,
+    }
+    extern "C" fn entry(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` points at the `Start` below, alive while we run (the
+        // parent is suspended until we execute or exit).
+        let start = unsafe { &*(arg as *const Start) };
+        (start.program)(start.p)
+    }
+    let start = Start { p, program };
+    let mut stack = [0u8; PROGRAM_STACK];
+    // SAFETY: the stack grows down from its (16-byte aligned) end and is not
+    // used by us until the child no longer runs on it: CLONE_VFORK returns
+    // only after its execve or exit.
+    let pid = unsafe {
+        let top = stack.as_mut_ptr().add(PROGRAM_STACK);
+        let top = top.sub(top as usize % 16);
+        libc::clone(
+            entry,
+            top.cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            &start as *const Start as *mut libc::c_void,
+        )
+    };
+    sys::check(pid)
+}
+
 /// The program's reporting parent. In the full profile it is PID 1 of the
 /// run's PID namespace: it starts the program as PID 2 so that the program
 /// keeps ordinary signal semantics, reaps orphans, and when it returns the
 /// kernel kills whatever is left in the namespace. In both profiles it
 /// reports the program's exit status, resource use and end time.
 fn init(p: &Prepared, confine_self: Option<fn(&Prepared)>, program: fn(&Prepared) -> !) -> ! {
-    let pid = match sys::raw_fork() {
-        Ok(0) => program(p),
+    let pid = match start_program(p, program) {
         Ok(pid) => pid,
         Err(e) => report_error(Step::Fork, e),
     };

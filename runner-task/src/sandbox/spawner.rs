@@ -14,20 +14,27 @@
 //! Memory the thread touches is charged to the runner's own cgroup (to the
 //! owner of the address space), and the runner never signals itself when
 //! it empties the slot (see `cgroup::Slot::pids`). A thread in the slot's
-//! memory cgroup would make the whole runner a candidate when a run hits
-//! its memory limit: the runner takes itself out of the OOM killer's
-//! choice first (a run's programs are its first choice, see
-//! `child::prefer_for_oom_kill`), or no spawner is started.
+//! memory cgroup makes the whole runner a candidate when a run hits its
+//! memory limit. A run's programs are the OOM killer's first choice (score
+//! 1000, see `child::prefer_for_oom_kill`) and its PID 1 the next (score
+//! [`child::INIT_OOM_SCORE`]); the runner takes itself out of the choice
+//! (score -1000) where it may (CAP_SYS_RESOURCE). Where it may not, it
+//! stays last by size: the score of PID 1 outweighs the runner's resident
+//! memory as long as that is under a quarter of the run's memory limit,
+//! and a run with a smaller limit is moved into the cgroups instead (see
+//! [`Spawner::may_clone`]).
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use super::cgroup;
+use super::{cgroup, child};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
 #[derive(Debug)]
 pub(super) struct Spawner {
+    /// The runner is out of the OOM killer's choice (score -1000).
+    protected: bool,
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -35,9 +42,11 @@ pub(super) struct Spawner {
 impl Spawner {
     /// Starts the thread and moves it into `slot`'s cgroups.
     pub fn start(slot: &cgroup::Slot) -> std::io::Result<Spawner> {
-        // Inherited by each run's PID 1 (it reports the run: better it
-        // survives), raised to the top by each program.
-        std::fs::write("/proc/self/oom_score_adj", "-1000")?;
+        let protected = match std::fs::write("/proc/self/oom_score_adj", "-1000") {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => false,
+            Err(e) => return Err(e),
+        };
         let (jobs, queue) = mpsc::channel::<Job>();
         let (entered, entered_rx) = mpsc::channel::<std::io::Result<()>>();
         let dirs = slot.thread_files();
@@ -55,6 +64,7 @@ impl Spawner {
             })?;
         match entered_rx.recv() {
             Ok(Ok(())) => Ok(Spawner {
+                protected,
                 jobs: Some(jobs),
                 thread: Some(thread),
             }),
@@ -67,6 +77,17 @@ impl Spawner {
                 Err(std::io::Error::other("the spawner thread died"))
             }
         }
+    }
+
+    /// Whether a run limited to `memory_bytes` may be cloned here: always
+    /// when the runner is out of the OOM killer's choice; otherwise only if
+    /// PID 1's score outweighs the runner's size (the OOM killer ranks by
+    /// resident memory plus score × limit / 1000).
+    pub fn may_clone(&self, memory_bytes: u64) -> bool {
+        self.protected
+            || resident_bytes().is_some_and(|rss| {
+                rss.saturating_mul(1000) < memory_bytes.saturating_mul(child::INIT_OOM_SCORE) / 2
+            })
     }
 
     /// Runs `f` on the spawner thread and returns its result.
@@ -94,4 +115,13 @@ impl Drop for Spawner {
             let _ = t.join();
         }
     }
+}
+
+/// The runner's resident memory, bytes.
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no memory effects.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok()?)
 }
