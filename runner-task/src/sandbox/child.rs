@@ -156,10 +156,8 @@ pub fn full(p: &Prepared) -> ! {
     );
     // Act as the namespace's root (mapped to an unprivileged host uid) so
     // that the files created below have an owner the kernel can represent.
-    // SAFETY: plain credential changes.
-    step(Step::Gid, sys::check(unsafe { libc::setresgid(0, 0, 0) }));
-    // SAFETY: as above.
-    step(Step::Uid, sys::check(unsafe { libc::setresuid(0, 0, 0) }));
+    step(Step::Gid, sys::set_gid(0));
+    step(Step::Uid, sys::set_uid(0));
     // The run dies with the runner: as PID 1 our death ends the namespace.
     // (Set after the uid change, which clears it.)
     step(Step::ParentDeath, die_with_parent());
@@ -289,21 +287,10 @@ pub fn restricted(p: &Prepared) -> ! {
 /// resource limits, no_new_privs, Landlock, and the working directory.
 fn lock_down(p: &Prepared) {
     // No supplementary groups: the runner's (root's) groups must not leak.
-    // SAFETY: an empty group list.
-    step(
-        Step::Groups,
-        sys::check(unsafe { libc::setgroups(0, std::ptr::null()) }),
-    );
-    // SAFETY: plain credential changes.
-    step(
-        Step::Gid,
-        sys::check(unsafe { libc::setresgid(p.gid, p.gid, p.gid) }),
-    );
-    // SAFETY: as above; this also clears the permitted and effective sets.
-    step(
-        Step::Uid,
-        sys::check(unsafe { libc::setresuid(p.uid, p.uid, p.uid) }),
-    );
+    step(Step::Groups, sys::clear_groups());
+    step(Step::Gid, sys::set_gid(p.gid));
+    // This also clears the permitted and effective sets.
+    step(Step::Uid, sys::set_uid(p.uid));
     step(Step::Capabilities, clear_capabilities());
     // Resource limits for every process of the run.
     for &(res, soft, hard) in &p.rlimits {

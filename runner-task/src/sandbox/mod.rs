@@ -396,7 +396,7 @@ impl Sandbox {
         let cwd = c(subst(&cmd.cwd))?;
 
         let limits = cmd.limits;
-        let (host_root, host_user) = self.host_ids(slot.index);
+        let (_, host_user) = self.host_ids(slot.index);
         let rlimits = self.rlimits(&cmd, slot.cgroup.is_some());
 
         // Streams: the child's ends are closed in the parent after the clone.
@@ -514,29 +514,22 @@ impl Sandbox {
             None => None,
         };
         let started = Instant::now();
-        let (pid, pidfd) = if full {
-            self.clone_full(slot, spawner, &prepared)?
-        } else {
-            clone_plain(&prepared)?
+        let pidfd = match sync {
+            Some((r, w)) => {
+                let pidfd = self.start_full(slot, spawner, &prepared, w)?;
+                drop(r);
+                if let (Some(cg), Some(base), Some(_)) = (&slot.cgroup, &mut baseline, spawner) {
+                    cg.rebase_cpu(base);
+                }
+                pidfd
+            }
+            None => clone_plain(&prepared)?.1,
         };
         drop((stdin_fd, out_w, err_w, rep_w));
         let gate = gate.map(|(r, w)| {
             drop(r);
             w
         });
-        if let Some((r, w)) = sync {
-            drop(r);
-            if let (Some(cg), Some(base), Some(_)) = (&slot.cgroup, &mut baseline, spawner) {
-                cg.rebase_cpu(base);
-            }
-            let attach = spawner.is_none();
-            if let Err(e) = self.release_full(slot, pid, host_root, host_user, w, attach) {
-                let _ = sys::kill(pid, libc::SIGKILL);
-                // SAFETY: reaping our own child.
-                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
-                return Err(e);
-            }
-        }
         Ok(monitor::Parts {
             pidfd,
             started,
@@ -597,26 +590,41 @@ impl Sandbox {
         })
     }
 
-    /// Clones the run's PID 1 into its namespaces, on the slot's spawner
-    /// thread when it has one.
-    fn clone_full(
+    /// Clones the run's PID 1 into its namespaces and lets it go (see
+    /// [`Sandbox::release_full`]), on the slot's spawner thread when it has
+    /// one: the run then sets itself up while the caller is woken.
+    fn start_full(
         &self,
         slot: &Slot,
         spawner: Option<&spawner::Spawner>,
         p: &Prepared,
-    ) -> Result<(libc::pid_t, OwnedFd), SandboxError> {
+        go: OwnedFd,
+    ) -> Result<OwnedFd, SandboxError> {
+        let start = move || {
+            let (pid, pidfd) = self.clone_here(slot, p)?;
+            let (host_root, host_user) = self.host_ids(slot.index);
+            let attach = spawner.is_none();
+            match self.release_full(slot, pid, host_root, host_user, go, attach) {
+                Ok(()) => Ok(pidfd),
+                Err(e) => {
+                    let _ = sys::kill(pid, libc::SIGKILL);
+                    // SAFETY: reaping our own child.
+                    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                    Err(e)
+                }
+            }
+        };
         match spawner {
             Some(s) => {
-                let ctx = AssertSend((self, slot, p));
+                let start = AssertSend(start);
                 s.run(move || {
-                    let ctx = ctx;
-                    let (sandbox, slot, p) = ctx.0;
-                    AssertSend(sandbox.clone_here(slot, p))
+                    let start = start;
+                    AssertSend((start.0)())
                 })
                 .map(|r| r.0)
                 .unwrap_or_else(|| Err(SandboxError::Clone(sys::Errno(libc::ECHILD))))
             }
-            None => self.clone_here(slot, p),
+            None => start(),
         }
     }
 

@@ -383,7 +383,7 @@ fn kill_uid(uid: u32) {
     if pid == 0 {
         // SAFETY: credential change and signals in a fresh child.
         unsafe {
-            if libc::setresgid(uid, uid, uid) != 0 || libc::setresuid(uid, uid, uid) != 0 {
+            if sys::set_gid(uid).is_err() || sys::set_uid(uid).is_err() {
                 libc::_exit(1);
             }
             for _ in 0..10_000 {

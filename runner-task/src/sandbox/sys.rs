@@ -175,6 +175,30 @@ pub fn dup2(from: RawFd, to: RawFd) -> SysResult<()> {
     check(unsafe { libc::dup2(from, to) }).map(drop)
 }
 
+// Credentials of the calling thread alone, by raw system calls: in a child
+// of the multi-threaded runner, glibc's wrappers would signal each of the
+// runner's threads (copied as memory, not running here) and take locks one
+// of them may have held at the clone.
+
+/// setresuid(uid, uid, uid) for this thread.
+pub fn set_uid(uid: u32) -> SysResult<()> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) }).map(drop)
+}
+
+/// setresgid(gid, gid, gid) for this thread.
+pub fn set_gid(gid: u32) -> SysResult<()> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) }).map(drop)
+}
+
+/// No supplementary groups for this thread.
+pub fn clear_groups() -> SysResult<()> {
+    // SAFETY: an empty list.
+    check(unsafe { libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>()) })
+        .map(drop)
+}
+
 pub fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> SysResult<()> {
     // SAFETY: the options used here take integer arguments only.
     check(unsafe {
