@@ -19,11 +19,6 @@ use super::sys::{self, Errno, SysResult};
 pub const SETUP_FAILED: i32 = 125;
 /// Inside the namespaces, the program runs as this uid and gid.
 pub const INSIDE_ID: u32 = 1000;
-/// OOM score of a run's PID 1 (full profile): after the run's programs
-/// (1000), before the runner (see `spawner`).
-pub const INIT_OOM_SCORE: u64 = 500;
-/// OOM score of the programs: the OOM killer's first choice.
-const PROGRAM_OOM_SCORE: u64 = 1000;
 
 /// Steps of the setup, as reported on failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,10 +136,6 @@ fn step<T>(step: Step, result: SysResult<T>) -> T {
 /// The `full` profile, in the order the layers must go on. Never returns.
 pub fn full(p: &Prepared) -> ! {
     REPORT.store(p.report, Ordering::Relaxed);
-    // Still the runner's identity (and dumpable): the OOM killer takes us
-    // after the programs but before the runner, whose spawner thread may
-    // share the run's memory cgroup.
-    step(Step::OomScore, set_oom_score(INIT_OOM_SCORE));
     // 1. The parent writes our uid/gid maps and puts us in the slot cgroup;
     //    until it says so we have no identity to act with.
     if let Some(fd) = p.sync_parent_end {
@@ -211,24 +202,8 @@ fn prefer_for_oom_kill() -> SysResult<()> {
     // files to the host's root; dumpable again, they are ours to write. The
     // uid switch that follows makes us non-dumpable once more.
     sys::prctl(libc::PR_SET_DUMPABLE, 1)?;
-    set_oom_score(PROGRAM_OOM_SCORE)
-}
-
-/// Raises our OOM score (raising needs no privilege). No allocation.
-fn set_oom_score(score: u64) -> SysResult<()> {
-    let mut text = [0u8; 20];
-    let mut at = text.len();
-    let mut v = score;
-    loop {
-        at -= 1;
-        text[at] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
     let fd = sys::open(c"/proc/self/oom_score_adj", libc::O_WRONLY, 0)?;
-    let r = sys::write_all(fd, &text[at..]);
+    let r = sys::write_all(fd, b"1000");
     sys::close(fd);
     r
 }

@@ -489,11 +489,7 @@ impl Sandbox {
             probe_only: cmd.probe,
         };
 
-        let spawner = if full {
-            slot.spawner().filter(|s| s.may_clone(cmd.memory_bytes))
-        } else {
-            None
-        };
+        let spawner = if full { slot.spawner() } else { None };
         let mut baseline = match &slot.cgroup {
             // One above RLIMIT_NPROC (see `rlimits`): the rlimit is checked
             // early in fork, the pids controller only after the address space

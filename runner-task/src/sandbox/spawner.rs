@@ -2,9 +2,11 @@
 //! slot's cgroups, so that the runs it clones are born there.
 //!
 //! Moving a process between cgroups takes the kernel's global
-//! `cgroup_threadgroup_rwsem` for writing, which first waits for an RCU
-//! grace period: about 0.5 ms per run, the largest single cost of a
-//! sandbox start. A child inherits its creator's cgroups, and cgroup v1
+//! `cgroup_threadgroup_rwsem` for writing, which waits for an RCU grace
+//! period unless another move came just before: 0.5 ms and more in
+//! back-to-back runs, 6-15 ms measured here for a run after a pause (a
+//! playground run, a Python program), the largest single cost of a sandbox
+//! start. A child inherits its creator's cgroups, and cgroup v1
 //! places threads one by one: one thread moved once, at the slot's first
 //! run, saves that move on every run after it. (Cgroup v2 has
 //! `CLONE_INTO_CGROUP` for the same.)
@@ -13,28 +15,23 @@
 //! prepared data can be run on it; the caller waits until it returned.
 //! Memory the thread touches is charged to the runner's own cgroup (to the
 //! owner of the address space), and the runner never signals itself when
-//! it empties the slot (see `cgroup::Slot::pids`). A thread in the slot's
-//! memory cgroup makes the whole runner a candidate when a run hits its
-//! memory limit. A run's programs are the OOM killer's first choice (score
-//! 1000, see `child::prefer_for_oom_kill`) and its PID 1 the next (score
-//! [`child::INIT_OOM_SCORE`]); the runner takes itself out of the choice
-//! (score -1000) where it may (CAP_SYS_RESOURCE). Where it may not, it
-//! stays last by size: the score of PID 1 outweighs the runner's resident
-//! memory as long as that is under a quarter of the run's memory limit,
-//! and a run with a smaller limit is moved into the cgroups instead (see
-//! [`Spawner::may_clone`]).
+//! it empties the slot (see `cgroup::Slot::pids`). Nor can a run that fills
+//! its memory take the runner down: the memory cgroup's OOM killer chooses
+//! among the processes whose leader is in the cgroup (it iterates thread
+//! group leaders), and the runner's leader is not; checked on this host
+//! with a 300 MB process whose one thread sat in a 100 MB cgroup where a
+//! child allocated without end: the child was killed, the process was not
+//! even listed.
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use super::{cgroup, child};
+use super::cgroup;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
 #[derive(Debug)]
 pub(super) struct Spawner {
-    /// The runner is out of the OOM killer's choice (score -1000).
-    protected: bool,
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -42,11 +39,6 @@ pub(super) struct Spawner {
 impl Spawner {
     /// Starts the thread and moves it into `slot`'s cgroups.
     pub fn start(slot: &cgroup::Slot) -> std::io::Result<Spawner> {
-        let protected = match std::fs::write("/proc/self/oom_score_adj", "-1000") {
-            Ok(()) => true,
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => false,
-            Err(e) => return Err(e),
-        };
         let (jobs, queue) = mpsc::channel::<Job>();
         let (entered, entered_rx) = mpsc::channel::<std::io::Result<()>>();
         let dirs = slot.thread_files();
@@ -64,7 +56,6 @@ impl Spawner {
             })?;
         match entered_rx.recv() {
             Ok(Ok(())) => Ok(Spawner {
-                protected,
                 jobs: Some(jobs),
                 thread: Some(thread),
             }),
@@ -77,17 +68,6 @@ impl Spawner {
                 Err(std::io::Error::other("the spawner thread died"))
             }
         }
-    }
-
-    /// Whether a run limited to `memory_bytes` may be cloned here: always
-    /// when the runner is out of the OOM killer's choice; otherwise only if
-    /// PID 1's score outweighs the runner's size (the OOM killer ranks by
-    /// resident memory plus score × limit / 1000).
-    pub fn may_clone(&self, memory_bytes: u64) -> bool {
-        self.protected
-            || resident_bytes().is_some_and(|rss| {
-                rss.saturating_mul(1000) < memory_bytes.saturating_mul(child::INIT_OOM_SCORE) / 2
-            })
     }
 
     /// Runs `f` on the spawner thread and returns its result.
@@ -115,13 +95,4 @@ impl Drop for Spawner {
             let _ = t.join();
         }
     }
-}
-
-/// The runner's resident memory, bytes.
-fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf has no memory effects.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).ok()?)
 }
