@@ -116,6 +116,11 @@ pub struct Prepared<'a> {
 /// copy of this memory.
 static REPORT: AtomicI32 = AtomicI32::new(-1);
 
+/// Full profile: the Landlock ruleset PID 1 builds once, before it starts
+/// the program, for both of them (the program's side shares this memory
+/// until it executes).
+static RULESET: AtomicI32 = AtomicI32::new(-1);
+
 fn report_error(step: Step, e: Errno) -> ! {
     let mut msg = [0u8; MSG_LEN];
     msg[0..4].copy_from_slice(&MSG_SETUP_ERROR.to_ne_bytes());
@@ -275,7 +280,13 @@ fn lock_down(p: &Prepared) {
     step(Step::NoNewPrivs, sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1));
     // The file system and TCP policy.
     if let Some((policy, paths)) = &p.landlock {
-        step(Step::Landlock, policy.apply(paths));
+        let shared = RULESET.load(Ordering::Relaxed);
+        let restricted = if shared >= 0 {
+            landlock::restrict(shared)
+        } else {
+            policy.apply(paths)
+        };
+        step(Step::Landlock, restricted);
     }
     // SAFETY: valid path.
     step(
@@ -431,12 +442,22 @@ fn start_program(p: &Prepared, program: fn(&Prepared) -> !) -> SysResult<libc::p
 /// kernel kills whatever is left in the namespace. In both profiles it
 /// reports the program's exit status, resource use and end time.
 fn init(p: &Prepared, confine_self: Option<fn(&Prepared)>, program: fn(&Prepared) -> !) -> ! {
+    if let (Some(_), Some((policy, paths))) = (confine_self, &p.landlock) {
+        RULESET.store(
+            step(Step::Landlock, policy.ruleset(paths)),
+            Ordering::Relaxed,
+        );
+    }
     let pid = match start_program(p, program) {
         Ok(pid) => pid,
         Err(e) => report_error(Step::Fork, e),
     };
     if let Some(confine) = confine_self {
         confine(p);
+        let ruleset = RULESET.swap(-1, Ordering::Relaxed);
+        if ruleset >= 0 {
+            sys::close(ruleset);
+        }
     }
     loop {
         let mut status = 0;

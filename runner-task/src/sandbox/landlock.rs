@@ -134,6 +134,15 @@ impl Policy {
     /// abstract sockets and signals are scoped to the sandbox where the kernel
     /// supports it. Async-signal-safe.
     pub fn apply(&self, paths: &[(&CStr, Access)]) -> SysResult<()> {
+        let ruleset = self.ruleset(paths)?;
+        let result = restrict(ruleset);
+        close(ruleset);
+        result
+    }
+
+    /// The ruleset of [`Policy::apply`], to restrict several processes
+    /// with (see [`restrict`]); the caller closes it. Async-signal-safe.
+    pub fn ruleset(&self, paths: &[(&CStr, Access)]) -> SysResult<i32> {
         let attr = RulesetAttr {
             handled_access_fs: self.fs_all,
             handled_access_net: self.net,
@@ -148,12 +157,13 @@ impl Policy {
                 0u32,
             )
         })? as i32;
-        let result = self.add_rules(ruleset, paths).and_then(|()| {
-            // SAFETY: restricting ourselves with a ruleset descriptor we own.
-            check(unsafe { libc::syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0u32) }).map(drop)
-        });
-        close(ruleset);
-        result
+        match self.add_rules(ruleset, paths) {
+            Ok(()) => Ok(ruleset),
+            Err(e) => {
+                close(ruleset);
+                Err(e)
+            }
+        }
     }
 
     fn add_rules(&self, ruleset: i32, paths: &[(&CStr, Access)]) -> SysResult<()> {
@@ -196,4 +206,11 @@ impl Policy {
         }
         Ok(())
     }
+}
+
+/// Restricts the calling thread with a ruleset from [`Policy::ruleset`]
+/// (`no_new_privs` must be set). Async-signal-safe.
+pub fn restrict(ruleset: i32) -> SysResult<()> {
+    // SAFETY: restricting ourselves with a ruleset descriptor we hold.
+    check(unsafe { libc::syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0u32) }).map(drop)
 }
