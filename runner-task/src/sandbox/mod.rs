@@ -239,7 +239,7 @@ pub struct Sandbox {
     slots: Mutex<Vec<Slot>>,
     slot_freed: Condvar,
     opts: Options,
-    root_dir: PathBuf,
+    skeletons: mounts::Skeletons,
     own_netns: Option<OwnedFd>,
     is_root: bool,
     /// Held for the sandbox's lifetime: our uids are ours alone.
@@ -262,8 +262,8 @@ impl Sandbox {
             std::os::unix::fs::PermissionsExt::from_mode(0o711),
         )
         .map_err(create("work directory"))?;
-        let root_dir = opts.work_dir.join("root");
-        std::fs::create_dir_all(&root_dir).map_err(create("root mount point"))?;
+        let skeletons = opts.work_dir.join("skeletons");
+        std::fs::create_dir_all(&skeletons).map_err(create("root skeletons"))?;
         // SAFETY: geteuid has no failure mode.
         let is_root = unsafe { libc::geteuid() } == 0;
         let uid_lease = if opts.uid_base == 0 {
@@ -282,7 +282,7 @@ impl Sandbox {
             landlock: landlock_abi.map(landlock::Policy::for_abi),
             slots: Mutex::new(Vec::new()),
             slot_freed: Condvar::new(),
-            root_dir,
+            skeletons: mounts::Skeletons::new(skeletons),
             own_netns: None,
             is_root,
             opts,
@@ -434,14 +434,22 @@ impl Sandbox {
                 writable: *writable,
             });
         }
-        let plan = full.then(|| {
-            mounts::Plan::new(
-                &self.root_dir,
-                &binds,
-                limits.file_size_bytes,
-                limits.file_size_bytes / 4096 + 64,
+        let plan = if full {
+            Some(
+                mounts::Plan::new(
+                    &self.skeletons,
+                    &binds,
+                    limits.file_size_bytes,
+                    limits.file_size_bytes / 4096 + 64,
+                )
+                .map_err(|source| SandboxError::Create {
+                    what: "root skeleton",
+                    source,
+                })?,
             )
-        });
+        } else {
+            None
+        };
         let landlock_paths: Vec<(CString, Access)> = self.landlock_paths(&binds, &tmp_at);
         let landlock = self.landlock.as_ref().map(|p| {
             (

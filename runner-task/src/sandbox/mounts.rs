@@ -1,13 +1,19 @@
-//! The sandbox's file system: a fresh, minimal, read-only root made of a small
-//! tmpfs, the toolchain paths bound read-only from the host, a few device
-//! nodes, a private /proc, the job's box directory and a fresh writable /tmp.
+//! The sandbox's file system: a fresh, minimal, read-only root made of a
+//! skeleton directory (the mount points, a few symlinks and /etc files),
+//! the toolchain paths bound read-only from the host, a few device nodes, a
+//! private /proc, the job's box directory and a fresh writable /tmp.
 //!
-//! The plan is computed in the parent (allocation allowed) and executed in the
-//! child as a list of system calls (no allocation).
+//! The skeleton is made once on the host for each set of mount points
+//! ([`Skeletons`]); a run binds it read-only as its root and mounts the
+//! rest on it. The plan is computed in the parent (allocation allowed) and
+//! executed in the child as a list of system calls (no allocation).
 
+use std::collections::HashMap;
 use std::ffi::{CStr, CString};
+use std::hash::{Hash, Hasher};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 
 use super::sys::{
     self, SysResult, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
@@ -37,15 +43,15 @@ impl Bind {
 #[derive(Debug)]
 enum Op {
     MakePrivate,
+    /// The skeleton, bound onto itself read-only: the new root.
+    Root(CString),
     Tmpfs {
         target: CString,
         data: CString,
     },
+    /// A mount point made at run time: below the scratch directory, which
+    /// is fresh each run.
     Mkdir(CString),
-    Symlink {
-        target: CString,
-        link: CString,
-    },
     Touch(CString),
     Bind {
         src: CString,
@@ -53,11 +59,6 @@ enum Op {
         attrs: u64,
     },
     Proc(CString),
-    WriteFile {
-        path: CString,
-        contents: Vec<u8>,
-    },
-    RootReadOnly(CString),
 }
 
 /// The prepared mount sequence for one run.
@@ -69,6 +70,12 @@ pub struct Plan {
 
 /// Devices a program may use; bound from the host's /dev.
 pub(super) const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
+
+/// The scratch directory inside: a fresh tmpfs each run.
+const SCRATCH: &str = "/tmp";
+
+/// Changes whenever what a skeleton holds changes: old ones are not reused.
+const SKELETON_VERSION: u32 = 1;
 
 fn cstr(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).expect("paths have no NUL bytes")
@@ -82,65 +89,169 @@ fn under(root: &Path, inside: &Path) -> PathBuf {
     root.join(rel)
 }
 
+/// A mount point in a skeleton: a directory, or an empty file for a file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct MountPoint {
+    inside: PathBuf,
+    dir: bool,
+}
+
+/// The skeletons of one runner's work directory, made on first use.
+#[derive(Debug)]
+pub struct Skeletons {
+    dir: PathBuf,
+    made: Mutex<HashMap<u64, PathBuf>>,
+}
+
+impl Skeletons {
+    pub fn new(dir: PathBuf) -> Skeletons {
+        Skeletons {
+            dir,
+            made: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The skeleton with these mount points (plus the fixed ones).
+    fn get(&self, points: &[MountPoint]) -> std::io::Result<PathBuf> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (SKELETON_VERSION, points).hash(&mut h);
+        let key = h.finish();
+        let mut made = self.made.lock().expect("skeletons poisoned");
+        if let Some(p) = made.get(&key) {
+            return Ok(p.clone());
+        }
+        let path = self.dir.join(format!("{key:016x}"));
+        if !path.is_dir() {
+            // Built aside and renamed into place: another runner sharing
+            // the work directory may be making the same one.
+            let tmp = self.dir.join(format!(".{key:016x}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&tmp);
+            make_skeleton(&tmp, points)?;
+            if let Err(e) = std::fs::rename(&tmp, &path) {
+                let _ = std::fs::remove_dir_all(&tmp);
+                if !path.is_dir() {
+                    return Err(e);
+                }
+            }
+        }
+        made.insert(key, path.clone());
+        Ok(path)
+    }
+}
+
+fn make_skeleton(root: &Path, points: &[MountPoint]) -> std::io::Result<()> {
+    use std::os::unix::fs::{symlink, DirBuilderExt, PermissionsExt};
+    let mkdir = |p: &Path| {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(p)
+    };
+    let file = |p: &Path, contents: &[u8]| -> std::io::Result<()> {
+        std::fs::write(p, contents)?;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644))
+    };
+    mkdir(root)?;
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755))?;
+    // Merged-/usr hosts have /bin -> usr/bin and the like: mirror them.
+    for top in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
+        if let Ok(target) = std::fs::read_link(Path::new("/").join(top)) {
+            symlink(target, root.join(top))?;
+        }
+    }
+    for dir in ["proc", "dev", "tmp", "etc"] {
+        mkdir(&root.join(dir))?;
+    }
+    for dev in DEVICES {
+        if Path::new("/dev").join(dev).exists() {
+            file(&root.join("dev").join(dev), b"")?;
+        }
+    }
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        symlink(target, root.join("dev").join(name))?;
+    }
+    file(
+        &root.join("etc/passwd"),
+        b"root:x:0:0:root:/:/bin/sh\nrunner:x:1000:1000:runner:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
+    )?;
+    file(
+        &root.join("etc/group"),
+        b"root:x:0:\nrunner:x:1000:\nnogroup:x:65534:\n",
+    )?;
+    file(&root.join("etc/hosts"), b"127.0.0.1 localhost\n")?;
+    for m in points {
+        let at = under(root, &m.inside);
+        if m.dir {
+            mkdir(&at)?;
+        } else {
+            if let Some(parent) = at.parent() {
+                mkdir(parent)?;
+            }
+            if !at.exists() {
+                file(&at, b"")?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Plan {
-    /// Builds the plan for a root at host directory `root` (an empty
-    /// directory, mounted over only inside the child's mount namespace).
-    pub fn new(root: &Path, binds: &[Bind], scratch_bytes: u64, scratch_inodes: u64) -> Plan {
+    /// Builds the plan for these binds (those whose host path is missing
+    /// are left out: optional toolchain paths) on a skeleton from
+    /// `skeletons`.
+    pub fn new(
+        skeletons: &Skeletons,
+        binds: &[Bind],
+        scratch_bytes: u64,
+        scratch_inodes: u64,
+    ) -> std::io::Result<Plan> {
+        let present: Vec<(&Bind, bool)> = binds
+            .iter()
+            .filter_map(|b| std::fs::metadata(&b.host).ok().map(|m| (b, m.is_dir())))
+            .collect();
+        let in_scratch = |b: &Bind| b.inside.starts_with(SCRATCH);
+        let points: Vec<MountPoint> = present
+            .iter()
+            .filter(|(b, _)| !in_scratch(b))
+            .map(|(b, dir)| MountPoint {
+                inside: b.inside.clone(),
+                dir: *dir,
+            })
+            .collect();
+        let root = skeletons.get(&points)?;
         let mut ops = vec![
             Op::MakePrivate,
+            Op::Root(cstr(&root)),
+            // Scratch first, so that binds below /tmp (a work directory
+            // there) land on top of it rather than being hidden by it.
             Op::Tmpfs {
-                target: cstr(root),
-                data: c"size=1m,nr_inodes=4096,mode=0755".to_owned(),
+                target: cstr(&root.join("tmp")),
+                data: CString::new(format!(
+                    "size={scratch_bytes},nr_inodes={scratch_inodes},mode=1777"
+                ))
+                .expect("no NUL"),
             },
         ];
-        let mut dirs: Vec<PathBuf> = Vec::new();
-        let mkdir_p = |ops: &mut Vec<Op>, dirs: &mut Vec<PathBuf>, inside: &Path| {
-            let mut cur = PathBuf::from("/");
-            for c in inside.components() {
-                if let Component::Normal(n) = c {
-                    cur.push(n);
-                    if !dirs.contains(&cur) {
-                        dirs.push(cur.clone());
-                        ops.push(Op::Mkdir(cstr(&under(root, &cur))));
+        for (b, dir) in &present {
+            let dst = under(&root, &b.inside);
+            if in_scratch(b) {
+                // Each missing directory on the way, then the point itself.
+                let mut at = root.join(&SCRATCH[1..]);
+                let rel = b.inside.strip_prefix(SCRATCH).expect("below scratch");
+                let parents: Vec<_> = rel.components().collect();
+                for (i, c) in parents.iter().enumerate() {
+                    at.push(c);
+                    if i + 1 < parents.len() || *dir {
+                        ops.push(Op::Mkdir(cstr(&at)));
+                    } else {
+                        ops.push(Op::Touch(cstr(&at)));
                     }
                 }
-            }
-        };
-        // Merged-/usr hosts have /bin -> usr/bin and the like: mirror them.
-        for top in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
-            let host = Path::new("/").join(top);
-            if let Ok(target) = std::fs::read_link(&host) {
-                ops.push(Op::Symlink {
-                    target: cstr(&target),
-                    link: cstr(&under(root, &host)),
-                });
-                dirs.push(host);
-            }
-        }
-        for dir in ["/proc", "/dev", "/tmp", "/etc"] {
-            mkdir_p(&mut ops, &mut dirs, Path::new(dir));
-        }
-        // Scratch first, so that binds below /tmp (a work directory there)
-        // land on top of it rather than being hidden by it.
-        ops.push(Op::Tmpfs {
-            target: cstr(&root.join("tmp")),
-            data: CString::new(format!(
-                "size={scratch_bytes},nr_inodes={scratch_inodes},mode=1777"
-            ))
-            .expect("no NUL"),
-        });
-        for b in binds {
-            let Ok(meta) = std::fs::metadata(&b.host) else {
-                continue; // optional toolchain paths may be absent
-            };
-            let dst = under(root, &b.inside);
-            if meta.is_dir() {
-                mkdir_p(&mut ops, &mut dirs, &b.inside);
-            } else {
-                if let Some(parent) = b.inside.parent() {
-                    mkdir_p(&mut ops, &mut dirs, parent);
-                }
-                ops.push(Op::Touch(cstr(&dst)));
             }
             let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
             if !b.writable {
@@ -154,46 +265,19 @@ impl Plan {
         }
         for dev in DEVICES {
             let inside = Path::new("/dev").join(dev);
-            if !inside.exists() {
-                continue;
+            if inside.exists() {
+                ops.push(Op::Bind {
+                    src: cstr(&inside),
+                    dst: cstr(&under(&root, &inside)),
+                    attrs: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+                });
             }
-            let dst = cstr(&under(root, &inside));
-            ops.push(Op::Touch(dst.clone()));
-            ops.push(Op::Bind {
-                src: cstr(&inside),
-                dst,
-                attrs: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
-            });
-        }
-        for (name, target) in [
-            ("fd", "/proc/self/fd"),
-            ("stdin", "/proc/self/fd/0"),
-            ("stdout", "/proc/self/fd/1"),
-            ("stderr", "/proc/self/fd/2"),
-        ] {
-            ops.push(Op::Symlink {
-                target: cstr(Path::new(target)),
-                link: cstr(&under(root, &Path::new("/dev").join(name))),
-            });
         }
         ops.push(Op::Proc(cstr(&root.join("proc"))));
-        ops.push(Op::WriteFile {
-            path: cstr(&root.join("etc/passwd")),
-            contents: b"root:x:0:0:root:/:/bin/sh\nrunner:x:1000:1000:runner:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n".to_vec(),
-        });
-        ops.push(Op::WriteFile {
-            path: cstr(&root.join("etc/group")),
-            contents: b"root:x:0:\nrunner:x:1000:\nnogroup:x:65534:\n".to_vec(),
-        });
-        ops.push(Op::WriteFile {
-            path: cstr(&root.join("etc/hosts")),
-            contents: b"127.0.0.1 localhost\n".to_vec(),
-        });
-        ops.push(Op::RootReadOnly(cstr(root)));
-        Plan {
+        Ok(Plan {
             ops,
-            root: cstr(root),
-        }
+            root: cstr(&root),
+        })
     }
 
     /// Executes the plan and pivots into the new root. Runs in the child.
@@ -203,6 +287,14 @@ impl Plan {
                 Op::MakePrivate => {
                     sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?
                 }
+                Op::Root(dir) => {
+                    sys::mount(Some(dir), dir, None, libc::MS_BIND, None)?;
+                    sys::mount_setattr(
+                        dir,
+                        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                        false,
+                    )?;
+                }
                 Op::Tmpfs { target, data } => sys::mount(
                     Some(c"tmpfs"),
                     target,
@@ -211,7 +303,6 @@ impl Plan {
                     Some(data),
                 )?,
                 Op::Mkdir(p) => sys::mkdir(p, 0o755)?,
-                Op::Symlink { target, link } => sys::symlink(target, link)?,
                 Op::Touch(p) => sys::close(sys::open(p, libc::O_WRONLY | libc::O_CREAT, 0o644)?),
                 Op::Bind { src, dst, attrs } => {
                     sys::mount(Some(src), dst, None, libc::MS_BIND | libc::MS_REC, None)?;
@@ -222,18 +313,6 @@ impl Plan {
                     target,
                     Some(c"proc"),
                     libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                    None,
-                )?,
-                Op::WriteFile { path, contents } => sys::write_file(path, contents, 0o644)?,
-                Op::RootReadOnly(root) => sys::mount(
-                    None,
-                    root,
-                    None,
-                    libc::MS_REMOUNT
-                        | libc::MS_BIND
-                        | libc::MS_RDONLY
-                        | libc::MS_NOSUID
-                        | libc::MS_NODEV,
                     None,
                 )?,
             }
@@ -264,23 +343,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plan_creates_parents_once_and_skips_missing_paths() {
+    fn a_skeleton_holds_the_mount_points_and_is_made_once_per_set() {
+        let work = tempfile::tempdir().unwrap();
+        let skeletons = Skeletons::new(work.path().to_path_buf());
         let binds = [
             Bind::same("/usr/lib"),
             Bind::same("/usr/lib/nonexistent-toolchain"),
-            Bind::same("/usr/include"),
+            Bind::same("/usr/bin/env"),
+            Bind {
+                host: work.path().to_path_buf(),
+                inside: "/box".into(),
+                writable: true,
+            },
         ];
-        let plan = Plan::new(Path::new("/tmp/root"), &binds, 1 << 20, 100);
-        let mkdirs: Vec<String> = plan
-            .ops
-            .iter()
-            .filter_map(|o| match o {
-                Op::Mkdir(p) => Some(p.to_string_lossy().into_owned()),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(mkdirs.iter().filter(|p| *p == "/tmp/root/usr").count(), 1);
+        let plan = Plan::new(&skeletons, &binds, 1 << 20, 100).unwrap();
+        let root = PathBuf::from(plan.root.to_str().unwrap());
+        assert!(root.join("usr/lib").is_dir());
+        assert!(root.join("usr/bin/env").is_file());
+        assert!(root.join("box").is_dir());
+        assert!(root.join("etc/passwd").is_file());
+        assert!(!root.join("usr/lib/nonexistent-toolchain").exists());
         assert!(!plan.ops.iter().any(|o| matches!(o, Op::Bind { src, .. } if src.to_bytes().ends_with(b"nonexistent-toolchain"))));
-        assert!(matches!(plan.ops.last(), Some(Op::RootReadOnly(_))));
+        // The same mount points reuse it; others get their own.
+        let again = Plan::new(&skeletons, &binds, 1 << 20, 100).unwrap();
+        assert_eq!(again.root, plan.root);
+        let other = Plan::new(&skeletons, &binds[..1], 1 << 20, 100).unwrap();
+        assert_ne!(other.root, plan.root);
+        // A second runner sharing the directory finds it in place.
+        let fresh = Skeletons::new(work.path().to_path_buf());
+        assert_eq!(
+            Plan::new(&fresh, &binds, 1 << 20, 100).unwrap().root,
+            plan.root
+        );
     }
 }

@@ -105,11 +105,6 @@ pub fn mkdir(path: &CStr, mode: libc::mode_t) -> SysResult<()> {
     }
 }
 
-pub fn symlink(target: &CStr, link: &CStr) -> SysResult<()> {
-    // SAFETY: valid NUL-terminated paths.
-    check(unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) }).map(drop)
-}
-
 pub fn open(path: &CStr, flags: libc::c_int, mode: libc::mode_t) -> SysResult<RawFd> {
     // SAFETY: valid NUL-terminated path.
     check(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })
@@ -156,13 +151,6 @@ pub fn read_full(fd: RawFd, buf: &mut [u8]) -> SysResult<usize> {
         got += n as usize;
     }
     Ok(got)
-}
-
-pub fn write_file(path: &CStr, contents: &[u8], mode: libc::mode_t) -> SysResult<()> {
-    let fd = open(path, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, mode)?;
-    let r = write_all(fd, contents);
-    close(fd);
-    r
 }
 
 pub fn dup2(from: RawFd, to: RawFd) -> SysResult<()> {
