@@ -6,7 +6,7 @@
 //! errno) and the child exits with [`SETUP_FAILED`]; the parent turns that
 //! into a sandbox error, never into a verdict against the user.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -81,14 +81,17 @@ pub const MSG_SETUP_ERROR: u32 = 1;
 pub const MSG_EXIT: u32 = 2;
 pub const MSG_LEN: usize = 40;
 
-/// Everything the child needs, computed before the clone.
-#[derive(Debug)]
+/// Everything the child needs, computed before the clone and laid out in
+/// the slot's arena (see `arena`): plain data whose every pointer is into the
+/// arena or into the sandbox's own filter and policy, made before any clone.
+#[derive(Debug, Clone, Copy)]
 pub struct Prepared<'a> {
-    pub program: CString,
-    pub argv: Vec<*const libc::c_char>,
-    pub envp: Vec<*const libc::c_char>,
-    pub cwd: CString,
-    pub rlimits: Vec<(u32, u64, u64)>,
+    pub program: &'a CStr,
+    /// NULL-terminated.
+    pub argv: &'a [*const libc::c_char],
+    pub envp: &'a [*const libc::c_char],
+    pub cwd: &'a CStr,
+    pub rlimits: &'a [(u32, u64, u64)],
     pub uid: u32,
     pub gid: u32,
     pub stdin: RawFd,
@@ -104,8 +107,8 @@ pub struct Prepared<'a> {
     /// program (and closes its copy of the runner's end first).
     pub gate: Option<RawFd>,
     pub gate_parent_end: Option<RawFd>,
-    pub mounts: Option<&'a mounts::Plan>,
-    pub landlock: Option<(&'a landlock::Policy, Vec<(&'a CStr, Access)>)>,
+    pub mounts: Option<&'a mounts::Plan<'a>>,
+    pub landlock: Option<(&'a landlock::Policy, &'a [(&'a CStr, Access)])>,
     pub seccomp: Option<&'a seccomp::Filter>,
     /// Probe runs stop after the setup instead of executing a program.
     pub probe_only: bool,
@@ -273,13 +276,13 @@ fn lock_down(p: &Prepared) {
     step(Step::Uid, sys::set_uid(p.uid));
     step(Step::Capabilities, clear_capabilities());
     // Resource limits for every process of the run.
-    for &(res, soft, hard) in &p.rlimits {
+    for &(res, soft, hard) in p.rlimits {
         step(Step::Rlimits, sys::setrlimit(res, soft, hard));
     }
     // execve can never grant privileges again (setuid files, file caps).
     step(Step::NoNewPrivs, sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1));
     // The file system and TCP policy.
-    if let Some((policy, paths)) = &p.landlock {
+    if let Some((policy, paths)) = p.landlock {
         let shared = RULESET.load(Ordering::Relaxed);
         let restricted = if shared >= 0 {
             landlock::restrict(shared)
@@ -442,7 +445,7 @@ fn start_program(p: &Prepared, program: fn(&Prepared) -> !) -> SysResult<libc::p
 /// kernel kills whatever is left in the namespace. In both profiles it
 /// reports the program's exit status, resource use and end time.
 fn init(p: &Prepared, confine_self: Option<fn(&Prepared)>, program: fn(&Prepared) -> !) -> ! {
-    if let (Some(_), Some((policy, paths))) = (confine_self, &p.landlock) {
+    if let (Some(_), Some((policy, paths))) = (confine_self, p.landlock) {
         RULESET.store(
             step(Step::Landlock, policy.ruleset(paths)),
             Ordering::Relaxed,

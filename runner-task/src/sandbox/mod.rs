@@ -13,6 +13,7 @@
 //! One file per mechanism: [`mounts`], [`cgroup`], [`seccomp`], [`landlock`],
 //! [`limits`]; [`sys`] holds the raw system calls.
 
+mod arena;
 pub mod cgroup;
 pub mod child;
 pub mod landlock;
@@ -25,7 +26,6 @@ pub mod sys;
 mod monitor;
 mod probe;
 
-use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -202,22 +202,27 @@ impl Command {
 /// A pooled worker slot: its cgroup, network namespace and uids.
 #[derive(Debug)]
 struct Slot {
+    /// First to go: its thread may still use the fields below.
+    spawner: std::sync::OnceLock<Option<spawner::Spawner>>,
     index: usize,
     cgroup: Option<cgroup::Slot>,
     netns: Option<OwnedFd>,
-    /// Started at the slot's first full-profile run on cgroup v1 (none if
-    /// it could not be: runs are then moved into the cgroups one by one).
-    spawner: std::sync::OnceLock<Option<spawner::Spawner>>,
+    /// Where each run's prepared data is laid out.
+    arena: arena::Arena,
 }
 
 impl Slot {
-    fn new(index: usize, cgroup: Option<cgroup::Slot>) -> Slot {
-        Slot {
+    /// The spawner thread is started at the slot's first full-profile run
+    /// on cgroup v1 (none if it could not be: runs are then moved into the
+    /// cgroups one by one).
+    fn new(index: usize, cgroup: Option<cgroup::Slot>) -> std::io::Result<Slot> {
+        Ok(Slot {
+            spawner: std::sync::OnceLock::new(),
             index,
             cgroup,
             netns: None,
-            spawner: std::sync::OnceLock::new(),
-        }
+            arena: arena::Arena::new()?,
+        })
     }
 
     /// The thread that clones this slot's runs inside its v1 cgroups.
@@ -342,8 +347,8 @@ impl Sandbox {
     /// Starts `cmd` in a free slot (waiting for one if all are busy).
     pub fn spawn(&self, cmd: Command) -> Result<Running<'_>, SandboxError> {
         cmd.limits.validate()?;
-        let slot = self.take_slot();
-        match self.spawn_in(&slot, cmd) {
+        let mut slot = self.take_slot();
+        match self.spawn_in(&mut slot, cmd) {
             Ok(parts) => Ok(Running::new(self, slot, parts)),
             Err(e) => {
                 if let Some(cg) = &slot.cgroup {
@@ -360,7 +365,10 @@ impl Sandbox {
         self.spawn(cmd)?.wait()
     }
 
-    fn spawn_in(&self, slot: &Slot, cmd: Command) -> Result<monitor::Parts, SandboxError> {
+    fn spawn_in(&self, slot: &mut Slot, cmd: Command) -> Result<monitor::Parts, SandboxError> {
+        slot.arena.reset();
+        let slot: &Slot = slot;
+        let arena = &slot.arena;
         let full = self.profile == Profile::Full;
         let scratch = if full {
             None
@@ -377,27 +385,25 @@ impl Sandbox {
             ),
         };
         let subst = |s: &str| s.replace("{box}", &box_at).replace("{tmp}", &tmp_at);
-        let c = |s: String| {
-            CString::new(s).map_err(|_| SandboxError::Command("NUL byte in command".into()))
-        };
 
-        let program = c(subst(&cmd.program))?;
-        let mut arg_strings = vec![program.clone()];
+        let program = arena.cstr(subst(&cmd.program).as_bytes())?;
+        let mut argv = vec![program.as_ptr()];
         for a in &cmd.args {
-            arg_strings.push(c(subst(a))?);
+            argv.push(arena.cstr(subst(a).as_bytes())?.as_ptr());
         }
-        let env_strings = cmd
-            .env
-            .iter()
-            .map(|(k, v)| c(format!("{k}={}", subst(v))))
-            .collect::<Result<Vec<_>, _>>()?;
-        let argv = nul_terminated(&arg_strings);
-        let envp = nul_terminated(&env_strings);
-        let cwd = c(subst(&cmd.cwd))?;
+        argv.push(std::ptr::null());
+        let mut envp = Vec::with_capacity(cmd.env.len() + 1);
+        for (k, v) in &cmd.env {
+            envp.push(arena.cstr(format!("{k}={}", subst(v)).as_bytes())?.as_ptr());
+        }
+        envp.push(std::ptr::null());
+        let argv = arena.slice(&argv)?;
+        let envp = arena.slice(&envp)?;
+        let cwd = arena.cstr(subst(&cmd.cwd).as_bytes())?;
 
         let limits = cmd.limits;
         let (_, host_user) = self.host_ids(slot.index);
-        let rlimits = self.rlimits(&cmd, slot.cgroup.is_some());
+        let rlimits = arena.slice(&self.rlimits(&cmd, slot.cgroup.is_some()))?;
 
         // Streams: the child's ends are closed in the parent after the clone.
         let stdin_fd = match cmd.stdin {
@@ -435,31 +441,26 @@ impl Sandbox {
             });
         }
         let plan = if full {
-            Some(
-                mounts::Plan::new(
-                    &self.skeletons,
-                    &binds,
-                    limits.file_size_bytes,
-                    limits.file_size_bytes / 4096 + 64,
-                )
-                .map_err(|source| SandboxError::Create {
-                    what: "root skeleton",
-                    source,
-                })?,
-            )
+            Some(mounts::Plan::new(
+                arena,
+                &self.skeletons,
+                &binds,
+                limits.file_size_bytes,
+                limits.file_size_bytes / 4096 + 64,
+            )?)
         } else {
             None
         };
-        let landlock_paths: Vec<(CString, Access)> = self.landlock_paths(&binds, &tmp_at);
-        let landlock = self.landlock.as_ref().map(|p| {
-            (
-                p,
-                landlock_paths
-                    .iter()
-                    .map(|(c, a)| (c.as_c_str(), *a))
-                    .collect::<Vec<(&CStr, Access)>>(),
-            )
-        });
+        let landlock = match &self.landlock {
+            Some(policy) => {
+                let mut paths = Vec::new();
+                for (p, access) in self.landlock_paths(&binds, &tmp_at) {
+                    paths.push((arena.cstr(p.as_os_str().as_bytes())?, access));
+                }
+                Some((policy, arena.slice(&paths)?))
+            }
+            None => None,
+        };
         let sync = if full { Some(pipe()?) } else { None };
         let gate = if full && cmd.parked {
             Some(pipe()?)
@@ -491,7 +492,7 @@ impl Sandbox {
             sync_parent_end: sync.as_ref().map(|(_, w)| w.as_raw_fd()),
             gate: gate.as_ref().map(|(r, _)| r.as_raw_fd()),
             gate_parent_end: gate.as_ref().map(|(_, w)| w.as_raw_fd()),
-            mounts: plan.as_ref(),
+            mounts: plan,
             landlock,
             seccomp: self.filter.as_ref().filter(|_| self.has(Layer::Seccomp)),
             probe_only: cmd.probe,
@@ -714,26 +715,25 @@ impl Sandbox {
         r
     }
 
-    fn landlock_paths(&self, binds: &[Bind], tmp_at: &str) -> Vec<(CString, Access)> {
-        let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).expect("no NUL in paths");
+    fn landlock_paths(&self, binds: &[Bind], tmp_at: &str) -> Vec<(PathBuf, Access)> {
         let mut v = Vec::new();
         if self.profile == Profile::Full {
             // Inside the private root everything visible may be read.
-            v.push((c(Path::new("/")), Access::ReadExec));
+            v.push(("/".into(), Access::ReadExec));
         } else {
             for b in binds.iter().filter(|b| !b.writable) {
-                v.push((c(&b.inside), Access::ReadExec));
+                v.push((b.inside.clone(), Access::ReadExec));
             }
             for p in probe::RESTRICTED_READABLE {
-                v.push((c(Path::new(p)), Access::ReadExec));
+                v.push((p.into(), Access::ReadExec));
             }
         }
         for dev in mounts::DEVICES {
-            v.push((c(&Path::new("/dev").join(dev)), Access::ReadWriteFiles));
+            v.push((Path::new("/dev").join(dev), Access::ReadWriteFiles));
         }
-        v.push((c(Path::new(tmp_at)), Access::ReadWrite));
+        v.push((tmp_at.into(), Access::ReadWrite));
         for b in binds.iter().filter(|b| b.writable) {
-            v.push((c(&b.inside), Access::ReadWrite));
+            v.push((b.inside.clone(), Access::ReadWrite));
         }
         v
     }
@@ -847,14 +847,6 @@ fn lease_uids() -> std::io::Result<(u32, File)> {
         }
     }
     Err(std::io::Error::other("every sandbox uid range is in use"))
-}
-
-fn nul_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
-    strings
-        .iter()
-        .map(|s| s.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect()
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {

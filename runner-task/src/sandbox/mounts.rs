@@ -9,15 +9,17 @@
 //! executed in the child as a list of system calls (no allocation).
 
 use std::collections::HashMap;
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::hash::{Hash, Hasher};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
+use super::arena::Arena;
 use super::sys::{
     self, SysResult, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
 };
+use super::SandboxError;
 
 /// A host path shown inside the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,32 +42,32 @@ impl Bind {
 }
 
 /// One step of building the root.
-#[derive(Debug)]
-enum Op {
+#[derive(Debug, Clone, Copy)]
+enum Op<'a> {
     MakePrivate,
     /// The skeleton, bound onto itself read-only: the new root.
-    Root(CString),
+    Root(&'a CStr),
     Tmpfs {
-        target: CString,
-        data: CString,
+        target: &'a CStr,
+        data: &'a CStr,
     },
     /// A mount point made at run time: below the scratch directory, which
     /// is fresh each run.
-    Mkdir(CString),
-    Touch(CString),
+    Mkdir(&'a CStr),
+    Touch(&'a CStr),
     Bind {
-        src: CString,
-        dst: CString,
+        src: &'a CStr,
+        dst: &'a CStr,
         attrs: u64,
     },
-    Proc(CString),
+    Proc(&'a CStr),
 }
 
-/// The prepared mount sequence for one run.
-#[derive(Debug)]
-pub struct Plan {
-    ops: Vec<Op>,
-    root: CString,
+/// The prepared mount sequence for one run, laid out in the slot's arena.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan<'a> {
+    ops: &'a [Op<'a>],
+    root: &'a CStr,
 }
 
 /// Devices a program may use; bound from the host's /dev.
@@ -77,8 +79,8 @@ const SCRATCH: &str = "/tmp";
 /// Changes whenever what a skeleton holds changes: old ones are not reused.
 const SKELETON_VERSION: u32 = 1;
 
-fn cstr(p: &Path) -> CString {
-    CString::new(p.as_os_str().as_bytes()).expect("paths have no NUL bytes")
+fn path<'a>(arena: &'a Arena, p: &Path) -> Result<&'a CStr, SandboxError> {
+    arena.cstr(p.as_os_str().as_bytes())
 }
 
 fn under(root: &Path, inside: &Path) -> PathBuf {
@@ -200,16 +202,17 @@ fn make_skeleton(root: &Path, points: &[MountPoint]) -> std::io::Result<()> {
     Ok(())
 }
 
-impl Plan {
+impl<'a> Plan<'a> {
     /// Builds the plan for these binds (those whose host path is missing
     /// are left out: optional toolchain paths) on a skeleton from
-    /// `skeletons`.
-    pub fn new(
+    /// `skeletons`, in `arena`.
+    pub(super) fn new(
+        arena: &'a Arena,
         skeletons: &Skeletons,
         binds: &[Bind],
         scratch_bytes: u64,
         scratch_inodes: u64,
-    ) -> std::io::Result<Plan> {
+    ) -> Result<&'a Plan<'a>, SandboxError> {
         let present: Vec<(&Bind, bool)> = binds
             .iter()
             .filter_map(|b| std::fs::metadata(&b.host).ok().map(|m| (b, m.is_dir())))
@@ -223,18 +226,21 @@ impl Plan {
                 dir: *dir,
             })
             .collect();
-        let root = skeletons.get(&points)?;
+        let root = skeletons
+            .get(&points)
+            .map_err(|source| SandboxError::Create {
+                what: "root skeleton",
+                source,
+            })?;
+        let data = format!("size={scratch_bytes},nr_inodes={scratch_inodes},mode=1777");
         let mut ops = vec![
             Op::MakePrivate,
-            Op::Root(cstr(&root)),
+            Op::Root(path(arena, &root)?),
             // Scratch first, so that binds below /tmp (a work directory
             // there) land on top of it rather than being hidden by it.
             Op::Tmpfs {
-                target: cstr(&root.join("tmp")),
-                data: CString::new(format!(
-                    "size={scratch_bytes},nr_inodes={scratch_inodes},mode=1777"
-                ))
-                .expect("no NUL"),
+                target: path(arena, &root.join("tmp"))?,
+                data: arena.cstr(data.as_bytes())?,
             },
         ];
         for (b, dir) in &present {
@@ -247,9 +253,9 @@ impl Plan {
                 for (i, c) in parents.iter().enumerate() {
                     at.push(c);
                     if i + 1 < parents.len() || *dir {
-                        ops.push(Op::Mkdir(cstr(&at)));
+                        ops.push(Op::Mkdir(path(arena, &at)?));
                     } else {
-                        ops.push(Op::Touch(cstr(&at)));
+                        ops.push(Op::Touch(path(arena, &at)?));
                     }
                 }
             }
@@ -258,8 +264,8 @@ impl Plan {
                 attrs |= MOUNT_ATTR_RDONLY;
             }
             ops.push(Op::Bind {
-                src: cstr(&b.host),
-                dst: cstr(&dst),
+                src: path(arena, &b.host)?,
+                dst: path(arena, &dst)?,
                 attrs,
             });
         }
@@ -267,23 +273,24 @@ impl Plan {
             let inside = Path::new("/dev").join(dev);
             if inside.exists() {
                 ops.push(Op::Bind {
-                    src: cstr(&inside),
-                    dst: cstr(&under(&root, &inside)),
+                    src: path(arena, &inside)?,
+                    dst: path(arena, &under(&root, &inside))?,
                     attrs: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
                 });
             }
         }
-        ops.push(Op::Proc(cstr(&root.join("proc"))));
-        Ok(Plan {
-            ops,
-            root: cstr(&root),
-        })
+        ops.push(Op::Proc(path(arena, &root.join("proc"))?));
+        let plan = Plan {
+            ops: arena.slice(&ops)?,
+            root: path(arena, &root)?,
+        };
+        Ok(arena.put(plan)?)
     }
 
     /// Executes the plan and pivots into the new root. Runs in the child.
     pub fn execute(&self) -> SysResult<()> {
-        for op in &self.ops {
-            match op {
+        for op in self.ops {
+            match *op {
                 Op::MakePrivate => {
                     sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?
                 }
@@ -306,7 +313,7 @@ impl Plan {
                 Op::Touch(p) => sys::close(sys::open(p, libc::O_WRONLY | libc::O_CREAT, 0o644)?),
                 Op::Bind { src, dst, attrs } => {
                     sys::mount(Some(src), dst, None, libc::MS_BIND | libc::MS_REC, None)?;
-                    sys::mount_setattr(dst, *attrs, true)?;
+                    sys::mount_setattr(dst, attrs, true)?;
                 }
                 Op::Proc(target) => sys::mount(
                     Some(c"proc"),
@@ -317,7 +324,7 @@ impl Plan {
                 )?,
             }
         }
-        pivot_into(&self.root)
+        pivot_into(self.root)
     }
 }
 
@@ -345,6 +352,7 @@ mod tests {
     #[test]
     fn a_skeleton_holds_the_mount_points_and_is_made_once_per_set() {
         let work = tempfile::tempdir().unwrap();
+        let arena = Arena::new().unwrap();
         let skeletons = Skeletons::new(work.path().to_path_buf());
         let binds = [
             Bind::same("/usr/lib"),
@@ -356,7 +364,7 @@ mod tests {
                 writable: true,
             },
         ];
-        let plan = Plan::new(&skeletons, &binds, 1 << 20, 100).unwrap();
+        let plan = Plan::new(&arena, &skeletons, &binds, 1 << 20, 100).unwrap();
         let root = PathBuf::from(plan.root.to_str().unwrap());
         assert!(root.join("usr/lib").is_dir());
         assert!(root.join("usr/bin/env").is_file());
@@ -365,14 +373,16 @@ mod tests {
         assert!(!root.join("usr/lib/nonexistent-toolchain").exists());
         assert!(!plan.ops.iter().any(|o| matches!(o, Op::Bind { src, .. } if src.to_bytes().ends_with(b"nonexistent-toolchain"))));
         // The same mount points reuse it; others get their own.
-        let again = Plan::new(&skeletons, &binds, 1 << 20, 100).unwrap();
+        let again = Plan::new(&arena, &skeletons, &binds, 1 << 20, 100).unwrap();
         assert_eq!(again.root, plan.root);
-        let other = Plan::new(&skeletons, &binds[..1], 1 << 20, 100).unwrap();
+        let other = Plan::new(&arena, &skeletons, &binds[..1], 1 << 20, 100).unwrap();
         assert_ne!(other.root, plan.root);
         // A second runner sharing the directory finds it in place.
         let fresh = Skeletons::new(work.path().to_path_buf());
         assert_eq!(
-            Plan::new(&fresh, &binds, 1 << 20, 100).unwrap().root,
+            Plan::new(&arena, &fresh, &binds, 1 << 20, 100)
+                .unwrap()
+                .root,
             plan.root
         );
     }

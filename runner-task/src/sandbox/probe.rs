@@ -178,7 +178,10 @@ pub(super) fn run(sb: &mut super::Sandbox) -> Result<Probe, SandboxError> {
             }
             _ => None,
         };
-        slots.push(Slot::new(index, cg));
+        slots.push(Slot::new(index, cg).map_err(|source| SandboxError::Create {
+            what: "slot arena",
+            source,
+        })?);
     }
     if let Some(layout) = &layout {
         remove_stale_cgroups(layout);
