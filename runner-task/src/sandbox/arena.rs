@@ -69,12 +69,12 @@ impl Arena {
     }
 
     /// Copies `v` into the arena.
-    pub fn put<T: Copy>(&self, v: T) -> Result<&mut T, SandboxError> {
+    pub fn put<T: Copy>(&self, v: T) -> Result<&T, SandboxError> {
         let p = self.bytes(size_of::<T>(), align_of::<T>())?.cast::<T>();
         // SAFETY: p is aligned, in bounds and not handed out before.
         unsafe {
             p.write(v);
-            Ok(&mut *p)
+            Ok(&*p)
         }
     }
 

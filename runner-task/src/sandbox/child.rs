@@ -44,6 +44,7 @@ pub enum Step {
     OomScore,
     ParentDeath,
     Gate,
+    Request,
 }
 
 impl Step {
@@ -70,6 +71,7 @@ impl Step {
             OomScore,
             ParentDeath,
             Gate,
+            Request,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -83,7 +85,8 @@ pub const MSG_LEN: usize = 40;
 
 /// Everything the child needs, computed before the clone and laid out in
 /// the slot's arena (see `arena`): plain data whose every pointer is into the
-/// arena or into the sandbox's own filter and policy, made before any clone.
+/// arena (nothing of the runner's own structures, which may have moved since
+/// a warm run was cloned).
 #[derive(Debug, Clone, Copy)]
 pub struct Prepared<'a> {
     pub program: &'a CStr,
@@ -109,7 +112,8 @@ pub struct Prepared<'a> {
     pub gate_parent_end: Option<RawFd>,
     pub mounts: Option<&'a mounts::Plan<'a>>,
     pub landlock: Option<(&'a landlock::Policy, &'a [(&'a CStr, Access)])>,
-    pub seccomp: Option<&'a seccomp::Filter>,
+    /// The seccomp program (see [`seccomp::Filter`]).
+    pub seccomp: Option<&'a [libc::sock_filter]>,
     /// Probe runs stop after the setup instead of executing a program.
     pub probe_only: bool,
 }
@@ -160,6 +164,114 @@ pub fn full(p: &Prepared) -> ! {
     // The run dies with the runner: as PID 1 our death ends the namespace.
     // (Set after the uid change, which clears it.)
     step(Step::ParentDeath, die_with_parent());
+    set_up(p)
+}
+
+/// How a warm run's PID 1 starts (see `warm`): its own descriptors, made
+/// before it was cloned, and the slot's arena, where its command arrives.
+#[derive(Debug, Clone, Copy)]
+pub struct WarmStart {
+    pub report: RawFd,
+    pub sync: RawFd,
+    pub sync_parent_end: RawFd,
+    pub request: RawFd,
+    pub request_parent_end: RawFd,
+    pub arena: *mut u8,
+    pub arena_len: usize,
+}
+
+/// A warm run's request: a header (the image's length, then the offset of
+/// the `Prepared` in it, both u64), the run's descriptors (stdin, stdout,
+/// stderr, and a parked run's gate), then the arena's image.
+pub const REQUEST_HEADER: usize = 16;
+pub const REQUEST_FDS: usize = 4;
+
+/// A warm run's PID 1: cloned with its identity but before its command
+/// was known; waits for the command, then goes on exactly as [`full`].
+/// Never returns.
+pub fn warm(w: &WarmStart) -> ! {
+    sys::close(w.sync_parent_end);
+    sys::close(w.request_parent_end);
+    // Only our own descriptors stay: the runner's others (other slots'
+    // pipes among them) must not be held open while we wait.
+    let (report, sync, request) = step(Step::Stdio, keep_only([w.report, w.sync, w.request]));
+    REPORT.store(report, Ordering::Relaxed);
+    step(Step::WaitForParent, wait_for_parent(sync));
+    step(Step::Gid, sys::set_gid(0));
+    step(Step::Uid, sys::set_uid(0));
+    step(Step::ParentDeath, die_with_parent());
+    let p = step(
+        Step::Request,
+        receive(request, report, w.arena, w.arena_len),
+    );
+    set_up(p)
+}
+
+/// Moves these descriptors to 0, 1 and 2 and closes every other one.
+fn keep_only(fds: [RawFd; 3]) -> SysResult<(RawFd, RawFd, RawFd)> {
+    let mut high = [0; 3];
+    for (h, fd) in high.iter_mut().zip(fds) {
+        // SAFETY: duplicating a descriptor.
+        *h = sys::check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) })?;
+    }
+    for (to, fd) in high.into_iter().enumerate() {
+        // SAFETY: duplicating onto a standard number, close-on-exec.
+        sys::check(unsafe { libc::dup3(fd, to as RawFd, libc::O_CLOEXEC) })?;
+    }
+    sys::close_from(3);
+    Ok((0, 1, 2))
+}
+
+/// Reads the run's command into our copy of the arena, at the address the
+/// runner laid it out at, and returns it with the received descriptors.
+fn receive(
+    sock: RawFd,
+    report: RawFd,
+    arena: *mut u8,
+    arena_len: usize,
+) -> SysResult<&'static mut Prepared<'static>> {
+    let mut header = [0u8; REQUEST_HEADER];
+    let mut fds = [-1; REQUEST_FDS];
+    let (got, nfds) = sys::recv_with_fds(sock, &mut header, &mut fds)?;
+    if got == 0 {
+        // The runner let us go unused.
+        sys::exit(SETUP_FAILED);
+    }
+    if sys::read_full(sock, &mut header[got..])? + got != REQUEST_HEADER || nfds < 3 {
+        return Err(Errno(libc::EPROTO));
+    }
+    let word =
+        |i: usize| u64::from_ne_bytes(header[i..i + 8].try_into().expect("8 bytes")) as usize;
+    let (len, offset) = (word(0), word(8));
+    let fits = offset
+        .checked_add(std::mem::size_of::<Prepared>())
+        .is_some_and(|end| end <= len && len <= arena_len);
+    if !fits || offset % std::mem::align_of::<Prepared>() != 0 {
+        return Err(Errno(libc::EPROTO));
+    }
+    // SAFETY: our copy of the arena mapping has `arena_len` bytes.
+    let image = unsafe { std::slice::from_raw_parts_mut(arena, len) };
+    if sys::read_full(sock, image)? != len {
+        return Err(Errno(libc::EPROTO));
+    }
+    sys::close(sock);
+    // SAFETY: the runner laid a `Prepared` out at this (aligned, checked)
+    // offset, with every pointer into the arena at this same address or
+    // into data made before we were cloned.
+    let p = unsafe { &mut *(arena.add(offset) as *mut Prepared<'static>) };
+    p.stdin = fds[0];
+    p.stdout = fds[1];
+    p.stderr = fds[2];
+    p.gate = (nfds > 3).then_some(fds[3]);
+    p.report = report;
+    p.sync = None;
+    p.sync_parent_end = None;
+    p.gate_parent_end = None;
+    Ok(p)
+}
+
+/// The full profile from the file system on, identity in place.
+fn set_up(p: &Prepared) -> ! {
     // 2. A minimal read-only root: toolchain, box, scratch /tmp, /proc, /dev.
     step(
         Step::FileSystem,
@@ -299,8 +411,8 @@ fn lock_down(p: &Prepared) {
 }
 
 fn install_seccomp(p: &Prepared) {
-    if let Some(filter) = p.seccomp {
-        step(Step::Seccomp, filter.install());
+    if let Some(program) = p.seccomp {
+        step(Step::Seccomp, seccomp::install(program));
     }
 }
 

@@ -74,7 +74,7 @@ pub fn abi_version() -> Option<u32> {
 }
 
 /// A policy prepared before the clone; applied in the child by [`Policy::apply`].
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Policy {
     fs_all: u64,
     net: u64,

@@ -30,7 +30,7 @@ use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -209,6 +209,8 @@ struct Slot {
     netns: Option<OwnedFd>,
     /// Where each run's prepared data is laid out.
     arena: arena::Arena,
+    /// The slot's next PID 1, cloned ahead (see `Sandbox::warm_up`).
+    warm: Arc<(Mutex<Warm>, Condvar)>,
 }
 
 impl Slot {
@@ -222,7 +224,22 @@ impl Slot {
             cgroup,
             netns: None,
             arena: arena::Arena::new()?,
+            warm: Arc::new((Mutex::new(Warm::Idle), Condvar::new())),
         })
+    }
+
+    /// The warm run waiting in this slot, if any and alive; waits for one
+    /// being made.
+    fn take_warm(&self) -> Option<WarmRun> {
+        let (state, made) = &*self.warm;
+        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        while matches!(*st, Warm::Making) {
+            st = made.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        match std::mem::replace(&mut *st, Warm::Idle) {
+            Warm::Ready(w) if w.alive() => Some(w),
+            _ => None,
+        }
     }
 
     /// The thread that clones this slot's runs inside its v1 cgroups.
@@ -321,16 +338,53 @@ impl Sandbox {
     fn take_slot(&self) -> Slot {
         let mut slots = self.slots.lock().expect("slot pool poisoned");
         loop {
-            if let Some(s) = slots.pop() {
-                return s;
+            // The longest idle first: its next run had the most time to
+            // warm up.
+            if !slots.is_empty() {
+                return slots.remove(0);
             }
             slots = self.slot_freed.wait(slots).expect("slot pool poisoned");
         }
     }
 
     fn give_slot(&self, slot: Slot) {
+        self.warm_up(&slot);
         self.slots.lock().expect("slot pool poisoned").push(slot);
         self.slot_freed.notify_one();
+    }
+
+    /// Clones the slot's next PID 1 ahead of its command, on the slot's
+    /// spawner thread while the caller goes on: namespaces, identity maps
+    /// and cgroups are in place when the command comes, and only the file
+    /// system and what follows remain (see `child::warm`).
+    fn warm_up(&self, slot: &Slot) {
+        if self.profile != Profile::Full {
+            return;
+        }
+        let Some(spawner) = slot.spawner() else {
+            return;
+        };
+        let birth = self.birth(slot);
+        let store = Arc::clone(&slot.warm);
+        let arena = (slot.arena.base() as usize, slot.arena.capacity());
+        {
+            let mut st = store.0.lock().unwrap_or_else(|e| e.into_inner());
+            if !matches!(*st, Warm::Idle) {
+                return;
+            }
+            *st = Warm::Making;
+        }
+        let job_store = Arc::clone(&store);
+        let submitted = spawner.submit(move || {
+            // Whatever happens here, the slot is not left waiting.
+            let mut done = WarmDone(&job_store, Warm::Idle);
+            if let Ok(w) = WarmRun::start(&birth, arena.0 as *mut u8, arena.1) {
+                done.1 = Warm::Ready(w);
+            }
+        });
+        if !submitted {
+            drop(WarmDone(&store, Warm::Idle));
+        }
     }
 
     fn host_ids(&self, slot: usize) -> (u32, u32) {
@@ -419,7 +473,16 @@ impl Sandbox {
             Stdout::Fd(fd) => (None, fd),
         };
         let (err_r, err_w) = pipe()?;
-        let (rep_r, rep_w) = pipe()?;
+        // A warm run (see `warm_up`) was cloned with its own report pipe and
+        // identity: it needs no go signal.
+        let warm = if full { slot.take_warm() } else { None };
+        let (rep_r, rep_w) = match &warm {
+            Some(_) => (None, None),
+            None => {
+                let (r, w) = pipe()?;
+                (Some(r), Some(w))
+            }
+        };
 
         // File system.
         let mut binds = cmd.binds.clone();
@@ -457,11 +520,15 @@ impl Sandbox {
                 for (p, access) in self.landlock_paths(&binds, &tmp_at) {
                     paths.push((arena.cstr(p.as_os_str().as_bytes())?, access));
                 }
-                Some((policy, arena.slice(&paths)?))
+                Some((arena.put(*policy)?, arena.slice(&paths)?))
             }
             None => None,
         };
-        let sync = if full { Some(pipe()?) } else { None };
+        let sync = if full && warm.is_none() {
+            Some(pipe()?)
+        } else {
+            None
+        };
         let gate = if full && cmd.parked {
             Some(pipe()?)
         } else {
@@ -487,14 +554,18 @@ impl Sandbox {
             stdin: stdin_fd.as_raw_fd(),
             stdout: out_w.as_raw_fd(),
             stderr: err_w.as_raw_fd(),
-            report: rep_w.as_raw_fd(),
+            // A warm run fills these in with what it receives.
+            report: rep_w.as_ref().map_or(-1, |w| w.as_raw_fd()),
             sync: sync.as_ref().map(|(r, _)| r.as_raw_fd()),
             sync_parent_end: sync.as_ref().map(|(_, w)| w.as_raw_fd()),
             gate: gate.as_ref().map(|(r, _)| r.as_raw_fd()),
             gate_parent_end: gate.as_ref().map(|(_, w)| w.as_raw_fd()),
             mounts: plan,
             landlock,
-            seccomp: self.filter.as_ref().filter(|_| self.has(Layer::Seccomp)),
+            seccomp: match self.filter.as_ref().filter(|_| self.has(Layer::Seccomp)) {
+                Some(f) => Some(arena.slice(f.program())?),
+                None => None,
+            },
             probe_only: cmd.probe,
         };
 
@@ -519,16 +590,29 @@ impl Sandbox {
             None => None,
         };
         let started = Instant::now();
-        let pidfd = match sync {
-            Some((r, w)) => {
+        let (pidfd, report) = match (warm, sync) {
+            (Some(w), _) => {
+                let gate_r = gate.as_ref().map(|(r, _)| r.as_raw_fd());
+                let mut fds = vec![stdin_fd.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
+                fds.extend(gate_r);
+                let (pidfd, report) = w.request(arena, prepared, &fds)?;
+                if let (Some(cg), Some(base)) = (&slot.cgroup, &mut baseline) {
+                    cg.rebase_cpu(base);
+                }
+                (pidfd, report)
+            }
+            (None, Some((r, w))) => {
                 let pidfd = self.start_full(slot, spawner, &prepared, w)?;
                 drop(r);
                 if let (Some(cg), Some(base), Some(_)) = (&slot.cgroup, &mut baseline, spawner) {
                     cg.rebase_cpu(base);
                 }
-                pidfd
+                (pidfd, rep_r.expect("a cold run has a report pipe"))
             }
-            None => clone_plain(&prepared)?.1,
+            (None, None) => (
+                clone_plain(&prepared)?.1,
+                rep_r.expect("a cold run has a report pipe"),
+            ),
         };
         drop((stdin_fd, out_w, err_w, rep_w));
         let gate = gate.map(|(r, w)| {
@@ -540,7 +624,7 @@ impl Sandbox {
             started,
             stdout: out_r,
             stderr: err_r,
-            report: rep_r,
+            report,
             limits,
             memory_bytes: cmd.memory_bytes,
             baseline,
@@ -552,52 +636,26 @@ impl Sandbox {
         })
     }
 
-    /// Parent side of the full profile after the clone: identity maps and
-    /// cgroup, then let the child go.
-    fn release_full(
-        &self,
-        slot: &Slot,
-        pid: libc::pid_t,
-        host_root: u32,
-        host_user: u32,
-        go: OwnedFd,
-        attach: bool,
-    ) -> Result<(), SandboxError> {
-        let io = |what| move |source| SandboxError::Create { what, source };
-        let map = if self.is_root {
-            format!("0 {host_root} 1\n{INSIDE_ID} {host_user} 1\n")
-        } else {
-            // SAFETY: getuid/getgid cannot fail.
-            let (u, g) = unsafe { (libc::getuid(), libc::getgid()) };
-            let _ = std::fs::write(format!("/proc/{pid}/setgroups"), "deny");
-            std::fs::write(format!("/proc/{pid}/uid_map"), format!("0 {u} 1\n"))
-                .map_err(io("uid map"))?;
-            std::fs::write(format!("/proc/{pid}/gid_map"), format!("0 {g} 1\n"))
-                .map_err(io("gid map"))?;
-            String::new()
-        };
-        if self.is_root {
-            std::fs::write(format!("/proc/{pid}/uid_map"), &map).map_err(io("uid map"))?;
-            std::fs::write(format!("/proc/{pid}/gid_map"), &map).map_err(io("gid map"))?;
+    /// What cloning a run's PID 1 in `slot` needs, owned (see [`Birth`]).
+    fn birth(&self, slot: &Slot) -> Birth {
+        let (host_root, host_user) = self.host_ids(slot.index);
+        Birth {
+            slot_netns: slot.netns.as_ref().map(|f| f.as_raw_fd()),
+            own_netns: self.own_netns.as_ref().map(|f| f.as_raw_fd()),
+            cgroup_v2: slot
+                .cgroup
+                .as_ref()
+                .and_then(|c| c.v2_dir())
+                .map(Path::to_path_buf),
+            is_root: self.is_root,
+            host_root,
+            host_user,
         }
-        // Born in the slot's cgroups: by CLONE_INTO_CGROUP (v2) or from the
-        // spawner thread (v1). Otherwise moved there now, before it runs.
-        if let Some(cg) = slot
-            .cgroup
-            .as_ref()
-            .filter(|c| attach && c.v2_dir().is_none())
-        {
-            cg.attach(pid).map_err(io("cgroup membership"))?;
-        }
-        sys::write_all(go.as_raw_fd(), b"g").map_err(|e| SandboxError::Create {
-            what: "start signal",
-            source: e.into(),
-        })
     }
 
-    /// Clones the run's PID 1 into its namespaces and lets it go (see
-    /// [`Sandbox::release_full`]), on the slot's spawner thread when it has
-    /// one: the run then sets itself up while the caller is woken.
+    /// Clones the run's PID 1 into its namespaces and lets it go (identity
+    /// maps, cgroup), on the slot's spawner thread when it has one: the run
+    /// then sets itself up while the caller is woken.
     fn start_full(
         &self,
         slot: &Slot,
@@ -605,11 +663,25 @@ impl Sandbox {
         p: &Prepared,
         go: OwnedFd,
     ) -> Result<OwnedFd, SandboxError> {
+        let birth = self.birth(slot);
+        // Born in the slot's cgroups: by CLONE_INTO_CGROUP (v2) or from the
+        // spawner thread (v1). Otherwise moved there before it runs.
+        let attach = slot
+            .cgroup
+            .as_ref()
+            .filter(|c| spawner.is_none() && c.v2_dir().is_none());
         let start = move || {
-            let (pid, pidfd) = self.clone_here(slot, p)?;
-            let (host_root, host_user) = self.host_ids(slot.index);
-            let attach = spawner.is_none();
-            match self.release_full(slot, pid, host_root, host_user, go, attach) {
+            let (pid, pidfd) = birth.clone_run(|| child::full(p))?;
+            let released = birth.write_id_maps(pid).and_then(|()| {
+                if let Some(cg) = attach {
+                    cg.attach(pid).map_err(|source| SandboxError::Create {
+                        what: "cgroup membership",
+                        source,
+                    })?;
+                }
+                let_go(&go)
+            });
+            match released {
                 Ok(()) => Ok(pidfd),
                 Err(e) => {
                     let _ = sys::kill(pid, libc::SIGKILL);
@@ -631,59 +703,6 @@ impl Sandbox {
             }
             None => start(),
         }
-    }
-
-    fn clone_here(
-        &self,
-        slot: &Slot,
-        p: &Prepared,
-    ) -> Result<(libc::pid_t, OwnedFd), SandboxError> {
-        let mut flags = libc::CLONE_NEWUSER
-            | libc::CLONE_NEWPID
-            | libc::CLONE_NEWNS
-            | libc::CLONE_NEWIPC
-            | libc::CLONE_NEWUTS
-            | libc::CLONE_PIDFD;
-        // A slot's empty network namespace is reused (creating one per run
-        // costs more than the rest of the setup); runs in a slot never overlap
-        // and the run's processes all die before the slot is reused.
-        let joined = match (&slot.netns, &self.own_netns) {
-            (Some(ns), Some(_)) => {
-                // SAFETY: joining a namespace by descriptor affects this thread only.
-                sys::check(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) })
-                    .map_err(SandboxError::Clone)?;
-                true
-            }
-            _ => {
-                flags |= libc::CLONE_NEWNET;
-                false
-            }
-        };
-        let cgroup_fd = match slot.cgroup.as_ref().and_then(|c| c.v2_dir()) {
-            Some(dir) => Some(File::open(dir).map_err(|source| SandboxError::Create {
-                what: "cgroup directory",
-                source,
-            })?),
-            None => None,
-        };
-        let result = clone3(
-            flags as u64,
-            cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
-            || child::full(p),
-        );
-        if joined {
-            let own = self.own_netns.as_ref().expect("checked above");
-            // SAFETY: returning this thread to the runner's own namespace.
-            if unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                // A thread stuck in the empty namespace would break the
-                // runner's own network use: better to stop loudly.
-                panic!(
-                    "cannot return to the runner's network namespace: {}",
-                    sys::Errno::last()
-                );
-            }
-        }
-        result.map_err(SandboxError::Clone)
     }
 
     fn rlimits(&self, cmd: &Command, cgroup: bool) -> Vec<(u32, u64, u64)> {
@@ -757,8 +776,10 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         if let Ok(mut slots) = self.slots.lock() {
             for s in slots.iter_mut() {
-                // The spawner thread leaves the cgroups by ending.
+                // The spawner thread leaves the cgroups by ending (and its
+                // warm run, whose parent it is, gets SIGKILL).
                 s.spawner.take();
+                drop(s.take_warm());
                 if let Some(cg) = &s.cgroup {
                     cg.remove();
                 }
@@ -947,6 +968,230 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// Lets the run's prepared data (raw pointers into buffers the caller keeps
 /// alive) be read by the spawner thread while the caller waits for it.
+/// What cloning a run's PID 1 needs of the sandbox and its slot, owned and
+/// plain, so that a slot's spawner thread can warm a run up on its own.
+/// The descriptors belong to the sandbox and its slots, which outlive every
+/// spawner thread (see `Slot` and `Sandbox::drop`).
+#[derive(Debug, Clone)]
+struct Birth {
+    slot_netns: Option<RawFd>,
+    own_netns: Option<RawFd>,
+    cgroup_v2: Option<PathBuf>,
+    is_root: bool,
+    host_root: u32,
+    host_user: u32,
+}
+
+impl Birth {
+    /// Clones PID 1 into fresh user, pid, mount, ipc and uts namespaces and
+    /// the slot's network namespace (and cgroup, on v2); `child` runs there.
+    fn clone_run(&self, child: impl FnOnce()) -> Result<(libc::pid_t, OwnedFd), SandboxError> {
+        let mut flags = libc::CLONE_NEWUSER
+            | libc::CLONE_NEWPID
+            | libc::CLONE_NEWNS
+            | libc::CLONE_NEWIPC
+            | libc::CLONE_NEWUTS
+            | libc::CLONE_PIDFD;
+        // A slot's empty network namespace is reused (creating one per run
+        // costs more than the rest of the setup); runs in a slot never overlap
+        // and the run's processes all die before the slot is reused.
+        let joined = match (self.slot_netns, self.own_netns) {
+            (Some(ns), Some(_)) => {
+                // SAFETY: joining a namespace by descriptor affects this thread only.
+                sys::check(unsafe { libc::setns(ns, libc::CLONE_NEWNET) })
+                    .map_err(SandboxError::Clone)?;
+                true
+            }
+            _ => {
+                flags |= libc::CLONE_NEWNET;
+                false
+            }
+        };
+        let cgroup_fd = match &self.cgroup_v2 {
+            Some(dir) => Some(File::open(dir).map_err(|source| SandboxError::Create {
+                what: "cgroup directory",
+                source,
+            })?),
+            None => None,
+        };
+        let result = clone3(
+            flags as u64,
+            cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
+            child,
+        );
+        if let (true, Some(own)) = (joined, self.own_netns) {
+            // SAFETY: returning this thread to the runner's own namespace.
+            if unsafe { libc::setns(own, libc::CLONE_NEWNET) } != 0 {
+                // A thread stuck in the empty namespace would break the
+                // runner's own network use: better to stop loudly.
+                panic!(
+                    "cannot return to the runner's network namespace: {}",
+                    sys::Errno::last()
+                );
+            }
+        }
+        result.map_err(SandboxError::Clone)
+    }
+
+    /// The new user namespace's identities: root and the program's user,
+    /// each mapped to the slot's own unprivileged host uid.
+    fn write_id_maps(&self, pid: libc::pid_t) -> Result<(), SandboxError> {
+        let io = |what| move |source| SandboxError::Create { what, source };
+        let (uid_map, gid_map) = if self.is_root {
+            let map = format!("0 {} 1\n{INSIDE_ID} {} 1\n", self.host_root, self.host_user);
+            (map.clone(), map)
+        } else {
+            // A runner that is not root maps only itself, as the namespace's root.
+            // SAFETY: getuid/getgid cannot fail.
+            let (u, g) = unsafe { (libc::getuid(), libc::getgid()) };
+            let _ = std::fs::write(format!("/proc/{pid}/setgroups"), "deny");
+            (format!("0 {u} 1\n"), format!("0 {g} 1\n"))
+        };
+        std::fs::write(format!("/proc/{pid}/uid_map"), uid_map).map_err(io("uid map"))?;
+        std::fs::write(format!("/proc/{pid}/gid_map"), gid_map).map_err(io("gid map"))
+    }
+}
+
+/// Lets a cloned PID 1 go on, its identity in place.
+fn let_go(go: &OwnedFd) -> Result<(), SandboxError> {
+    sys::write_all(go.as_raw_fd(), b"g").map_err(|e| SandboxError::Create {
+        what: "start signal",
+        source: e.into(),
+    })
+}
+
+/// A slot's next PID 1 (see `Sandbox::warm_up`).
+#[derive(Debug)]
+enum Warm {
+    Idle,
+    Making,
+    Ready(WarmRun),
+}
+
+/// Sets a slot's warm state when dropped, and wakes whoever waits for it.
+struct WarmDone<'a>(&'a Arc<(Mutex<Warm>, Condvar)>, Warm);
+
+impl Drop for WarmDone<'_> {
+    fn drop(&mut self) {
+        let (state, made) = &**self.0;
+        *state.lock().unwrap_or_else(|e| e.into_inner()) =
+            std::mem::replace(&mut self.1, Warm::Idle);
+        made.notify_all();
+    }
+}
+
+/// A PID 1 cloned before its command: in its namespaces and cgroups with
+/// its identity, waiting on `request` (see `child::warm`).
+#[derive(Debug)]
+struct WarmRun {
+    pid: libc::pid_t,
+    /// pidfd, request socket, report pipe; taken when the run starts.
+    fds: Option<(OwnedFd, OwnedFd, OwnedFd)>,
+}
+
+impl WarmRun {
+    fn start(birth: &Birth, arena: *mut u8, arena_len: usize) -> Result<WarmRun, SandboxError> {
+        let (rep_r, rep_w) = pipe()?;
+        let (sync_r, sync_w) = pipe()?;
+        let (req_parent, req_child) = socket_pair()?;
+        let start = child::WarmStart {
+            report: rep_w.as_raw_fd(),
+            sync: sync_r.as_raw_fd(),
+            sync_parent_end: sync_w.as_raw_fd(),
+            request: req_child.as_raw_fd(),
+            request_parent_end: req_parent.as_raw_fd(),
+            arena,
+            arena_len,
+        };
+        let (pid, pidfd) = birth.clone_run(|| child::warm(&start))?;
+        drop((rep_w, sync_r, req_child));
+        let run = WarmRun {
+            pid,
+            fds: Some((pidfd, req_parent, rep_r)),
+        };
+        // On failure, dropping the run kills it.
+        birth.write_id_maps(pid)?;
+        let_go(&sync_w)?;
+        Ok(run)
+    }
+
+    /// Whether it still waits (a warm run that died is not used).
+    fn alive(&self) -> bool {
+        let Some((pidfd, _, _)) = &self.fds else {
+            return false;
+        };
+        let mut p = libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no waiting.
+        unsafe { libc::poll(&mut p, 1, 0) == 0 }
+    }
+
+    /// Sends the run its command: the arena's image, with `prepared` laid
+    /// out last, and the run's descriptors. Returns its pidfd and report.
+    fn request(
+        mut self,
+        arena: &arena::Arena,
+        prepared: Prepared,
+        fds: &[RawFd],
+    ) -> Result<(OwnedFd, OwnedFd), SandboxError> {
+        let placed = arena.put(prepared)?;
+        let offset = arena.offset_of(placed);
+        let image = arena.image();
+        let mut header = [0u8; child::REQUEST_HEADER];
+        header[..8].copy_from_slice(&(image.len() as u64).to_ne_bytes());
+        header[8..].copy_from_slice(&(offset as u64).to_ne_bytes());
+        let (_, sock, _) = self.fds.as_ref().expect("not started yet");
+        sys::send_with_fds(sock.as_raw_fd(), &header, fds)
+            .and_then(|()| sys::write_all(sock.as_raw_fd(), image))
+            .map_err(|e| SandboxError::Create {
+                what: "warm run's command",
+                source: e.into(),
+            })?;
+        let (pidfd, _, report) = self.fds.take().expect("not started yet");
+        Ok((pidfd, report))
+    }
+}
+
+impl Drop for WarmRun {
+    fn drop(&mut self) {
+        if let Some((pidfd, _, _)) = self.fds.take() {
+            // SAFETY: signalling and reaping our own child by its pidfd/pid.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    pidfd.as_raw_fd(),
+                    libc::SIGKILL,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                );
+                libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }
+}
+
+fn socket_pair() -> Result<(OwnedFd, OwnedFd), SandboxError> {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two descriptors.
+    sys::check(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    })
+    .map_err(|e| SandboxError::Create {
+        what: "socket pair",
+        source: e.into(),
+    })?;
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
 struct AssertSend<T>(T);
 // SAFETY: the caller blocks until the spawner returned (Spawner::run), and
 // the data is only read meanwhile.

@@ -284,7 +284,7 @@ impl<'a> Plan<'a> {
             ops: arena.slice(&ops)?,
             root: path(arena, &root)?,
         };
-        Ok(arena.put(plan)?)
+        arena.put(plan)
     }
 
     /// Executes the plan and pivots into the new root. Runs in the child.

@@ -275,22 +275,33 @@ impl Filter {
     /// Installs the filter on the calling thread (`no_new_privs` must be set).
     /// Async-signal-safe: no allocation.
     pub fn install(&self) -> SysResult<()> {
-        let prog = libc::sock_fprog {
-            len: self.program.len() as u16,
-            filter: self.program.as_ptr() as *mut libc::sock_filter,
-        };
-        // SAFETY: prog points at our filter, which outlives the call; the
-        // kernel copies it.
-        check(unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                0 as libc::c_uint,
-                &prog as *const libc::sock_fprog,
-            )
-        })
-        .map(drop)
+        install(&self.program)
     }
+
+    /// The BPF program, to copy where a run finds it (see `arena`).
+    pub fn program(&self) -> &[libc::sock_filter] {
+        &self.program
+    }
+}
+
+/// Installs a program of [`Filter`] on the calling thread (`no_new_privs`
+/// must be set). Async-signal-safe: no allocation.
+pub fn install(program: &[libc::sock_filter]) -> SysResult<()> {
+    let prog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: prog points at the program, which outlives the call; the
+    // kernel copies it.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0 as libc::c_uint,
+            &prog as *const libc::sock_fprog,
+        )
+    })
+    .map(drop)
 }
 
 #[cfg(test)]

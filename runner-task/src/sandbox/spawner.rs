@@ -70,6 +70,14 @@ impl Spawner {
         }
     }
 
+    /// Runs `job` on the spawner thread, after the jobs before it, without
+    /// waiting; false if the thread is gone.
+    pub fn submit(&self, job: impl FnOnce() + Send + 'static) -> bool {
+        self.jobs
+            .as_ref()
+            .is_some_and(|jobs| jobs.send(Box::new(job)).is_ok())
+    }
+
     /// Runs `f` on the spawner thread and returns its result.
     pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Option<R> {
         let (done, result) = mpsc::sync_channel::<R>(1);

@@ -286,3 +286,91 @@ pub fn monotonic_ns() -> u64 {
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
+
+/// Room for the control message of [`send_with_fds`]: up to 4 descriptors.
+const FD_CMSG_SPACE: usize = 64;
+
+/// Sends `buf` with these descriptors attached (SCM_RIGHTS).
+pub fn send_with_fds(sock: RawFd, buf: &[u8], fds: &[RawFd]) -> SysResult<()> {
+    assert!(fds.len() <= 4 && !buf.is_empty());
+    let mut control = [0u64; FD_CMSG_SPACE / 8];
+    let fd_bytes = std::mem::size_of_val(fds);
+    let mut iov = libc::iovec {
+        iov_base: buf.as_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: zeroed msghdr is valid; the pointers set below outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE is a pure computation.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(fd_bytes as u32) } as usize;
+    // SAFETY: the control buffer holds one header and the descriptors.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes as u32) as usize;
+        std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast(), fds.len());
+    }
+    // SAFETY: msg is fully initialised.
+    let n = check(unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) })?;
+    if (n as usize) < buf.len() {
+        // A stream socket may take part of it; the descriptors went along.
+        write_all(sock, &buf[n as usize..])?;
+    }
+    Ok(())
+}
+
+/// Receives into `buf` (at least one byte unless the peer closed) and up
+/// to 4 descriptors, close-on-exec: (bytes, descriptors). Async-signal-safe.
+pub fn recv_with_fds(
+    sock: RawFd,
+    buf: &mut [u8],
+    fds: &mut [RawFd; 4],
+) -> SysResult<(usize, usize)> {
+    let mut control = [0u64; FD_CMSG_SPACE / 8];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: zeroed msghdr is valid; the pointers set below outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = FD_CMSG_SPACE;
+    let n = loop {
+        // SAFETY: msg describes valid buffers.
+        match check(unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) }) {
+            Err(Errno(libc::EINTR)) => continue,
+            r => break r? as usize,
+        }
+    };
+    let mut count = 0;
+    // SAFETY: walking the control messages the kernel wrote into `control`.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+                let len = ((*cmsg).cmsg_len - libc::CMSG_LEN(0) as usize) / 4;
+                for i in 0..len {
+                    let fd = data.add(i).read_unaligned();
+                    if count < fds.len() {
+                        fds[count] = fd;
+                        count += 1;
+                    } else {
+                        close(fd);
+                    }
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        return Err(Errno(libc::EPROTO));
+    }
+    Ok((n, count))
+}

@@ -8,7 +8,11 @@ use runner_task::sandbox::{self, Limits, Outcome, Profile, Sandbox, Stdin};
 
 pub struct TestRunner {
     pub runner: Runner,
-    pub uids: std::ops::Range<u32>,
+    /// The host uids the runs' programs (and their PID 1, once confined)
+    /// run as: the second of each slot's two. The first is a slot's root,
+    /// which a slot's warm PID 1, not yet any run's, keeps until its
+    /// command comes.
+    pub uids: Vec<u32>,
     _dir: tempfile::TempDir,
 }
 
@@ -31,7 +35,7 @@ pub fn runner(profile: Profile) -> TestRunner {
     let runner = Runner::new(sb, &dir.path().join("work")).unwrap();
     TestRunner {
         runner,
-        uids: uid_base..uid_base + 4,
+        uids: vec![uid_base + 1, uid_base + 3],
         _dir: dir,
     }
 }
@@ -52,7 +56,7 @@ impl TestRunner {
             .unwrap()
     }
 
-    /// Processes on the host that run as one of this runner's sandbox uids.
+    /// Processes on the host that run as one of this runner's program uids.
     pub fn leftovers(&self) -> Vec<u32> {
         let mut found = Vec::new();
         for e in std::fs::read_dir("/proc").unwrap().flatten() {

@@ -80,6 +80,69 @@ fn the_oom_killer_takes_the_programs_before_their_reporting_pid_1() {
 }
 
 #[test]
+fn a_slot_warms_its_next_run_up_and_replaces_one_that_died() {
+    let r = runner(Profile::Full);
+    let hello = "#include <stdio.h>\nint main(void){puts(\"hi\");return 0;}";
+    let out = r.run("c", hello, limits(1000, 64), &[]);
+    assert_eq!(out.stdout, b"hi\n");
+    // Between runs each used slot holds a PID 1 cloned ahead, as the
+    // slot's root uid (no program uid: nothing of a run is left).
+    let roots: Vec<u32> = r.uids.iter().map(|u| u - 1).collect();
+    let mut warm = Vec::new();
+    for _ in 0..200 {
+        warm = processes_of(&roots);
+        if !warm.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!warm.is_empty(), "no warm run waits");
+    r.assert_host_clean();
+    // A warm run that died is not used: the next run is cloned afresh.
+    // (One dying while its command is sent makes that run a platform
+    // failure, as any PID 1 killed from outside does.)
+    for pid in &warm {
+        // SAFETY: signalling a process by pid.
+        unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
+    }
+    let dead = |pid: &u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .map_or(true, |s| s.lines().any(|l| l.starts_with("State:\tZ")))
+    };
+    while !warm.iter().all(dead) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for _ in 0..4 {
+        let out = r.run("c", hello, limits(1000, 64), &[]);
+        assert_eq!(out.status, Status::Ok, "{out:?}");
+        assert_eq!(out.stdout, b"hi\n");
+    }
+    r.assert_host_clean();
+}
+
+/// Processes running as one of these host uids.
+fn processes_of(uids: &[u32]) -> Vec<u32> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
+            continue;
+        };
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|u| u.parse::<u32>().ok());
+        if uid.is_some_and(|u| uids.contains(&u)) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[test]
 fn busy_loop_is_tle_by_cpu_time() {
     for p in PROFILES {
         let r = runner(p);
