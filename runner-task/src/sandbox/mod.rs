@@ -9,6 +9,9 @@
 //!   [`child`]); [`Running::wait`] enforces the limits and returns an
 //!   [`Outcome`]. A program's failure is an outcome; only a platform failure
 //!   is an `Err`.
+//! * Each idle slot holds its next run's PID 1, cloned ahead (`warm_up`):
+//!   a run sends it its command, laid out in the slot's arena (`arena`),
+//!   instead of cloning one.
 //!
 //! One file per mechanism: [`mounts`], [`cgroup`], [`seccomp`], [`landlock`],
 //! [`limits`]; [`sys`] holds the raw system calls.
@@ -111,7 +114,7 @@ pub struct Options {
     /// First host uid used for sandboxed programs; each slot takes two.
     /// 0 leases a range no other runner process on this host holds.
     pub uid_base: u32,
-    /// Where the runner keeps its root mount point and scratch directories.
+    /// Where the runner keeps its root skeletons and scratch directories.
     pub work_dir: PathBuf,
 }
 
