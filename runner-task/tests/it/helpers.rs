@@ -58,24 +58,7 @@ impl TestRunner {
 
     /// Processes on the host that run as one of this runner's program uids.
     pub fn leftovers(&self) -> Vec<u32> {
-        let mut found = Vec::new();
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
-                continue;
-            };
-            let uid = status
-                .lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().next())
-                .and_then(|u| u.parse::<u32>().ok());
-            if uid.is_some_and(|u| self.uids.contains(&u)) {
-                found.push(pid);
-            }
-        }
-        found
+        processes_of(&self.uids)
     }
 
     pub fn assert_host_clean(&self) {
@@ -85,6 +68,28 @@ impl TestRunner {
             "sandboxed processes outlived their run: {left:?}"
         );
     }
+}
+
+/// Processes on the host running as one of these uids.
+pub fn processes_of(uids: &[u32]) -> Vec<u32> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
+            continue;
+        };
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|u| u.parse::<u32>().ok());
+        if uid.is_some_and(|u| uids.contains(&u)) {
+            found.push(pid);
+        }
+    }
+    found
 }
 
 pub fn limits(time_ms: u64, memory_mb: u64) -> Limits {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use runner_task::sandbox::{Layer, Limits, Profile, Status};
 
-use crate::helpers::{limits, runner};
+use crate::helpers::{limits, processes_of, runner};
 
 const PROFILES: [Profile; 2] = [Profile::Full, Profile::Restricted];
 
@@ -118,28 +118,6 @@ fn a_slot_warms_its_next_run_up_and_replaces_one_that_died() {
         assert_eq!(out.stdout, b"hi\n");
     }
     r.assert_host_clean();
-}
-
-/// Processes running as one of these host uids.
-fn processes_of(uids: &[u32]) -> Vec<u32> {
-    let mut found = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
-            continue;
-        };
-        let uid = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|l| l.split_whitespace().next())
-            .and_then(|u| u.parse::<u32>().ok());
-        if uid.is_some_and(|u| uids.contains(&u)) {
-            found.push(pid);
-        }
-    }
-    found
 }
 
 #[test]
