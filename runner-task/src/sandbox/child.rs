@@ -164,7 +164,18 @@ pub fn full(p: &Prepared) -> ! {
     // The run dies with the runner: as PID 1 our death ends the namespace.
     // (Set after the uid change, which clears it.)
     step(Step::ParentDeath, die_with_parent());
+    seal();
     set_up(p)
+}
+
+/// Step 2, what needs nothing of the run: our own host name in our own UTS
+/// namespace, and a bounding set that can never grant a capability again
+/// (emptied while we still hold CAP_SETPCAP; our effective capabilities,
+/// which the mounts need, stay until the identity switch). A warm run takes
+/// it before its command comes.
+fn seal() {
+    step(Step::Hostname, sethostname(c"coderun"));
+    step(Step::BoundingSet, drop_bounding_set());
 }
 
 /// How a warm run's PID 1 starts (see `warm`): its own descriptors, made
@@ -200,6 +211,7 @@ pub fn warm(w: &WarmStart) -> ! {
     step(Step::Gid, sys::set_gid(0));
     step(Step::Uid, sys::set_uid(0));
     step(Step::ParentDeath, die_with_parent());
+    seal();
     let p = step(
         Step::Request,
         receive(request, report, w.arena, w.arena_len),
@@ -272,16 +284,11 @@ fn receive(
 
 /// The full profile from the file system on, identity in place.
 fn set_up(p: &Prepared) -> ! {
-    // 2. A minimal read-only root: toolchain, box, scratch /tmp, /proc, /dev.
+    // 3. A minimal read-only root: toolchain, box, scratch /tmp, /proc, /dev.
     step(
         Step::FileSystem,
         p.mounts.expect("full profile has a mount plan").execute(),
     );
-    // 3. Our own host name in our own UTS namespace.
-    step(Step::Hostname, sethostname(c"coderun"));
-    // 4. Capabilities cannot be regained: empty the bounding set while we
-    //    still hold CAP_SETPCAP.
-    step(Step::BoundingSet, drop_bounding_set());
     // A parked run waits here, set up, until the runner lets it go (or,
     // gone or giving up, closes the gate).
     if let Some(fd) = p.gate_parent_end {
@@ -290,14 +297,14 @@ fn set_up(p: &Prepared) -> ! {
     if let Some(fd) = p.gate {
         step(Step::Gate, wait_for_parent(fd));
     }
-    // 5. Standard streams in place, the report pipe at fd 3, nothing else.
+    // 4. Standard streams in place, the report pipe at fd 3, nothing else.
     step(Step::Stdio, setup_stdio(p));
     runner_alive();
     if p.probe_only {
         confine(p);
         sys::exit(0);
     }
-    // 6. PID 1 of the namespace starts the program as PID 2; both are then
+    // 5. PID 1 of the namespace starts the program as PID 2; both are then
     //    confined: identity, limits, file-system policy, seccomp last.
     init(p, Some(confine), |p| {
         step(Step::OomScore, prefer_for_oom_kill());
