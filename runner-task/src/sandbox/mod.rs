@@ -377,17 +377,16 @@ impl Sandbox {
             }
             *st = Warm::Making;
         }
-        let job_store = Arc::clone(&store);
-        let submitted = spawner.submit(move || {
-            // Whatever happens here, the slot is not left waiting.
-            let mut done = WarmDone(&job_store, Warm::Idle);
-            if let Ok(w) = WarmRun::start(&birth, arena.0 as *mut u8, arena.1) {
-                done.1 = Warm::Ready(w);
-            }
+        // Whatever becomes of the job (run, failed, or dropped unrun with a
+        // spawner that is gone), the slot is not left waiting.
+        let done = WarmDone(store, Warm::Idle);
+        spawner.submit(move || {
+            let state = match WarmRun::start(&birth, arena.0 as *mut u8, arena.1) {
+                Ok(w) => Warm::Ready(w),
+                Err(_) => Warm::Idle,
+            };
+            done.set(state);
         });
-        if !submitted {
-            drop(WarmDone(&store, Warm::Idle));
-        }
     }
 
     fn host_ids(&self, slot: usize) -> (u32, u32) {
@@ -1072,11 +1071,17 @@ enum Warm {
 }
 
 /// Sets a slot's warm state when dropped, and wakes whoever waits for it.
-struct WarmDone<'a>(&'a Arc<(Mutex<Warm>, Condvar)>, Warm);
+struct WarmDone(Arc<(Mutex<Warm>, Condvar)>, Warm);
 
-impl Drop for WarmDone<'_> {
+impl WarmDone {
+    fn set(mut self, state: Warm) {
+        self.1 = state;
+    }
+}
+
+impl Drop for WarmDone {
     fn drop(&mut self) {
-        let (state, made) = &**self.0;
+        let (state, made) = &*self.0;
         *state.lock().unwrap_or_else(|e| e.into_inner()) =
             std::mem::replace(&mut self.1, Warm::Idle);
         made.notify_all();
