@@ -157,23 +157,22 @@ pub fn full(p: &Prepared) -> ! {
         Step::WaitForParent,
         wait_for_parent(p.sync.expect("full profile has a sync pipe")),
     );
-    // Act as the namespace's root (mapped to an unprivileged host uid) so
-    // that the files created below have an owner the kernel can represent.
-    step(Step::Gid, sys::set_gid(0));
-    step(Step::Uid, sys::set_uid(0));
-    // The run dies with the runner: as PID 1 our death ends the namespace.
-    // (Set after the uid change, which clears it.)
-    step(Step::ParentDeath, die_with_parent());
     seal();
     set_up(p)
 }
 
-/// Step 2, what needs nothing of the run: our own host name in our own UTS
-/// namespace, and a bounding set that can never grant a capability again
-/// (emptied while we still hold CAP_SETPCAP; our effective capabilities,
-/// which the mounts need, stay until the identity switch). A warm run takes
-/// it before its command comes.
+/// Step 2, what needs nothing of the run (a warm run takes it before its
+/// command comes): act as the namespace's root (mapped to an unprivileged
+/// host uid) so that the files made later have an owner the kernel can
+/// represent; die with the runner (as PID 1 our death ends the namespace;
+/// set after the uid change, which clears it); our own host name in our own
+/// UTS namespace; and a bounding set that can never grant a capability
+/// again (emptied while we still hold CAP_SETPCAP; our effective
+/// capabilities, which the mounts need, stay until the identity switch).
 fn seal() {
+    step(Step::Gid, sys::set_gid(0));
+    step(Step::Uid, sys::set_uid(0));
+    step(Step::ParentDeath, die_with_parent());
     step(Step::Hostname, sethostname(c"coderun"));
     step(Step::BoundingSet, drop_bounding_set());
 }
@@ -208,9 +207,6 @@ pub fn warm(w: &WarmStart) -> ! {
     let (report, sync, request) = step(Step::Stdio, keep_only([w.report, w.sync, w.request]));
     REPORT.store(report, Ordering::Relaxed);
     step(Step::WaitForParent, wait_for_parent(sync));
-    step(Step::Gid, sys::set_gid(0));
-    step(Step::Uid, sys::set_uid(0));
-    step(Step::ParentDeath, die_with_parent());
     seal();
     let p = step(
         Step::Request,

@@ -1166,17 +1166,9 @@ impl WarmRun {
 impl Drop for WarmRun {
     fn drop(&mut self) {
         if let Some((pidfd, _, _)) = self.fds.take() {
-            // SAFETY: signalling and reaping our own child by its pidfd/pid.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    pidfd.as_raw_fd(),
-                    libc::SIGKILL,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0,
-                );
-                libc::waitpid(self.pid, std::ptr::null_mut(), 0);
-            }
+            let _ = sys::pidfd_kill(pidfd.as_raw_fd());
+            // SAFETY: reaping our own child.
+            unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), 0) };
         }
     }
 }

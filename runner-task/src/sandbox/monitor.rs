@@ -358,16 +358,7 @@ fn kill_run(parts: &Parts, cgroup: Option<&cgroup::Slot>) {
         // SAFETY: one valid pollfd; bounded wait for the report to be written.
         unsafe { libc::poll(&mut p, 1, 1000) };
     }
-    // SAFETY: pidfd_send_signal on our own child's pidfd.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            parts.pidfd.as_raw_fd(),
-            libc::SIGKILL,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
+    let _ = sys::pidfd_kill(parts.pidfd.as_raw_fd());
     if let Some(cg) = cgroup {
         // In the full profile the PID namespace dies with its init; this
         // catches anything that reached the cgroup otherwise.

@@ -233,9 +233,10 @@ impl<'a> Plan<'a> {
                 source,
             })?;
         let data = format!("size={scratch_bytes},nr_inodes={scratch_inodes},mode=1777");
+        let root_c = path(arena, &root)?;
         let mut ops = vec![
             Op::MakePrivate,
-            Op::Root(path(arena, &root)?),
+            Op::Root(root_c),
             // Scratch first, so that binds below /tmp (a work directory
             // there) land on top of it rather than being hidden by it.
             Op::Tmpfs {
@@ -282,7 +283,7 @@ impl<'a> Plan<'a> {
         ops.push(Op::Proc(path(arena, &root.join("proc"))?));
         let plan = Plan {
             ops: arena.slice(&ops)?,
-            root: path(arena, &root)?,
+            root: root_c,
         };
         arena.put(plan)
     }

@@ -270,6 +270,21 @@ pub fn pipe_cloexec() -> SysResult<(RawFd, RawFd)> {
     Ok((fds[0], fds[1]))
 }
 
+/// SIGKILL to a process by its pidfd (no pid reuse can misdirect it).
+pub fn pidfd_kill(pidfd: RawFd) -> SysResult<()> {
+    // SAFETY: a signal by descriptor touches no memory of ours.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd,
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
 pub fn kill(pid: libc::pid_t, sig: libc::c_int) -> SysResult<()> {
     // SAFETY: sending a signal touches no memory.
     check(unsafe { libc::kill(pid, sig) }).map(drop)
