@@ -9,6 +9,7 @@
 
 use std::fs;
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// Where the controllers live on this host.
@@ -121,6 +122,9 @@ pub struct Slot {
     /// Limits written last (memory bytes, processes): each write to a
     /// cgroup file costs, and consecutive runs usually share limits.
     written: std::cell::Cell<Option<(u64, u64)>>,
+    /// v1: the slot's OOM notifications, when the kernel's OOM killer is
+    /// kept out of it (see [`watch_oom`]).
+    oom_events: Option<OwnedFd>,
 }
 
 fn write(path: &Path, value: &str) -> io::Result<()> {
@@ -154,6 +158,7 @@ impl Slot {
                 }
                 // Swap would hide memory use from the limit.
                 let _ = write(&m.join("memory.swappiness"), "0");
+                let oom_events = watch_oom(&m).ok();
                 Ok(Slot {
                     dirs,
                     memory: m,
@@ -161,6 +166,7 @@ impl Slot {
                     cpu: c,
                     v2: false,
                     written: Default::default(),
+                    oom_events,
                 })
             }
             Layout::V2 { dir } => {
@@ -174,6 +180,7 @@ impl Slot {
                     cpu: Some(d),
                     v2: true,
                     written: Default::default(),
+                    oom_events: None,
                 })
             }
         }
@@ -205,6 +212,8 @@ impl Slot {
             write(&self.pids.join("pids.max"), &processes.to_string())?;
         }
         self.written.set(Some((memory_bytes, processes)));
+        // What the end of the last run signalled is not this run's.
+        self.take_oom_events();
         Ok(Baseline {
             oom_kills: self.oom_kills(),
             cpu_ns: self.cpu_ns().unwrap_or(0),
@@ -231,6 +240,38 @@ impl Slot {
             write(&d.join("cgroup.procs"), &pid)?;
         }
         Ok(())
+    }
+
+    /// v1: readable when a task of the slot waits for memory over the limit.
+    pub fn oom_events(&self) -> Option<BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.oom_events.as_ref().map(|fd| fd.as_fd())
+    }
+
+    /// Consumes the pending OOM notifications; whether there were any.
+    pub fn take_oom_events(&self) -> bool {
+        let Some(fd) = &self.oom_events else {
+            return false;
+        };
+        let mut count = 0u64;
+        // SAFETY: reads 8 bytes into a local (the eventfd is non-blocking).
+        let n = unsafe { libc::read(fd.as_raw_fd(), (&raw mut count).cast(), 8) };
+        n == 8 && count > 0
+    }
+
+    /// The program's own memory (its pages and files) when the slot is
+    /// full, if that is what filled it rather than the kernel's. A fork
+    /// bomb fills a memory cgroup with the task structures of its failed
+    /// forks, which the kernel frees only after an RCU grace period: that
+    /// passes by itself, and the bomb is a time-limit case like any endless
+    /// loop.
+    pub fn programs_memory_at_oom(&self) -> Option<u64> {
+        let stat = self.memory.join("memory.stat");
+        let user = read_key(&stat, "rss").unwrap_or(0) + read_key(&stat, "cache").unwrap_or(0);
+        match self.written.get() {
+            Some((limit, _)) if user.saturating_mul(2) < limit => None,
+            _ => Some(user),
+        }
     }
 
     fn oom_kills(&self) -> u64 {
@@ -316,6 +357,35 @@ impl Slot {
     }
 }
 
+/// Keeps the kernel's OOM killer out of a v1 memory cgroup and returns the
+/// eventfd its OOM notifications arrive on.
+///
+/// The OOM killer picks a victim by size, so a fork bomb whose failed
+/// forks fill the cgroup with kernel memory loses whichever process is
+/// largest: sometimes a child (the run goes on), sometimes the program
+/// itself (the run ends). With the killer kept out, kernel allocations
+/// over the limit fail (a fork returns `ENOMEM`) and a task faulting a page
+/// over the limit waits; the supervisor, woken through the eventfd, ends
+/// the run as over its memory limit when the memory is the program's.
+fn watch_oom(memory: &Path) -> io::Result<OwnedFd> {
+    // SAFETY: eventfd creates a descriptor and touches no memory of ours.
+    let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a new descriptor that nothing else owns.
+    let events = unsafe { OwnedFd::from_raw_fd(raw) };
+    let control = fs::File::open(memory.join("memory.oom_control"))?;
+    // The registration lasts as long as the eventfd or the cgroup.
+    write(
+        &memory.join("cgroup.event_control"),
+        &format!("{} {}", events.as_raw_fd(), control.as_raw_fd()),
+    )?;
+    // Only once the supervisor hears of a waiting task may the killer go.
+    write(&memory.join("memory.oom_control"), "1")?;
+    Ok(events)
+}
+
 /// Moves the calling thread (alone) into these `tasks` files' cgroups.
 pub fn enter_thread(files: &[PathBuf]) -> io::Result<()> {
     // SAFETY: gettid has no failure mode.
@@ -343,6 +413,25 @@ mod tests {
 2:cpu,cpuacct:/jobs
 0::/
 ";
+
+    #[test]
+    fn a_full_v1_slot_is_the_programs_when_its_pages_fill_half_the_limit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::V1 {
+            memory: tmp.path().join("memory"),
+            pids: tmp.path().join("pids"),
+            cpuacct: None,
+        };
+        let slot = Slot::create(&layout, "slot-0").unwrap();
+        slot.prepare(64 << 20, 10).unwrap();
+        let stat = tmp.path().join("memory/slot-0/memory.stat");
+        // A fork bomb: the cgroup is full of kernel memory.
+        fs::write(&stat, "cache 4096\nrss 1048576\nshmem 0\n").unwrap();
+        assert_eq!(slot.programs_memory_at_oom(), None);
+        // A memory bomb: its own pages (anonymous and files) filled it.
+        fs::write(&stat, "cache 8388608\nrss 58720256\n").unwrap();
+        assert_eq!(slot.programs_memory_at_oom(), Some(64 << 20));
+    }
 
     #[test]
     fn v1_layout_joins_mount_points_with_own_paths() {

@@ -62,6 +62,8 @@ enum Kill {
     Wall,
     Cpu,
     Output,
+    /// The program's memory filled its cgroup (v1, see `cgroup::watch_oom`).
+    Memory,
 }
 
 /// Everything the parent holds of a started run.
@@ -163,6 +165,7 @@ pub(super) fn supervise(
     streams.fds.push((dup(&parts.stderr)?, 1));
     let mut open: Vec<bool> = vec![true; streams.fds.len()];
     let mut killed: Option<Kill> = None;
+    let mut memory_at_oom = 0;
 
     loop {
         let now = Instant::now();
@@ -186,6 +189,12 @@ pub(super) fn supervise(
                 revents: 0,
             });
         }
+        let oom_events = cgroup.and_then(|cg| cg.oom_events());
+        pfds.push(libc::pollfd {
+            fd: oom_events.map_or(-1, |fd| fd.as_raw_fd()),
+            events: libc::POLLIN,
+            revents: 0,
+        });
         let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
         // SAFETY: pfds is a valid array of pollfd.
         let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
@@ -199,6 +208,16 @@ pub(super) fn supervise(
                     Ok(more) => open[i] = more,
                     Err(()) => killed = Some(Kill::Output),
                 }
+            }
+        }
+        if let Some(cg) = cgroup.filter(|_| pfds.last().is_some_and(|p| p.revents != 0)) {
+            if let Some(bytes) = cg
+                .take_oom_events()
+                .then(|| cg.programs_memory_at_oom())
+                .flatten()
+            {
+                memory_at_oom = bytes;
+                killed = Some(Kill::Memory);
             }
         }
         if killed.is_some() || pfds[0].revents != 0 {
@@ -300,16 +319,21 @@ pub(super) fn supervise(
         .map(|s| libc::WTERMSIG(s))
         .or(killed.map(|_| libc::SIGKILL));
     let failed = exit_code != Some(0);
-    // The OOM killer ended the run (it kills the largest process: a memory
-    // bomb's own). An OOM kill of some descendant in a run that went on
-    // until the supervisor stopped it for time (a fork bomb exhausting
-    // kernel memory) leaves that run a time-limit case.
+    // v2: the OOM killer ended the run (it kills the largest process: a
+    // memory bomb's own). An OOM kill of some descendant in a run that went
+    // on until the supervisor stopped it for time (a fork bomb exhausting
+    // kernel memory) leaves that run a time-limit case. (v1 keeps the
+    // killer out and decides itself: `Kill::Memory`.)
     let oom = cg_usage.is_some_and(|u| u.oom_killed) && killed.is_none();
     let near_memory_cap =
         cgroup.is_none() && failed && maxrss_kb * 1024 >= parts.memory_bytes / 10 * 8;
     let status = if killed == Some(Kill::Output) || signal == Some(libc::SIGXFSZ) {
         Status::Ole
-    } else if oom || maxrss_kb * 1024 > parts.memory_bytes || near_memory_cap {
+    } else if oom
+        || killed == Some(Kill::Memory)
+        || maxrss_kb * 1024 > parts.memory_bytes
+        || near_memory_cap
+    {
         Status::Mle
     } else if matches!(killed, Some(Kill::Cpu | Kill::Wall))
         || signal == Some(libc::SIGXCPU)
@@ -328,7 +352,8 @@ pub(super) fn supervise(
         signal,
         time_ms,
         wall_ms,
-        memory_kb: maxrss_kb,
+        // A run ended for its memory used what filled its cgroup.
+        memory_kb: maxrss_kb.max(memory_at_oom / 1024),
         stdout,
         stderr,
         isolation: Vec::new(),
