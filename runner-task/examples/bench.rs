@@ -1,7 +1,8 @@
 //! Benchmark of the sandbox's cost (figures printed, never asserted):
 //! medians of N runs of a static C binary and of `python3 -c pass`, bare,
 //! under bubblewrap with comparable isolation, and under our full profile,
-//! the three taken in turns;
+//! the three taken in turns; the same in the restricted profile (the layers
+//! Fargate allows) against bare;
 //! and the judge's overhead per test on a 200-test problem.
 //!
 //! `scripts/bench` builds it in release mode and installs bubblewrap.
@@ -38,20 +39,20 @@ fn time(mut f: impl FnMut()) -> Duration {
     )
 }
 
-/// Medians of the three ways of running one program, measured in turns
-/// (each round in another order) so that they share the machine's load of
-/// the moment, which on a shared virtual machine drifts within seconds.
-fn time_in_turns(mut ways: [&mut dyn FnMut(); 3]) -> [Duration; 3] {
+/// Medians of the ways of running one program, measured in turns (each
+/// round in another order) so that they share the machine's load of the
+/// moment, which on a shared virtual machine drifts within seconds.
+fn time_in_turns<const N: usize>(mut ways: [&mut dyn FnMut(); N]) -> [Duration; N] {
     settle();
     for _ in 0..10 {
         for f in ways.iter_mut() {
             f(); // warm-up
         }
     }
-    let mut times: [Vec<Duration>; 3] = Default::default();
+    let mut times: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::new());
     for round in 0..RUNS {
-        for k in 0..3 {
-            let i = (round + k) % 3;
+        for k in 0..N {
+            let i = (round + k) % N;
             let t = Instant::now();
             ways[i]();
             times[i].push(t.elapsed());
@@ -186,6 +187,62 @@ fn main() {
     println!(
         "coderun layers: {:?}",
         runner
+            .sandbox
+            .layers()
+            .iter()
+            .map(|l| l.name())
+            .collect::<Vec<_>>()
+    );
+
+    // The restricted profile: what a Fargate runner applies (no namespaces
+    // or cgroups there), on the same programs.
+    let restricted = Sandbox::new(sandbox::Options {
+        min_isolation: sandbox::Profile::Restricted,
+        force_restricted: true,
+        work_dir: work.path().join("restricted"),
+        ..sandbox::Options::default()
+    })
+    .expect("the restricted profile");
+    let restricted = Runner::new(restricted, &work.path().join("restricted")).unwrap();
+    let rc = restricted
+        .prepare(
+            restricted.toolchain("c").unwrap(),
+            b"int main(void){return 0;}",
+        )
+        .unwrap();
+    let rexe = rc.box_dir().join("main");
+    let rexe_s = rexe.to_str().unwrap();
+    let [rc_bare, rc_ours] = time_in_turns([&mut || bare(&[rexe_s]), &mut || {
+        let o = restricted.run(&rc, limits, &[], Stdin::Null).unwrap();
+        assert_eq!(o.exit_code, Some(0));
+    }]);
+    let rpy = restricted
+        .prepare(restricted.toolchain("python3").unwrap(), b"pass\n")
+        .unwrap();
+    let [rpy_bare, rpy_ours] = time_in_turns([&mut || bare(&python), &mut || {
+        let o = restricted.run(&rpy, limits, &[], Stdin::Null).unwrap();
+        assert_eq!(o.exit_code, Some(0));
+    }]);
+    println!();
+    println!("restricted profile (Fargate), median of {RUNS} runs each, taken in turns (ms)");
+    println!(
+        "{:<26} {:>8} {:>8} {:>12}",
+        "", "bare", "coderun", "coderun/bare"
+    );
+    for (name, b, o) in [
+        ("static C binary", rc_bare, rc_ours),
+        ("python3 -c pass", rpy_bare, rpy_ours),
+    ] {
+        println!(
+            "{name:<26} {:>8.2} {:>8.2} {:>11.2}x",
+            ms(b),
+            ms(o),
+            ms(o) / ms(b)
+        );
+    }
+    println!(
+        "restricted layers: {:?}",
+        restricted
             .sandbox
             .layers()
             .iter()
