@@ -120,6 +120,28 @@ async fn run_in_the_cloud(env: &AwsEnv, job_id: &str) {
         .unwrap();
 }
 
+/// Writes job `to`'s result as a copy of job `from`'s (the report and all)
+/// and lets the results handler take it.
+async fn same_report_as(env: &AwsEnv, from: &str, to: &str) {
+    let ports = env.platform.ports();
+    let job = |id: &str| {
+        let id = id.to_string();
+        async move { ports.jobs.get_job(&id).await.unwrap().unwrap() }
+    };
+    let (first, late) = (job(from).await, job(to).await);
+    let bytes = ports.blobs.get(&first.result_key()).await.unwrap().unwrap();
+    let mut result: Value = serde_json::from_slice(&bytes).unwrap();
+    result["job_id"] = json!(to);
+    ports
+        .blobs
+        .put(&late.result_key(), serde_json::to_vec(&result).unwrap())
+        .await
+        .unwrap();
+    coderun_aws::handlers::handle_results(&env.platform, s3_event(to))
+        .await
+        .unwrap();
+}
+
 /// `ann`, a user without roles, as the core sees her.
 fn ann() -> coderun_core::Principal {
     coderun_core::Principal {
@@ -198,6 +220,7 @@ async fn a_run_and_a_submission_through_the_api_handler() {
         created_at: 1,
         updated_at: 1,
         verify_report: None,
+        import_id: None,
     };
     env.platform
         .ports()
@@ -307,7 +330,14 @@ async fn an_import_is_verified_by_a_runner_then_stored() {
         let batch = receive(&env).await;
         let r = coderun_aws::handlers::dispatch_batch(&env.platform, batch).await;
         assert!(r.batch_item_failures.is_empty(), "{r:?}");
-        run_in_the_cloud(&env, job).await;
+        if job == &id {
+            run_in_the_cloud(&env, job).await;
+        } else {
+            // The late one's runner measured the very times the first's did,
+            // as happens: its report is the first's, word for word, and it
+            // must not be taken for the first import's work.
+            same_report_as(&env, &id, job).await;
+        }
     }
     let (status, done) = call(&app, event("GET", &format!("/imports/{id}"), "sam", None)).await;
     assert_eq!(status, StatusCode::OK);

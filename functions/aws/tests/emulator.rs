@@ -236,6 +236,7 @@ async fn problems_sessions_and_profiles() {
         created_at: 1,
         updated_at: 1,
         verify_report: None,
+        import_id: None,
     };
     for id in ["c", "a", "b"] {
         db.put_problem(&problem(id, 1), None).await.unwrap();

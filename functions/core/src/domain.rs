@@ -199,6 +199,10 @@ pub struct Problem {
     pub updated_at: Millis,
     /// The `runner-task verify` report of the package, when imported.
     pub verify_report: Option<serde_json::Value>,
+    /// The import job that stored this version, where a runner verified it
+    /// (AWS): a redelivered result of that job finds its work done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_id: Option<String>,
 }
 
 impl Problem {

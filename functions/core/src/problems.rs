@@ -111,6 +111,7 @@ pub fn record(
         created_at: now,
         updated_at: now,
         verify_report: None,
+        import_id: None,
     })
 }
 
