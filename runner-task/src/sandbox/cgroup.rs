@@ -205,7 +205,7 @@ impl Slot {
             if memsw.exists() {
                 let _ = write(&memsw, "-1");
             }
-            write(&limit, &memory_bytes.to_string())?;
+            write_memory_limit(&limit, memory_bytes)?;
             if memsw.exists() {
                 write(&memsw, &memory_bytes.to_string())?;
             }
@@ -354,6 +354,33 @@ impl Slot {
         for d in &self.dirs {
             let _ = fs::remove_dir(d);
         }
+    }
+}
+
+/// Writes a v1 memory limit. One below what the slot still holds fails
+/// (`EBUSY`) while the kernel cannot reclaim it: a fork bomb leaves task
+/// structures that are freed only after an RCU grace period. The write is
+/// tried again after grace periods, a bounded number of them.
+fn write_memory_limit(path: &Path, bytes: u64) -> io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match write(path, &bytes.to_string()) {
+            Err(e) if e.kind() == io::ErrorKind::ResourceBusy && tries < 50 => {
+                tries += 1;
+                wait_for_rcu();
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Waits for an RCU grace period: `membarrier(MEMBARRIER_CMD_GLOBAL)` is
+/// `synchronize_rcu()`; where it is not available, a short sleep.
+fn wait_for_rcu() {
+    const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
+    // SAFETY: membarrier takes no pointers.
+    if unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) } != 0 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
 

@@ -13,10 +13,12 @@ const PROFILES: [Profile; 2] = [Profile::Full, Profile::Restricted];
 #[test]
 fn fork_bomb_in_c_is_contained() {
     let src = "#include <unistd.h>\nint main(void){for(;;)fork();}";
+    let hello = "#include <stdio.h>\nint main(void){puts(\"hi\");return 0;}";
     for p in PROFILES {
         let r = runner(p);
         let tc = r.runner.toolchain("c").unwrap();
-        let program = r.runner.prepare(tc, src.as_bytes()).unwrap();
+        let bomb = r.runner.prepare(tc.clone(), src.as_bytes()).unwrap();
+        let hello = r.runner.prepare(tc, hello.as_bytes()).unwrap();
         // Its failed forks fill the memory cgroup with kernel memory freed
         // only later; whichever process the OOM killer took, the verdict
         // used to change from run to run. It is an endless loop, every time.
@@ -27,9 +29,19 @@ fn fork_bomb_in_c_is_contained() {
                 processes: 32,
                 ..limits(300, 64)
             };
-            let out = r.runner.run(&program, l, &[], Stdin::Null).unwrap();
+            let out = r.runner.run(&bomb, l, &[], Stdin::Null).unwrap();
             assert_eq!(out.status, Status::Tle, "{p}: {out:?}");
             r.assert_host_clean();
+            // The next runs, one of them in the bomb's slot, get a limit
+            // below what the bomb left there for the kernel to free.
+            for _ in 0..2 {
+                let small = Limits {
+                    stack_mb: 8,
+                    ..limits(1000, 16)
+                };
+                let out = r.runner.run(&hello, small, &[], Stdin::Null).unwrap();
+                assert_eq!(out.stdout, b"hi\n", "{p}: {out:?}");
+            }
         }
     }
 }
