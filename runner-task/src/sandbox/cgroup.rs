@@ -99,6 +99,8 @@ impl Layout {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Baseline {
     oom_kills: u64,
+    /// v1 with the OOM killer kept out: kernel memory held by the slot.
+    kmem: u64,
     cpu_ns: u64,
 }
 
@@ -125,6 +127,9 @@ pub struct Slot {
     /// v1: the slot's OOM notifications, when the kernel's OOM killer is
     /// kept out of it (see [`watch_oom`]).
     oom_events: Option<OwnedFd>,
+    /// v1: the last run left much kernel memory for the kernel to free,
+    /// which is waited for before the next (see `drain_kernel_memory`).
+    pressed: std::cell::Cell<bool>,
 }
 
 fn write(path: &Path, value: &str) -> io::Result<()> {
@@ -167,6 +172,7 @@ impl Slot {
                     v2: false,
                     written: Default::default(),
                     oom_events,
+                    pressed: Default::default(),
                 })
             }
             Layout::V2 { dir } => {
@@ -181,6 +187,7 @@ impl Slot {
                     v2: true,
                     written: Default::default(),
                     oom_events: None,
+                    pressed: Default::default(),
                 })
             }
         }
@@ -193,6 +200,9 @@ impl Slot {
 
     /// Sets this run's limits and snapshots the counters.
     pub fn prepare(&self, memory_bytes: u64, processes: u64) -> io::Result<Baseline> {
+        if self.pressed.take() {
+            self.drain_kernel_memory(memory_bytes);
+        }
         if self.written.get() == Some((memory_bytes, processes)) {
             // Unchanged since the last run of this slot.
         } else if self.v2 {
@@ -216,8 +226,31 @@ impl Slot {
         self.take_oom_events();
         Ok(Baseline {
             oom_kills: self.oom_kills(),
+            kmem: self.kmem(),
             cpu_ns: self.cpu_ns().unwrap_or(0),
         })
+    }
+
+    /// v1: after a run that left much kernel memory in the slot (a fork
+    /// bomb's task structures, freed an RCU grace period later), waits
+    /// while it is above a quarter of this run's limit and still going
+    /// down, a bounded number of grace periods. The kernel does not wake a
+    /// task waiting at the limit when kernel memory is freed, only when
+    /// pages are: a run started in a slot still full of it could wait until
+    /// its time ran out.
+    fn drain_kernel_memory(&self, memory_bytes: u64) {
+        let mut last = self.kmem();
+        for _ in 0..50 {
+            if last <= memory_bytes / 4 {
+                return;
+            }
+            wait_for_rcu();
+            let now = self.kmem();
+            if now >= last {
+                return; // not being freed: caches, not garbage
+            }
+            last = now;
+        }
     }
 
     /// Counts the run's CPU from now: the spawner thread's own work of
@@ -274,7 +307,23 @@ impl Slot {
         }
     }
 
+    /// v1 with the OOM killer kept out: the slot's kernel memory (bytes);
+    /// otherwise 0. (`memory.failcnt` would say when the limit was hit,
+    /// but this kernel keeps it at 0.)
+    fn kmem(&self) -> u64 {
+        if self.oom_events.is_none() {
+            return 0;
+        }
+        fs::read_to_string(self.memory.join("memory.kmem.usage_in_bytes"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     fn oom_kills(&self) -> u64 {
+        if self.oom_events.is_some() {
+            return 0; // the killer is kept out
+        }
         if self.v2 {
             read_key(&self.memory.join("memory.events"), "oom_kill").unwrap_or(0)
         } else {
@@ -303,6 +352,10 @@ impl Slot {
 
     /// Usage of the run that started at `base`.
     pub fn usage(&self, base: &Baseline) -> Usage {
+        let limit = self.written.get().map_or(u64::MAX, |(m, _)| m);
+        if self.kmem() > base.kmem.saturating_add(limit / 4) {
+            self.pressed.set(true);
+        }
         Usage {
             oom_killed: self.oom_kills() > base.oom_kills,
             cpu_ns: self.cpu_since(base).unwrap_or(0),
