@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use runner_task::judge::{self, Problem};
 use runner_task::package::Package;
-use runner_task::runner::Runner;
+use runner_task::runner::{Program, Runner};
 use runner_task::sandbox::{self, Limits, Sandbox, Stdin};
 
 const RUNS: usize = 200;
@@ -83,6 +83,20 @@ fn bare(argv: &[&str]) {
     assert!(st.success());
 }
 
+/// One run of `program` in `runner`'s sandbox with the default limits; it
+/// must exit 0.
+fn sandboxed(runner: &Runner, program: &Program) {
+    let o = runner
+        .run(program, Limits::default(), &[], Stdin::Null)
+        .unwrap();
+    assert_eq!(o.exit_code, Some(0));
+}
+
+/// The layers `runner`'s sandbox applies, by name.
+fn layers(runner: &Runner) -> Vec<String> {
+    runner.sandbox.layers().iter().map(|l| l.name()).collect()
+}
+
 fn bwrap(box_dir: &Path, argv: &[&str]) {
     // The same kinds of isolation bwrap offers: all namespaces, a minimal
     // read-only root, /proc, /dev, a tmpfs /tmp, no new privileges.
@@ -135,7 +149,6 @@ fn main() {
     })
     .expect("the full profile is needed for this benchmark");
     let runner = Runner::new(sb, &work.path().join("work")).unwrap();
-    let limits = Limits::default();
 
     // A static C binary that does nothing.
     let c = runner
@@ -146,10 +159,7 @@ fn main() {
     let [c_bare, c_bwrap, c_ours] = time_in_turns([
         &mut || bare(&[exe_s]),
         &mut || bwrap(c.box_dir(), &["/box/main"]),
-        &mut || {
-            let o = runner.run(&c, limits, &[], Stdin::Null).unwrap();
-            assert_eq!(o.exit_code, Some(0));
-        },
+        &mut || sandboxed(&runner, &c),
     ]);
 
     // python3 -c pass.
@@ -160,10 +170,7 @@ fn main() {
     let [py_bare, py_bwrap, py_ours] = time_in_turns([
         &mut || bare(&python),
         &mut || bwrap(py.box_dir(), &python),
-        &mut || {
-            let o = runner.run(&py, limits, &[], Stdin::Null).unwrap();
-            assert_eq!(o.exit_code, Some(0));
-        },
+        &mut || sandboxed(&runner, &py),
     ]);
 
     println!("sandbox start-up, median of {RUNS} runs each, taken in turns (ms)");
@@ -184,15 +191,7 @@ fn main() {
             ms(o) / ms(w)
         );
     }
-    println!(
-        "coderun layers: {:?}",
-        runner
-            .sandbox
-            .layers()
-            .iter()
-            .map(|l| l.name())
-            .collect::<Vec<_>>()
-    );
+    println!("coderun layers: {:?}", layers(&runner));
 
     // The restricted profile: what a Fargate runner applies (no namespaces
     // or cgroups there), on the same programs.
@@ -212,17 +211,13 @@ fn main() {
         .unwrap();
     let rexe = rc.box_dir().join("main");
     let rexe_s = rexe.to_str().unwrap();
-    let [rc_bare, rc_ours] = time_in_turns([&mut || bare(&[rexe_s]), &mut || {
-        let o = restricted.run(&rc, limits, &[], Stdin::Null).unwrap();
-        assert_eq!(o.exit_code, Some(0));
-    }]);
+    let [rc_bare, rc_ours] =
+        time_in_turns([&mut || bare(&[rexe_s]), &mut || sandboxed(&restricted, &rc)]);
     let rpy = restricted
         .prepare(restricted.toolchain("python3").unwrap(), b"pass\n")
         .unwrap();
-    let [rpy_bare, rpy_ours] = time_in_turns([&mut || bare(&python), &mut || {
-        let o = restricted.run(&rpy, limits, &[], Stdin::Null).unwrap();
-        assert_eq!(o.exit_code, Some(0));
-    }]);
+    let [rpy_bare, rpy_ours] =
+        time_in_turns([&mut || bare(&python), &mut || sandboxed(&restricted, &rpy)]);
     println!();
     println!("restricted profile (Fargate), median of {RUNS} runs each, taken in turns (ms)");
     println!(
@@ -240,15 +235,7 @@ fn main() {
             ms(o) / ms(b)
         );
     }
-    println!(
-        "restricted layers: {:?}",
-        restricted
-            .sandbox
-            .layers()
-            .iter()
-            .map(|l| l.name())
-            .collect::<Vec<_>>()
-    );
+    println!("restricted layers: {:?}", layers(&restricted));
 
     // Judge overhead: a 200-test problem whose solution copies its input.
     let pkg_dir = work.path().join("echo");
