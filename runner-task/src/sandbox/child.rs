@@ -116,6 +116,9 @@ pub struct Prepared<'a> {
     pub seccomp: Option<&'a [libc::sock_filter]>,
     /// Probe runs stop after the setup instead of executing a program.
     pub probe_only: bool,
+    /// Restricted profile: whether the runner may empty the program's
+    /// bounding set (it holds CAP_SETPCAP).
+    pub drop_bounding_set: bool,
 }
 
 /// Where setup errors go: the report pipe, wherever it is at the moment
@@ -374,7 +377,14 @@ pub fn restricted(p: &Prepared) -> ! {
         //    cannot be regained, then identity, limits, file-system policy,
         //    and seccomp last.
         step(Step::OomScore, prefer_for_oom_kill());
-        step(Step::BoundingSet, drop_bounding_set());
+        // Without CAP_SETPCAP (a Fargate task drops it) the bounding set
+        // stays: no_new_privs, set below before any execve, already keeps
+        // the program from gaining a capability through one.
+        if p.drop_bounding_set {
+            step(Step::BoundingSet, drop_bounding_set());
+        } else {
+            step(Step::BoundingSet, clear_ambient());
+        }
         lock_down(p);
         install_seccomp(p);
         exec(p)
@@ -445,6 +455,10 @@ fn drop_bounding_set() -> SysResult<()> {
             Err(e) => return Err(e),
         }
     }
+    clear_ambient()
+}
+
+fn clear_ambient() -> SysResult<()> {
     // SAFETY: integer-only prctl.
     sys::check(unsafe {
         libc::prctl(
@@ -458,33 +472,8 @@ fn drop_bounding_set() -> SysResult<()> {
     .map(drop)
 }
 
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: i32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
 fn clear_capabilities() -> SysResult<()> {
-    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-    let header = CapHeader {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let data = [CapData {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    }; 2];
-    // SAFETY: header and two data entries as capset(2) expects for v3.
-    sys::check(unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) }).map(drop)
+    sys::set_capabilities([sys::CapData::default(); 2])
 }
 
 fn setup_stdio(p: &Prepared) -> SysResult<()> {

@@ -267,6 +267,9 @@ pub struct Sandbox {
     skeletons: mounts::Skeletons,
     own_netns: Option<OwnedFd>,
     is_root: bool,
+    /// The runner holds CAP_SETPCAP (restricted: programs' bounding sets
+    /// are emptied; see `child::restricted`).
+    drop_bounding_set: bool,
     /// Held for the sandbox's lifetime: our uids are ours alone.
     _uid_lease: Option<File>,
 }
@@ -298,7 +301,7 @@ impl Sandbox {
         } else {
             None
         };
-        let filter = seccomp::Filter::compile();
+        let filter = seccomp::Filter::compile(seccomp::Ipc::Private);
         let landlock_abi = landlock::abi_version();
         let mut sandbox = Sandbox {
             profile: Profile::Restricted,
@@ -310,11 +313,15 @@ impl Sandbox {
             skeletons: mounts::Skeletons::new(skeletons),
             own_netns: None,
             is_root,
+            drop_bounding_set: sys::has_capability(sys::CAP_SETPCAP),
             opts,
             _uid_lease: uid_lease,
         };
         let probe = probe::run(&mut sandbox)?;
         sandbox.profile = probe.profile;
+        if probe.profile == Profile::Restricted {
+            sandbox.filter = Some(seccomp::Filter::compile(seccomp::Ipc::Shared));
+        }
         sandbox.layers = probe.layers.clone();
         if sandbox.profile < sandbox.opts.min_isolation {
             return Err(SandboxError::InsufficientIsolation {
@@ -569,6 +576,7 @@ impl Sandbox {
                 None => None,
             },
             probe_only: cmd.probe,
+            drop_bounding_set: self.drop_bounding_set,
         };
 
         let spawner = if full { slot.spawner() } else { None };
@@ -850,14 +858,27 @@ const LEASES: u32 = 4096;
 /// signal (and so kill) each other's programs; the lock is released when
 /// the process exits, however it exits.
 fn lease_uids() -> std::io::Result<(u32, File)> {
-    let dir = Path::new("/run/coderun/uids");
-    let dir = if std::fs::create_dir_all(dir).is_ok() {
-        dir.to_path_buf()
-    } else {
-        let d = std::env::temp_dir().join("coderun-uids");
-        std::fs::create_dir_all(&d)?;
-        d
-    };
+    // /run where the host has one; else the scratch volume (a read-only
+    // root may still hold /run/coderun/uids from the image's build, where
+    // no lock file can be made).
+    let dirs = [
+        PathBuf::from("/run/coderun/uids"),
+        std::env::temp_dir().join("coderun-uids"),
+    ];
+    let mut last = None;
+    for dir in &dirs {
+        match lease_in(dir) {
+            Ok(Some(lease)) => return Ok(lease),
+            Ok(None) => return Err(std::io::Error::other("every sandbox uid range is in use")),
+            Err(e) => last = Some(std::io::Error::new(e.kind(), format!("{}: {e}", dir.display()))),
+        }
+    }
+    Err(last.expect("at least one directory was tried"))
+}
+
+/// The first free lease in `dir` (None: all are held).
+fn lease_in(dir: &Path) -> std::io::Result<Option<(u32, File)>> {
+    std::fs::create_dir_all(dir)?;
     for k in 0..LEASES {
         let f = std::fs::OpenOptions::new()
             .create(true)
@@ -866,10 +887,10 @@ fn lease_uids() -> std::io::Result<(u32, File)> {
             .open(dir.join(k.to_string()))?;
         // SAFETY: flock on a descriptor we own.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Ok((FIRST_LEASED_UID + k * UIDS_PER_LEASE, f));
+            return Ok(Some((FIRST_LEASED_UID + k * UIDS_PER_LEASE, f)));
         }
     }
-    Err(std::io::Error::other("every sandbox uid range is in use"))
+    Ok(None)
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {

@@ -1,8 +1,8 @@
 //! The seccomp filter: a deny-list of system calls that a judged program never
 //! needs and that widen the kernel surface or reach outside the sandbox.
 //!
-//! The BPF program is compiled once per runner (it does not depend on the
-//! run) and installed in each child just before `execve`.
+//! The BPF program is compiled once per runner (it depends on the profile,
+//! not on the run) and installed in each child just before `execve`.
 
 use super::sys::{check, SysResult};
 
@@ -50,7 +50,16 @@ enum Rule {
     DenyArg1(i64, u32),
 }
 
-fn rules() -> Vec<Rule> {
+/// Whether the programs share an IPC namespace with anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipc {
+    /// Each run has its own IPC namespace (the full profile).
+    Private,
+    /// Runs share the runner's IPC namespace (the restricted profile).
+    Shared,
+}
+
+fn rules(ipc: Ipc) -> Vec<Rule> {
     use libc::*;
     let mut rules = vec![
         // Network: only local (AF_UNIX) sockets; no inet, netlink or raw packets.
@@ -117,6 +126,14 @@ fn rules() -> Vec<Rule> {
         SYS_personality,
     ];
     rules.extend(denied.iter().map(|&nr| Rule::Deny(nr, EPERM)));
+    if ipc == Ipc::Shared {
+        // System V objects outlive their creator, are seen by every later
+        // job of the same uid, and a shared memory segment is memory outside
+        // every per-process limit: without an IPC namespace of its own a run
+        // makes none. (POSIX shared memory lives in /dev/shm, which the
+        // runner meters and cleans like scratch.)
+        rules.extend([SYS_shmget, SYS_semget, SYS_msgget].map(|nr| Rule::Deny(nr, EPERM)));
+    }
     #[cfg(target_arch = "x86_64")]
     rules.extend(
         [SYS_iopl, SYS_ioperm, SYS_uselib]
@@ -229,7 +246,7 @@ impl Filter {
     /// (their later calls skip the filter), so that set-up cost, paid by
     /// every run, grows with the path length: about 0.6 ms for the linear
     /// list of this deny-list, well under 0.1 ms for the tree.
-    pub fn compile() -> Filter {
+    pub fn compile(ipc: Ipc) -> Filter {
         let arch = if cfg!(target_arch = "aarch64") {
             AUDIT_ARCH_AARCH64
         } else {
@@ -249,7 +266,7 @@ impl Filter {
         }
         // One block per system call number (several rules may share one).
         let mut calls: Vec<(u32, Vec<Rule>)> = Vec::new();
-        for rule in rules() {
+        for rule in rules(ipc) {
             let nr = rule.nr() as u32;
             match calls.iter_mut().find(|(n, _)| *n == nr) {
                 Some((_, rs)) => rs.push(rule),
@@ -347,7 +364,7 @@ mod tests {
 
     #[test]
     fn filter_fits_the_kernel_limit_and_every_jump_lands_inside() {
-        let f = Filter::compile();
+        let f = Filter::compile(Ipc::Shared);
         assert!(f.len() < 4096);
         for (i, ins) in f.program.iter().enumerate() {
             if ins.code == BPF_JA {
@@ -360,11 +377,23 @@ mod tests {
 
     #[test]
     fn every_call_number_gets_its_rule_within_a_short_path() {
-        let f = Filter::compile();
-        let rules = rules();
+        for ipc in [Ipc::Private, Ipc::Shared] {
+            let f = Filter::compile(ipc);
+            let rules = rules(ipc);
+            every_rule_holds(&f, &rules);
+        }
+        let shared = Filter::compile(Ipc::Shared);
+        let private = Filter::compile(Ipc::Private);
+        let shmget = libc::SYS_shmget as u32;
+        let eperm = SECCOMP_RET_ERRNO | libc::EPERM as u32;
+        assert_eq!(run(&shared, native(), shmget, [0; 6]).0, eperm);
+        assert_eq!(run(&private, native(), shmget, [0; 6]).0, SECCOMP_RET_ALLOW);
+    }
+
+    fn every_rule_holds(f: &Filter, rules: &[Rule]) {
         let mut longest = 0;
         for nr in 0..1024u32 {
-            let (verdict, steps) = run(&f, native(), nr, [0; 6]);
+            let (verdict, steps) = run(f, native(), nr, [0; 6]);
             longest = longest.max(steps);
             let expected = match rules.iter().find(|r| r.nr() == i64::from(nr)) {
                 Some(Rule::Deny(_, errno)) => SECCOMP_RET_ERRNO | *errno as u32,
@@ -382,7 +411,7 @@ mod tests {
     // Ioctl request numbers are `c_ulong` in glibc, `c_int` elsewhere.
     #[allow(clippy::unnecessary_cast)]
     fn arguments_decide_sockets_clone_and_ioctl() {
-        let f = Filter::compile();
+        let f = Filter::compile(Ipc::Shared);
         let call = |nr: i64, args: [u64; 6]| run(&f, native(), nr as u32, args).0;
         let eperm = SECCOMP_RET_ERRNO | libc::EPERM as u32;
         let eacces = SECCOMP_RET_ERRNO | libc::EACCES as u32;
@@ -437,7 +466,7 @@ mod tests {
 
     #[test]
     fn foreign_architectures_and_x32_numbers_are_refused() {
-        let f = Filter::compile();
+        let f = Filter::compile(Ipc::Shared);
         let foreign = 0x4000_0003; // AUDIT_ARCH_I386
         assert_eq!(run(&f, foreign, 0, [0; 6]).0, SECCOMP_RET_KILL_PROCESS);
         if cfg!(target_arch = "x86_64") {

@@ -180,6 +180,50 @@ pub fn set_gid(gid: u32) -> SysResult<()> {
     check(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) }).map(drop)
 }
 
+/// The capability header of capget/capset, version 3 (two data words).
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// One word of capability sets, as capget/capset take them.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CapData {
+    pub effective: u32,
+    pub permitted: u32,
+    pub inheritable: u32,
+}
+
+/// Sets this thread's capability sets. Async-signal-safe.
+pub fn set_capabilities(data: [CapData; 2]) -> SysResult<()> {
+    let header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    // SAFETY: header and two data entries as capset(2) expects for v3.
+    check(unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) }).map(drop)
+}
+
+/// Capability numbers (linux/capability.h).
+pub const CAP_SETPCAP: u32 = 8;
+pub const CAP_SYS_PTRACE: u32 = 19;
+
+/// Whether this thread holds `cap` in its effective set.
+pub fn has_capability(cap: u32) -> bool {
+    let header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and room for two data entries, as capget(2) fills for v3.
+    let ok = unsafe { libc::syscall(libc::SYS_capget, &header, data.as_mut_ptr()) } == 0;
+    ok && cap < 64 && data[(cap / 32) as usize].effective & (1 << (cap % 32)) != 0
+}
+
 /// No supplementary groups for this thread.
 pub fn clear_groups() -> SysResult<()> {
     // SAFETY: an empty list.
