@@ -216,11 +216,12 @@ impl Cli {
                 let lang = language_of(language.as_deref(), source)?;
                 let src = std::fs::read(source)
                     .with_context(|| format!("reading {}", source.display()))?;
-                let pkg = Package::load(problem)?;
+                let runner = self.runner()?;
+                let (_copy, problem) = runner.private_package(problem)?;
+                let pkg = Package::load(&problem)?;
                 let time_limit_ms = time_limit
                     .or(pkg.time_limit_ms)
                     .context("the package states no time limit: pass --time-limit or run `runner-task verify` on it first")?;
-                let runner = self.runner()?;
                 let prob = Problem::prepare(&runner, &pkg)?;
                 let program = runner.prepare(runner.toolchain(lang.id)?, &src)?;
                 let result = prob.judge(

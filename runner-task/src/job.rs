@@ -4,6 +4,7 @@
 //! needs no credentials: URLs carry their own authorization.
 
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -86,6 +87,10 @@ fn fetch_package(url: &str) -> anyhow::Result<tempfile::TempDir> {
     let format =
         crate::archive::Format::sniff(&bytes).context("the problem package is not an archive")?;
     let dir = tempfile::tempdir().context("creating a directory for the problem")?;
+    // Only root may enter it: the programs judged against it run as other
+    // uids and must never reach an answer by its path.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+        .context("making the problem's directory private")?;
     crate::archive::unpack(format, &bytes, dir.path()).context("unpacking the problem package")?;
     Ok(dir)
 }
@@ -108,10 +113,11 @@ pub fn write_result(location: &str, result: &JobResult) -> anyhow::Result<()> {
 /// The package's directory; a fetched one comes with the temporary
 /// directory that holds it.
 fn problem_dir(
+    runner: &Runner,
     problem: &ProblemRef,
 ) -> anyhow::Result<(Option<tempfile::TempDir>, std::path::PathBuf)> {
     match problem {
-        ProblemRef::Path(dir) => Ok((None, dir.clone())),
+        ProblemRef::Path(dir) => Ok(runner.private_package(dir)?),
         ProblemRef::Url(url) => {
             let fetched = fetch_package(url)?;
             let dir = crate::archive::package_root(fetched.path())
@@ -288,7 +294,7 @@ fn judge_source(
     let program = runner.prepare(tc, m.source.as_bytes())?;
     result.compile = program.compile.clone();
     // A fetched package lives as long as the judging.
-    let (_fetched, dir) = problem_dir(problem)?;
+    let (_fetched, dir) = problem_dir(runner, problem)?;
     let pkg = Package::load(&dir)?;
     let problem = judge::Problem::prepare(runner, &pkg)?;
     let time_limit_ms = time_limit_ms
@@ -309,7 +315,7 @@ fn verify_package(
     problem: &ProblemRef,
     result: &mut JobResult,
 ) -> anyhow::Result<()> {
-    let (_fetched, dir) = problem_dir(problem)?;
+    let (_fetched, dir) = problem_dir(runner, problem)?;
     match Package::load(&dir)
         .map_err(anyhow::Error::from)
         .and_then(|pkg| Ok(crate::verify::verify(runner, &pkg, None, &mut |_| {})?))

@@ -208,47 +208,41 @@ impl<'p> Problem<'p> {
                 },
             });
         };
-        let feedback = Feedback::new(runner)?;
+        let files = ValidatorFiles::new(runner, test)?;
         let cmd = self.validator_command(
             runner,
             validator,
-            test,
-            &feedback,
+            &files,
             Stdin::Bytes(output.to_vec()),
             Stdout::Capture,
         );
         let out = runner.sandbox.run(cmd)?;
-        feedback.verdict(&out)
+        files.verdict(&out)
     }
 
     fn validator_command(
         &self,
         runner: &Runner,
         validator: &Program,
-        test: &TestCase,
-        feedback: &Feedback,
+        files: &ValidatorFiles,
         stdin: Stdin,
         stdout: Stdout,
     ) -> crate::sandbox::Command {
-        let answer = if test.answer.exists() {
-            test.answer.clone()
-        } else {
-            PathBuf::from("/dev/null")
-        };
         let mut args = vec![
-            test.input.display().to_string(),
-            answer.display().to_string(),
-            format!("{}/", feedback.dir.display()),
+            files.input.display().to_string(),
+            files.answer.display().to_string(),
+            format!("{}/", files.feedback.display()),
         ];
         args.extend(self.package.validator_args.iter().cloned());
         let mut cmd = runner.command(validator, validator_limits(), &args, stdin, stdout);
-        cmd.binds.push(Bind::same(&test.input));
-        cmd.binds.push(Bind::same(&answer));
+        cmd.binds.push(Bind::same(&files.input));
+        cmd.binds.push(Bind::same(&files.answer));
         cmd.binds.push(Bind {
-            host: feedback.dir.clone(),
-            inside: feedback.dir.clone(),
+            host: files.feedback.clone(),
+            inside: files.feedback.clone(),
             writable: true,
         });
+        cmd.private.push(files.dir.clone());
         cmd
     }
 
@@ -264,14 +258,13 @@ impl<'p> Problem<'p> {
             .validator
             .as_ref()
             .ok_or_else(|| validator_error("interactive problem without a validator".into()))?;
-        let feedback = Feedback::new(runner)?;
+        let files = ValidatorFiles::new(runner, test)?;
         let (to_sub_r, to_sub_w) = pipe()?;
         let (to_val_r, to_val_w) = pipe()?;
         let vcmd = self.validator_command(
             runner,
             validator,
-            test,
-            &feedback,
+            &files,
             Stdin::Fd(to_val_r),
             Stdout::Fd(to_sub_w),
         );
@@ -291,7 +284,7 @@ impl<'p> Problem<'p> {
         });
         let sout = classify_runtime_oom(program.lang(), sout?);
         let vout = vout?;
-        let mut checked = feedback.verdict(&vout)?;
+        let mut checked = files.verdict(&vout)?;
         checked.first = vout.ended_ns <= sout.ended_ns;
         Ok((sout, Some(checked)))
     }
@@ -386,23 +379,46 @@ impl Checked {
     }
 }
 
-/// A validator's feedback directory (judgemessage.txt, score.txt).
-struct Feedback {
+/// What one validator run reads and writes, in a directory of its own: the
+/// test's input and answer (hard links, or copies) and the feedback
+/// directory (judgemessage.txt, score.txt). The package's own paths are
+/// never shown to a sandboxed process: a package may sit where only root
+/// can enter, and every process's arguments can be read by any other. In the
+/// restricted profile the directory is the validator's uid's alone while it
+/// runs (see `sandbox::Command::private`), so a submission running beside
+/// an interactive validator reads no answer and forges no feedback.
+struct ValidatorFiles {
     dir: PathBuf,
+    input: PathBuf,
+    answer: PathBuf,
+    feedback: PathBuf,
 }
 
-impl Feedback {
-    fn new(runner: &Runner) -> Result<Feedback, RunError> {
-        let dir = runner.scratch_dir("feedback").map_err(RunError::Box)?;
-        // The validator runs as a slot's uid; the directory name is not
-        // guessable and its parent is not listable.
-        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+impl ValidatorFiles {
+    fn new(runner: &Runner, test: &TestCase) -> Result<ValidatorFiles, RunError> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = runner.scratch_dir("validate").map_err(RunError::Box)?;
+        let files = ValidatorFiles {
+            input: dir.join("input"),
+            answer: dir.join("answer"),
+            feedback: dir.join("feedback"),
+            dir,
+        };
+        stage(&test.input, &files.input)?;
+        if test.answer.exists() {
+            stage(&test.answer, &files.answer)?;
+        } else {
+            std::fs::write(&files.answer, b"").map_err(RunError::Box)?;
+        }
+        std::fs::create_dir(&files.feedback).map_err(RunError::Box)?;
+        // The validator runs as a slot's uid.
+        std::fs::set_permissions(&files.feedback, std::fs::Permissions::from_mode(0o777))
             .map_err(RunError::Box)?;
-        Ok(Feedback { dir })
+        Ok(files)
     }
 
     fn read(&self, name: &str) -> Option<String> {
-        let mut s = std::fs::read_to_string(self.dir.join(name)).ok()?;
+        let mut s = std::fs::read_to_string(self.feedback.join(name)).ok()?;
         s.truncate(4096);
         Some(s.trim().to_string()).filter(|s| !s.is_empty())
     }
@@ -445,7 +461,20 @@ impl Feedback {
     }
 }
 
-impl Drop for Feedback {
+/// A test file shown to a validator: a hard link where the file is readable
+/// by anyone (its inode's mode stays the wall), else a copy readable by
+/// anyone (a setter's 0600 file, or another file system).
+fn stage(from: &Path, to: &Path) -> Result<(), RunError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(from).map_err(RunError::Box)?;
+    if meta.permissions().mode() & 0o004 != 0 && std::fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(from, to).map_err(RunError::Box)?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o644)).map_err(RunError::Box)
+}
+
+impl Drop for ValidatorFiles {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }

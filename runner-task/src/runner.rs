@@ -2,12 +2,15 @@
 //! directory (compiled in the sandbox with the compile limits), which then
 //! runs any number of times with the run limits.
 
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::lang::{self, Language, Toolchain};
-use crate::sandbox::{Command, Limits, Outcome, Sandbox, SandboxError, Status, Stdin, Stdout};
+use crate::sandbox::{
+    Command, Limits, Outcome, Profile, Sandbox, SandboxError, Status, Stdin, Stdout,
+};
 
 /// A platform error while preparing or running a program.
 #[derive(Debug, thiserror::Error)]
@@ -106,13 +109,44 @@ impl Runner {
             .map_err(|why| RunError::Unavailable { id: lang.id, why })
     }
 
-    /// A fresh private directory under the runner's work directory.
+    /// A fresh directory under the runner's work directory. In the
+    /// restricted profile only root may enter it until it is lent to a run
+    /// (see `sandbox::Command::private`); in the full one a run sees only
+    /// what is mounted into its own root, and the slots' uids mount these.
     pub fn scratch_dir(&self, prefix: &str) -> std::io::Result<PathBuf> {
         let dir = self
             .boxes
             .join(format!("{prefix}-{}", crate::sandbox::unique_name()));
-        std::fs::create_dir(&dir)?;
+        let mut builder = std::fs::DirBuilder::new();
+        if self.sandbox.profile() == Profile::Restricted {
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        }
+        builder.create(&dir)?;
         Ok(dir)
+    }
+
+    /// A problem package's directory as judging may use it. A sandboxed
+    /// program's input is handed to it open, but its path is no secret
+    /// (`/proc/self/fd/0`): in the restricted profile, where programs share
+    /// the host's file system, a package that another uid could enter is
+    /// first copied where only root can. The copy lives as long as the
+    /// returned guard.
+    pub fn private_package(
+        &self,
+        dir: &Path,
+    ) -> Result<(Option<tempfile::TempDir>, PathBuf), RunError> {
+        if self.sandbox.profile() == Profile::Full || only_root_enters(dir) {
+            return Ok((None, dir.to_path_buf()));
+        }
+        let copy = tempfile::Builder::new()
+            .prefix("package-")
+            .tempdir_in(&self.boxes)
+            .map_err(RunError::Box)?;
+        std::fs::set_permissions(copy.path(), std::fs::Permissions::from_mode(0o700))
+            .map_err(RunError::Box)?;
+        let to = copy.path().join("package");
+        copy_tree(dir, &to).map_err(RunError::Box)?;
+        Ok((Some(copy), to))
     }
 
     /// Writes the source into a fresh box and compiles it once.
@@ -324,4 +358,32 @@ pub fn classify_runtime_oom(lang: &Language, mut out: Outcome) -> Outcome {
         }
     }
     out
+}
+
+/// Whether only root can reach `dir` by path: it or one of its ancestors
+/// is root's and closed to everyone else.
+fn only_root_enters(dir: &Path) -> bool {
+    let Ok(dir) = dir.canonicalize() else {
+        return false;
+    };
+    dir.ancestors()
+        .any(|a| std::fs::metadata(a).is_ok_and(|m| m.uid() == 0 && m.mode() & 0o077 == 0))
+}
+
+/// Copies a directory tree, following symbolic links (a package's test
+/// groups may be links), with files readable by anyone: the copy's root
+/// directory is what keeps them private.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if std::fs::metadata(&src)?.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst)?;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o644))?;
+        }
+    }
+    Ok(())
 }

@@ -26,7 +26,9 @@ pub mod seccomp;
 mod spawner;
 pub mod sys;
 
+mod meter;
 mod monitor;
+mod ownership;
 mod probe;
 
 use std::fs::File;
@@ -162,6 +164,10 @@ pub struct Command {
     pub binds: Vec<Bind>,
     /// The job's directory, shown as `{box}`: writable while compiling.
     pub box_dir: Option<(PathBuf, bool)>,
+    /// Host directories only this run's uid may enter while it runs (in the
+    /// restricted profile; root's, mode 0700, before and after): a
+    /// validator's copies of the test's files and its feedback directory.
+    pub private: Vec<PathBuf>,
     pub limits: Limits,
     /// Memory actually enforced, bytes (the limit plus a runtime's overhead).
     pub memory_bytes: u64,
@@ -190,6 +196,7 @@ impl Command {
             cwd: "{tmp}".into(),
             binds: Vec::new(),
             box_dir: None,
+            private: Vec::new(),
             memory_bytes: limits.memory_mb << 20,
             limits,
             limit_address_space: true,
@@ -270,6 +277,9 @@ pub struct Sandbox {
     /// The runner holds CAP_SETPCAP (restricted: programs' bounding sets
     /// are emptied; see `child::restricted`).
     drop_bounding_set: bool,
+    /// Restricted profile: the host's directories any uid may write to,
+    /// metered and cleaned after each run (see `meter`).
+    shared_writable: Arc<[PathBuf]>,
     /// Held for the sandbox's lifetime: our uids are ours alone.
     _uid_lease: Option<File>,
 }
@@ -314,6 +324,7 @@ impl Sandbox {
             own_netns: None,
             is_root,
             drop_bounding_set: sys::has_capability(sys::CAP_SETPCAP),
+            shared_writable: Arc::from(Vec::new()),
             opts,
             _uid_lease: uid_lease,
         };
@@ -321,6 +332,7 @@ impl Sandbox {
         sandbox.profile = probe.profile;
         if probe.profile == Profile::Restricted {
             sandbox.filter = Some(seccomp::Filter::compile(seccomp::Ipc::Shared));
+            sandbox.shared_writable = meter::shared_writable().into();
         }
         sandbox.layers = probe.layers.clone();
         if sandbox.profile < sandbox.opts.min_isolation {
@@ -493,13 +505,12 @@ impl Sandbox {
             }
         };
 
-        // File system.
+        // File system: the box and private directories are this run's
+        // uid's until the run ends (see `ownership`; given back by
+        // monitor::finish).
+        let lent = ownership::Lent::lend(cmd.box_dir.as_ref(), &cmd.private, host_user, !full)?;
         let mut binds = cmd.binds.clone();
         if let Some((host, writable)) = &cmd.box_dir {
-            if *writable {
-                // Handed back to root when the run ends (see monitor::finish).
-                chown_tree(host, host_user)?;
-            }
             // Mounted at /box in the full profile; in the restricted one a
             // bind only grants Landlock access to the host path itself.
             binds.push(Bind {
@@ -518,7 +529,7 @@ impl Sandbox {
                 &self.skeletons,
                 &binds,
                 limits.file_size_bytes,
-                limits.file_size_bytes / 4096 + 64,
+                scratch_files(&limits),
             )?)
         } else {
             None
@@ -638,9 +649,22 @@ impl Sandbox {
             limits,
             memory_bytes: cmd.memory_bytes,
             baseline,
+            meter: scratch.as_ref().map(|dir| {
+                meter::Meter::new(
+                    host_user,
+                    dir.clone(),
+                    Arc::clone(&self.shared_writable),
+                    meter::Totals {
+                        memory_bytes: cmd.memory_bytes,
+                        scratch_bytes: limits.file_size_bytes,
+                        scratch_files: scratch_files(&limits),
+                    },
+                )
+            }),
+            shared_writable: Arc::clone(&self.shared_writable),
             scratch,
             host_uid: (!full).then_some(host_user),
-            box_dir: cmd.box_dir.filter(|(_, w)| *w).map(|(p, _)| p),
+            lent,
             live: cmd.live,
             gate,
         })
@@ -777,7 +801,14 @@ impl Sandbox {
             source,
         })?;
         let (_, user) = self.host_ids(slot.index);
-        chown_tree(&dir, user)?;
+        let err = |source| SandboxError::Create {
+            what: "scratch directory",
+            source,
+        };
+        std::os::unix::fs::chown(&dir, Some(user), Some(user)).map_err(err)?;
+        // The run's alone: another run's uid may not even look in.
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(err)?;
         Ok(dir)
     }
 }
@@ -870,7 +901,12 @@ fn lease_uids() -> std::io::Result<(u32, File)> {
         match lease_in(dir) {
             Ok(Some(lease)) => return Ok(lease),
             Ok(None) => return Err(std::io::Error::other("every sandbox uid range is in use")),
-            Err(e) => last = Some(std::io::Error::new(e.kind(), format!("{}: {e}", dir.display()))),
+            Err(e) => {
+                last = Some(std::io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", dir.display()),
+                ))
+            }
         }
     }
     Err(last.expect("at least one directory was tried"))
@@ -941,18 +977,9 @@ fn memfd_with(bytes: &[u8]) -> Result<OwnedFd, SandboxError> {
     Ok(f.into())
 }
 
-fn chown_tree(path: &Path, uid: u32) -> Result<(), SandboxError> {
-    let err = |source| SandboxError::Create {
-        what: "box ownership",
-        source,
-    };
-    std::os::unix::fs::lchown(path, Some(uid), Some(uid)).map_err(err)?;
-    if path.is_dir() && !path.is_symlink() {
-        for e in std::fs::read_dir(path).map_err(err)? {
-            chown_tree(&e.map_err(err)?.path(), uid)?;
-        }
-    }
-    Ok(())
+/// Files a run's scratch may hold: one per 4 KiB page of its size, and some.
+fn scratch_files(limits: &Limits) -> u64 {
+    limits.file_size_bytes / 4096 + 64
 }
 
 /// A name no other directory of this or an earlier process has: the pid,

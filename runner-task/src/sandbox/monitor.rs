@@ -62,8 +62,11 @@ enum Kill {
     Wall,
     Cpu,
     Output,
-    /// The program's memory filled its cgroup (v1, see `cgroup::watch_oom`).
+    /// The program's memory filled its cgroup (v1, see `cgroup::watch_oom`),
+    /// or its processes' total passed the limit (restricted, see `meter`).
     Memory,
+    /// Its files passed the scratch limit (restricted, see `meter`).
+    Scratch,
 }
 
 /// Everything the parent holds of a started run.
@@ -77,11 +80,14 @@ pub(super) struct Parts {
     pub limits: Limits,
     pub memory_bytes: u64,
     pub baseline: Option<cgroup::Baseline>,
-    /// Restricted profile: the run's scratch directory and uid.
+    /// Restricted profile: the run's scratch directory and uid, its meter,
+    /// and the host's shared writable directories it is cleaned from.
     pub scratch: Option<PathBuf>,
+    pub meter: Option<super::meter::Meter>,
+    pub shared_writable: std::sync::Arc<[PathBuf]>,
     pub host_uid: Option<u32>,
-    /// Restricted profile: a box that was writable, to hand back to root.
-    pub box_dir: Option<PathBuf>,
+    /// Directories lent to the run's uid, to give back to root.
+    pub lent: super::ownership::Lent,
     /// Live copies of stdout and stderr.
     pub live: Option<[std::fs::File; 2]>,
     /// A parked run's gate: the program starts when it is written.
@@ -177,6 +183,9 @@ pub(super) fn supervise(
         if cgroup.is_some() {
             timeout = timeout.min(CPU_POLL);
         }
+        if let Some(m) = &parts.meter {
+            timeout = timeout.min(m.due_in());
+        }
         let mut pfds = vec![libc::pollfd {
             fd: parts.pidfd.as_raw_fd(),
             events: libc::POLLIN,
@@ -220,6 +229,9 @@ pub(super) fn supervise(
                 killed = Some(Kill::Memory);
             }
         }
+        if let Some(over) = parts.meter.as_mut().and_then(|m| m.check()) {
+            killed = Some(over_limit(over, &mut memory_at_oom));
+        }
         if killed.is_some() || pfds[0].revents != 0 {
             break;
         }
@@ -231,6 +243,12 @@ pub(super) fn supervise(
         }
     }
     let mut ended_ns = sys::monotonic_ns();
+    // A quick run may end between samples: what it left counts too.
+    if killed.is_none() {
+        if let Some(over) = parts.meter.as_mut().and_then(|m| m.sample(false)) {
+            killed = Some(over_limit(over, &mut memory_at_oom));
+        }
+    }
     // The run is over: whatever it left behind goes too, and the slot's
     // cgroup is empty before the slot is reused.
     kill_run(&parts, cgroup);
@@ -262,7 +280,7 @@ pub(super) fn supervise(
         (Some(cg), Some(base)) => Some(cg.usage(base)),
         _ => None,
     };
-    finish(&parts);
+    finish(&mut parts);
 
     // What the program did, from its reporting parent (see child::init).
     let mut report = Vec::new();
@@ -327,24 +345,26 @@ pub(super) fn supervise(
     let oom = cg_usage.is_some_and(|u| u.oom_killed) && killed.is_none();
     let near_memory_cap =
         cgroup.is_none() && failed && maxrss_kb * 1024 >= parts.memory_bytes / 10 * 8;
-    let status = if killed == Some(Kill::Output) || signal == Some(libc::SIGXFSZ) {
-        Status::Ole
-    } else if oom
-        || killed == Some(Kill::Memory)
-        || maxrss_kb * 1024 > parts.memory_bytes
-        || near_memory_cap
-    {
-        Status::Mle
-    } else if matches!(killed, Some(Kill::Cpu | Kill::Wall))
-        || signal == Some(libc::SIGXCPU)
-        || time_ms > limits.time_ms
-    {
-        Status::Tle
-    } else if failed {
-        Status::Re
-    } else {
-        Status::Ok
-    };
+    let metered_peak = parts.meter.as_ref().map_or(0, |m| m.peak_memory);
+    let status =
+        if matches!(killed, Some(Kill::Output | Kill::Scratch)) || signal == Some(libc::SIGXFSZ) {
+            Status::Ole
+        } else if oom
+            || killed == Some(Kill::Memory)
+            || maxrss_kb * 1024 > parts.memory_bytes
+            || near_memory_cap
+        {
+            Status::Mle
+        } else if matches!(killed, Some(Kill::Cpu | Kill::Wall))
+            || signal == Some(libc::SIGXCPU)
+            || time_ms > limits.time_ms
+        {
+            Status::Tle
+        } else if failed {
+            Status::Re
+        } else {
+            Status::Ok
+        };
     let [stdout, stderr] = streams.bufs;
     Ok(Outcome {
         status,
@@ -353,12 +373,23 @@ pub(super) fn supervise(
         time_ms,
         wall_ms,
         // A run ended for its memory used what filled its cgroup.
-        memory_kb: maxrss_kb.max(memory_at_oom / 1024),
+        memory_kb: maxrss_kb.max(memory_at_oom / 1024).max(metered_peak / 1024),
         stdout,
         stderr,
         isolation: Vec::new(),
         ended_ns,
     })
+}
+
+/// What a meter's finding ends a run as.
+fn over_limit(over: super::meter::Over, memory_at_oom: &mut u64) -> Kill {
+    match over {
+        super::meter::Over::Memory(bytes) => {
+            *memory_at_oom = bytes;
+            Kill::Memory
+        }
+        super::meter::Over::Scratch => Kill::Scratch,
+    }
 }
 
 fn tv_us(t: libc::timeval) -> u64 {
@@ -458,17 +489,16 @@ fn reap(parts: &Parts) -> Result<(i32, libc::rusage), SandboxError> {
     Ok((status, ru))
 }
 
-/// Cleanup after a run has ended: orphans, scratch, box ownership.
-fn finish(parts: &Parts) {
+/// Cleanup after a run has ended: orphans, scratch, lent directories.
+fn finish(parts: &mut Parts) {
     if let Some(uid) = parts.host_uid {
         reap_orphans(uid);
+        super::meter::clean_shared(&parts.shared_writable, uid);
     }
     if let Some(dir) = &parts.scratch {
         let _ = std::fs::remove_dir_all(dir);
     }
-    if let Some(dir) = &parts.box_dir {
-        let _ = super::chown_tree(dir, 0);
-    }
+    parts.lent.give_back();
 }
 
 /// Reaps zombies of `uid` that were re-parented to the runner (it is a
@@ -544,8 +574,8 @@ fn reap_orphans_peek(uid: u32) {
 }
 
 /// Ends a run nobody waited for.
-pub(super) fn abandon(parts: Parts, cgroup: Option<&cgroup::Slot>) {
+pub(super) fn abandon(mut parts: Parts, cgroup: Option<&cgroup::Slot>) {
     kill_run(&parts, cgroup);
     let _ = reap(&parts);
-    finish(&parts);
+    finish(&mut parts);
 }

@@ -33,6 +33,10 @@ pub enum Layer {
     ProcessGroup,
     ScrubbedEnvironment,
     ScratchDirectory,
+    /// The runner totals a run's memory and scratch over all its processes
+    /// and files and ends it past a limit (the restricted profile's stand-in
+    /// for cgroups and a private tmpfs; see `meter`).
+    RunTotals,
 }
 
 impl Layer {
@@ -75,6 +79,7 @@ pub const FULL_REQUIRED: &[Layer] = &[
 ];
 pub const RESTRICTED_REQUIRED: &[Layer] = &[
     Layer::UnprivilegedUid,
+    Layer::RunTotals,
     Layer::Rlimits,
     Layer::NoNewPrivs,
     Layer::NoCapabilities,
@@ -239,6 +244,18 @@ pub(super) fn run(sb: &mut super::Sandbox) -> Result<Probe, SandboxError> {
     }
     if profile == Profile::Restricted {
         layers.retain(|l| !NAMESPACES.contains(l));
+        // Totals over processes the runner does not own need their
+        // open files and memory maps (see `meter`).
+        if !sb.is_root {
+            unavailable.push((Layer::RunTotals, "the runner is not root".into()));
+        } else if sys::has_capability(sys::CAP_SYS_PTRACE) {
+            layers.push(Layer::RunTotals);
+        } else {
+            unavailable.push((
+                Layer::RunTotals,
+                "the runner lacks CAP_SYS_PTRACE, needed to read its programs' open files and memory maps (add SYS_PTRACE to the task definition's capabilities)".into(),
+            ));
+        }
         // The restricted profile is what Fargate allows: no cgroups (its
         // limits are rlimits), even where this host would have them, so
         // that a forced restricted run is the run Fargate would make.
