@@ -757,13 +757,17 @@ impl Sandbox {
         ];
         if !cgroup {
             // Without a memory cgroup, the kernel can only cap address space
-            // (or the data segment, for runtimes that reserve huge ranges).
-            let res = if cmd.limit_address_space {
-                libc::RLIMIT_AS
+            // (or the data segment, for runtimes that reserve huge ranges);
+            // the run's total is the meter's (see `meter`).
+            if cmd.limit_address_space {
+                r.push((libc::RLIMIT_AS, cmd.memory_bytes, cmd.memory_bytes));
             } else {
-                libc::RLIMIT_DATA
-            };
-            r.push((res, cmd.memory_bytes, cmd.memory_bytes));
+                // Thread stacks are data too, reserved whole (a JVM's dozen
+                // threads of `-Xss` each): room for every thread's stack on
+                // top of the heap, a backstop per process.
+                let data = cmd.memory_bytes + l.processes * (l.stack_mb << 20);
+                r.push((libc::RLIMIT_DATA, data, data));
+            }
         }
         r
     }

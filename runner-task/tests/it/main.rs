@@ -5,6 +5,7 @@
 //! host that cannot sandbox fails these tests; it never runs them bare.
 
 mod cli;
+mod fargate;
 mod helpers;
 mod hostile;
 mod packages;
