@@ -344,7 +344,8 @@ fn status_verdict(s: Status) -> Verdict {
     }
 }
 
-fn validator_limits() -> Limits {
+/// Limits of a package's output validator, one test's check.
+pub fn validator_limits() -> Limits {
     Limits {
         time_ms: 30_000,
         memory_mb: 2_048,

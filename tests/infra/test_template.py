@@ -112,18 +112,42 @@ def violations(cfn):
         if "*" in resources and any(a.split(":")[0] in DATA_SERVICES and a not in RESOURCELESS for a in actions):
             found.append(f"{name}: data actions on every resource")
 
-    # The functions' roles: coderun's inline policies only. AWS's managed
-    # policies for event sources grant their actions on every queue and
-    # stream of the account.
-    function_roles = set()
-    for f in of_type(cfn, "AWS::Lambda::Function").values():
-        role = f["Properties"].get("Role", {})
-        ref = role.get("Fn::GetAtt", [None])[0] if isinstance(role, dict) else None
-        if ref:
-            function_roles.add(ref)
-    for name in sorted(function_roles):
-        if cfn["Resources"][name]["Properties"].get("ManagedPolicyArns"):
-            found.append(f"{name}: a function role with managed policies")
+    # Every role: coderun's inline policies only. AWS's managed policies
+    # grant their actions on every queue, stream, repository and log group
+    # of the account (AmazonECSTaskExecutionRolePolicy among them).
+    for name, r in of_type(cfn, "AWS::IAM::Role").items():
+        if r["Properties"].get("ManagedPolicyArns"):
+            found.append(f"{name}: a role with managed policies")
+
+    # The api function never writes or deletes results or manifests (a
+    # runner's verdict is the results function's to apply).
+    api_role = cfn["Resources"].get("ApiRole", {}).get("Properties", {})
+    for policy in api_role.get("Policies", []):
+        for st in listed(policy["PolicyDocument"]["Statement"]):
+            writes = [a for a in listed(st.get("Action", [])) if a in ("s3:PutObject", "s3:DeleteObject", "s3:*")]
+            for res in listed(st.get("Resource", [])):
+                text = json.dumps(res)
+                if writes and ("/results/" in text or "manifest" in text or text.endswith('/*"')
+                               and "/sources/" not in text and "/imports/" not in text
+                               and "/problems/" not in text and "/jobs/" not in text):
+                    found.append(f"ApiRole: {writes} on {text}")
+
+    # Runner tasks: the capabilities they add are the one the runner
+    # needs (SYS_PTRACE, see the README), never more.
+    for name, r in of_type(cfn, "AWS::ECS::TaskDefinition").items():
+        for c in r["Properties"]["ContainerDefinitions"]:
+            caps = c.get("LinuxParameters", {}).get("Capabilities", {})
+            extra = set(caps.get("Add", [])) - {"SYS_PTRACE"}
+            if extra:
+                found.append(f"{name}: adds capabilities {sorted(extra)}")
+            if "SETPCAP" not in caps.get("Drop", []):
+                found.append(f"{name}: keeps SETPCAP, which the runner does not use")
+
+    # Presigned URLs live a set start allowance plus their job's budget.
+    for name, f in of_type(cfn, "AWS::Lambda::Function").items():
+        ttl = f["Properties"].get("Environment", {}).get("Variables", {}).get("URL_TTL_SECONDS")
+        if ttl is None or int(ttl) > 900:
+            found.append(f"{name}: URL_TTL_SECONDS must be set, at most 900 (got {ttl})")
 
     # Buckets: public access blocked, encrypted.
     for name, r in of_type(cfn, "AWS::S3::Bucket").items():
@@ -164,6 +188,15 @@ def violations(cfn):
     for name in runner_groups:
         if cfn["Resources"][name]["Properties"].get("SecurityGroupIngress"):
             found.append(f"{name}: runners accept no connections")
+        egress = list(cfn["Resources"][name]["Properties"].get("SecurityGroupEgress", []))
+        egress += [r["Properties"] for r in of_type(cfn, "AWS::EC2::SecurityGroupEgress").values()
+                   if r["Properties"].get("GroupId") == {"Ref": name}]
+        if not egress:
+            found.append(f"{name}: no egress rules (the default allows everything)")
+        for rule in egress:
+            if "CidrIp" in rule or "CidrIpv6" in rule:
+                found.append(f"{name}: egress to an address range ({rule.get('CidrIp') or rule.get('CidrIpv6')}); "
+                             "only S3's prefix list and the endpoints' group")
     for name, r in of_type(cfn, "AWS::EC2::SecurityGroupIngress").items():
         found.append(f"{name}: no ingress rules beside the endpoints'")
 
@@ -213,6 +246,12 @@ class Template(unittest.TestCase):
         languages = json.loads(subprocess.run([runner, "languages"], capture_output=True,
                                               check=True).stdout)
         self.assertEqual(mapped, {l["id"] for l in languages} | {"package"})
+
+    def test_a_stage_names_its_front_end(self):
+        # No localhost default that a prod deploy would silently keep.
+        params = self.sam["Parameters"]
+        for p in ("FrontendOrigin", "CallbackUrls", "LogoutUrls", "S3PrefixListId"):
+            self.assertNotIn("Default", params[p], p)
 
     def test_the_queue_outlasts_the_dispatcher(self):
         queue = self.sam["Resources"]["JobQueue"]["Properties"]
@@ -266,8 +305,30 @@ class Template(unittest.TestCase):
             cfn["Resources"]["ResultsRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
                 {"Effect": "Allow", "Action": ["sqs:ReceiveMessage"], "Resource": "*"})
 
+        def execution_managed_policy(cfn):
+            cfn["Resources"]["RunnerExecutionRole"]["Properties"]["ManagedPolicyArns"] = [
+                "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"]
+
+        def api_writes_results(cfn):
+            cfn["Resources"]["ApiRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
+                {"Effect": "Allow", "Action": ["s3:PutObject"],
+                 "Resource": {"Fn::Sub": "arn:aws:s3:::coderun-${Stage}/results/*"}})
+
+        def open_egress(cfn):
+            cfn["Resources"]["RunnerSecurityGroup"]["Properties"]["SecurityGroupEgress"].append(
+                {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"})
+
+        def sys_admin(cfn):
+            c = cfn["Resources"]["JavaTask"]["Properties"]["ContainerDefinitions"][0]
+            c["LinuxParameters"]["Capabilities"]["Add"].append("SYS_ADMIN")
+
+        def long_urls(cfn):
+            for f in of_type(cfn, "AWS::Lambda::Function").values():
+                f["Properties"]["Environment"]["Variables"]["URL_TTL_SECONDS"] = "7200"
+
         for change in (task_role, wildcard, open_route, nat, public_bucket, plain_table, runner_ingress,
-                       managed_policy, every_queue):
+                       managed_policy, every_queue, execution_managed_policy, api_writes_results,
+                       open_egress, sys_admin, long_urls):
             with self.subTest(change.__name__):
                 self.assertNotEqual(broken(change), [], change.__name__)
 

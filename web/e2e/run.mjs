@@ -62,7 +62,7 @@ function echoPackage(dir) {
 const data = mkdtempSync(join(tmpdir(), "coderun-e2e-"));
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
-const server = spawn(bin, ["serve", "--addr", `127.0.0.1:${port}`, "--data", join(data, "data"), "--web", join(web, "dist"), "--workers", "2"], {
+const server = spawn(bin, ["serve", "--addr", `127.0.0.1:${port}`, "--data", join(data, "data"), "--web", join(web, "dist"), "--workers", "2", "--dev-login", "true"], {
   stdio: ["ignore", "inherit", "inherit"],
   env: { ...process.env, RUST_LOG: "warn" },
 });

@@ -125,7 +125,7 @@ pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<AwsConfig, Conf
             container: get("RUNNER_CONTAINER").unwrap_or_else(|| "runner".into()),
             subnets: list("SUBNETS")?,
             security_groups: list("SECURITY_GROUPS")?,
-            url_ttl: Duration::from_secs(number("URL_TTL_SECONDS", 7200)?),
+            url_ttl: Duration::from_secs(number("URL_TTL_SECONDS", 600)?),
         },
     })
 }
@@ -160,7 +160,7 @@ impl Launcher for QueueOnly {
             "the api function does not start runners",
         ))
     }
-    async fn problem_ref(&self, _: &str) -> PortResult<ProblemRef> {
+    async fn problem_ref(&self, _: &str, _: std::time::Duration) -> PortResult<ProblemRef> {
         Err(PortError::internal(
             "the api function does not start runners",
         ))

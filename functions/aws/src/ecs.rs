@@ -36,7 +36,8 @@ pub struct EcsConfig {
     pub container: String,
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
-    /// Life of the presigned URLs: queueing, task start and the run itself.
+    /// How long a task may take to start (capacity, image pull): each URL
+    /// lives that long plus its job's time budget, and no longer.
     pub url_ttl: Duration,
 }
 
@@ -95,14 +96,9 @@ impl Launcher for EcsLauncher {
         let task_definition = self.cfg.task_definitions.get(&l.language).ok_or_else(|| {
             PortError::internal(format!("no task definition for language {:?}", l.language))
         })?;
-        let manifest = self
-            .blobs
-            .presign_get(&l.manifest_key, self.cfg.url_ttl)
-            .await?;
-        let result = self
-            .blobs
-            .presign_put(&l.result_key, self.cfg.url_ttl)
-            .await?;
+        let ttl = self.cfg.url_ttl + l.budget;
+        let manifest = self.blobs.presign_get(&l.manifest_key, ttl).await?;
+        let result = self.blobs.presign_put(&l.result_key, ttl).await?;
         let command = Self::command();
         let environment = Self::environment(&manifest, &result);
         // The overrides as ECS measures them: their JSON.
@@ -170,10 +166,10 @@ impl Launcher for EcsLauncher {
         Ok(arn)
     }
 
-    async fn problem_ref(&self, prefix: &str) -> PortResult<ProblemRef> {
+    async fn problem_ref(&self, prefix: &str, budget: Duration) -> PortResult<ProblemRef> {
         let url = self
             .blobs
-            .presign_get(&format!("{prefix}.tar.gz"), self.cfg.url_ttl)
+            .presign_get(&format!("{prefix}.tar.gz"), self.cfg.url_ttl + budget)
             .await?;
         Ok(ProblemRef::Url(url))
     }

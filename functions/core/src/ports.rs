@@ -119,6 +119,9 @@ pub struct Launch {
     pub language: String,
     pub manifest_key: String,
     pub result_key: String,
+    /// The most the runner may take once started (see
+    /// `runner_task::job::budget`): what its presigned URLs must outlive.
+    pub budget: std::time::Duration,
 }
 
 /// Starts runners (local child processes, or ECS tasks).
@@ -127,8 +130,13 @@ pub trait Launcher: Send + Sync {
     /// Starts a runner for the job; returns once it is started (not done),
     /// with the runner's id.
     async fn launch(&self, launch: &Launch) -> PortResult<String>;
-    /// How a runner reaches a problem package stored under `prefix`.
-    async fn problem_ref(&self, prefix: &str) -> PortResult<ProblemRef>;
+    /// How a runner reaches a problem package stored under `prefix`, for a
+    /// job of this time budget.
+    async fn problem_ref(
+        &self,
+        prefix: &str,
+        budget: std::time::Duration,
+    ) -> PortResult<ProblemRef>;
     /// Busy and total runner slots, where the launcher knows them.
     fn workers(&self) -> Option<(usize, usize)>;
 }

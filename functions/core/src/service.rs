@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
+use runner_task::job::budget;
 use runner_task::package::Package;
 use runner_task::protocol::{JobResult, JobState, Manifest, RunStatus, Verdict, Work};
 use serde::Serialize;
@@ -1022,7 +1023,7 @@ impl Platform {
                 problem: self
                     .ports
                     .launcher
-                    .problem_ref(&job.staged_package_prefix())
+                    .problem_ref(&job.staged_package_prefix(), budget::verify())
                     .await?,
             },
             JobKind::Run => {
@@ -1048,7 +1049,10 @@ impl Platform {
                     problem: self
                         .ports
                         .launcher
-                        .problem_ref(&problem.package_prefix())
+                        .problem_ref(
+                            &problem.package_prefix(),
+                            budget::judge(problem.time_limit_ms, problem.test_count),
+                        )
                         .await?,
                     time_limit_ms: Some(problem.time_limit_ms),
                 }
@@ -1062,14 +1066,32 @@ impl Platform {
         }))
     }
 
-    fn launch_of(job: &Job) -> Launch {
-        Launch {
+    async fn launch_of(&self, job: &Job) -> Result<Launch, CoreError> {
+        Ok(Launch {
             job_id: job.id.clone(),
             attempt: job.attempts,
             language: job.language.clone(),
             manifest_key: job.manifest_key(),
             result_key: job.result_key(),
-        }
+            budget: self.budget_of(job).await?,
+        })
+    }
+
+    /// The most a job's runner may take once started (its URLs live that
+    /// long after the task's start allowance, and no longer).
+    async fn budget_of(&self, job: &Job) -> Result<Duration, CoreError> {
+        Ok(match job.kind {
+            JobKind::Run => budget::run(&job.limits.unwrap_or_default(), job.input_count),
+            JobKind::Submission => {
+                let id = job.problem_id.as_deref().unwrap_or_default();
+                match self.ports.problems.get_problem(id).await? {
+                    Some(p) => budget::judge(p.time_limit_ms, p.test_count),
+                    // The manifest says the problem is gone; the runner fails it.
+                    None => budget::judge(runner_task::sandbox::Limits::DEFAULT_TIME_MS, 1),
+                }
+            }
+            JobKind::Import => budget::verify(),
+        })
     }
 
     /// One queue message: `QUEUED → STARTING` by a conditional write, then
@@ -1124,7 +1146,11 @@ impl Platform {
     /// Starts a runner for `job` and records its id on the job (unless the
     /// job moved on meanwhile).
     async fn launch_and_record(&self, job: &Job) -> Result<(), CoreError> {
-        let id = self.ports.launcher.launch(&Self::launch_of(job)).await?;
+        let id = self
+            .ports
+            .launcher
+            .launch(&self.launch_of(job).await?)
+            .await?;
         for _ in 0..5 {
             let Some(cur) = self.ports.jobs.get_job(&job.id).await? else {
                 return Ok(());

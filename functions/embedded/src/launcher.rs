@@ -290,7 +290,7 @@ impl Launcher for ProcessLauncher {
         Ok(launch_id)
     }
 
-    async fn problem_ref(&self, prefix: &str) -> PortResult<ProblemRef> {
+    async fn problem_ref(&self, prefix: &str, _: std::time::Duration) -> PortResult<ProblemRef> {
         Ok(ProblemRef::Path(self.blobs.path(prefix)))
     }
 

@@ -65,8 +65,9 @@ pub enum Cmd {
         /// Accepted audiences / app client ids of external tokens.
         #[arg(long, env = "CODERUN_JWT_AUDIENCE", value_delimiter = ',')]
         audience: Vec<String>,
-        /// The web front end's dev login (anyone reaching the server may
-        /// sign in as anyone): on by default on a loopback address only.
+        /// The web front end's dev login: anyone who reaches the server may
+        /// sign in as anyone, admins included. Off unless asked for (behind a
+        /// reverse proxy even a loopback address is reached by everyone).
         #[arg(long, env = "CODERUN_DEV_LOGIN", value_parser = clap::builder::BoolishValueParser::new())]
         dev_login: Option<bool>,
     },
@@ -222,7 +223,7 @@ impl Cli {
                         args: vec!["runner-task".into()],
                     },
                     runner_deadline: Duration::from_secs(1800),
-                    dev_login: local && dev_login.unwrap_or(addr.ip().is_loopback()),
+                    dev_login: local && dev_login.unwrap_or(false),
                 };
                 let rt = tokio::runtime::Builder::new_multi_thread()
                     .enable_all()
@@ -231,6 +232,13 @@ impl Cli {
                 rt.block_on(async move {
                     let server = serve::start(cfg).await?;
                     println!("coderun is serving on http://{}", server.addr);
+                    if local && dev_login == Some(true) {
+                        println!(
+                            "dev login: ON (--dev-login true): anyone who reaches this server can sign in as anyone, admin included"
+                        );
+                    } else if local {
+                        println!("dev login: off (sign in with a token; --dev-login true offers it)");
+                    }
                     if local {
                         println!(
                             "get a token:  coderun token --user alice [--role setter] --data {}",

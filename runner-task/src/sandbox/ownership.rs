@@ -153,7 +153,13 @@ mod tests {
             std::fs::create_dir(d).unwrap();
         }
         std::fs::write(bx.join("prog"), "x").unwrap();
-        let mut lent = Lent::lend(Some(&(bx.clone(), false)), &[own.clone()], 4242, true).unwrap();
+        let mut lent = Lent::lend(
+            Some(&(bx.clone(), false)),
+            std::slice::from_ref(&own),
+            4242,
+            true,
+        )
+        .unwrap();
         assert_eq!(owner(&bx), (0, 4242, 0o750));
         assert_eq!(owner(&own), (4242, 4242, 0o700));
         // A read-only box's files stay root's: the run cannot replace them.

@@ -27,7 +27,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
-use runner_task::protocol::{Input, JobResult, JobState, Manifest, ProblemRef, RunStatus, Verdict, Work};
+use runner_task::protocol::{
+    Input, JobResult, JobState, Manifest, ProblemRef, RunStatus, Verdict, Work,
+};
 use runner_task::sandbox::{Layer, Limits};
 use serde_json::json;
 use sha2::Sha256;
@@ -60,11 +62,7 @@ fn template_capabilities() -> Vec<String> {
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let list = |v: &serde_yaml::Value| -> Vec<String> {
         v.as_sequence()
-            .map(|s| {
-                s.iter()
-                    .map(|c| c.as_str().unwrap().to_string())
-                    .collect()
-            })
+            .map(|s| s.iter().map(|c| c.as_str().unwrap().to_string()).collect())
             .unwrap_or_default()
     };
     let mut sets = Vec::new();
@@ -134,7 +132,8 @@ impl Standin {
             // SAFETY: gettid has no failure mode.
             let tid = unsafe { libc::gettid() };
             let ns = format!("/proc/{}/task/{tid}/ns/net", std::process::id());
-            tx.send((listener.local_addr().unwrap().port(), ns)).unwrap();
+            tx.send((listener.local_addr().unwrap().port(), ns))
+                .unwrap();
             for conn in listener.incoming().flatten() {
                 let (key, store) = (key.clone(), Arc::clone(&store));
                 std::thread::spawn(move || serve(conn, &key, &store));
@@ -228,7 +227,10 @@ fn answer(
     secret: &[u8],
     objects: &Objects,
 ) -> (&'static str, Vec<u8>) {
-    let denied = ("403 Forbidden", b"<Error><Code>AccessDenied</Code></Error>".to_vec());
+    let denied = (
+        "403 Forbidden",
+        b"<Error><Code>AccessDenied</Code></Error>".to_vec(),
+    );
     let Some((path, query)) = target.split_once('?') else {
         return denied;
     };
@@ -331,14 +333,21 @@ impl Task {
     /// Runs one job in a fresh task; its result, as uploaded.
     fn job(&self, manifest: &Manifest) -> JobResult {
         let id = &manifest.job_id;
-        let (mkey, rkey) = (format!("jobs/{id}/manifest.json"), format!("results/{id}/result.json"));
-        self.standin.put(&mkey, serde_json::to_vec(manifest).unwrap());
+        let (mkey, rkey) = (
+            format!("jobs/{id}/manifest.json"),
+            format!("results/{id}/result.json"),
+        );
+        self.standin
+            .put(&mkey, serde_json::to_vec(manifest).unwrap());
         // The scratch volume: a fresh directory, world-writable as an
         // image's /tmp is.
         let scratch = self.bundle.join(format!("scratch-{id}"));
         std::fs::create_dir(&scratch).unwrap();
-        std::fs::set_permissions(&scratch, std::os::unix::fs::PermissionsExt::from_mode(0o1777))
-            .unwrap();
+        std::fs::set_permissions(
+            &scratch,
+            std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+        )
+        .unwrap();
         let config = self.config(
             &scratch,
             &self.standin.presign("GET", &mkey),
@@ -374,15 +383,17 @@ impl Task {
         let result = self.standin.get(&rkey).unwrap_or_else(|| {
             panic!("{id}: no result uploaded (exit {:?}): {stderr}", out.status)
         });
-        assert!(out.status.success(), "{id}: runner exit {:?}: {stderr}", out.status);
+        assert!(
+            out.status.success(),
+            "{id}: runner exit {:?}: {stderr}",
+            out.status
+        );
         serde_json::from_slice(&result).unwrap()
     }
 
     fn config(&self, scratch: &Path, manifest: &str, result: &str) -> serde_json::Value {
         let caps: Vec<String> = self.caps.iter().map(|c| format!("CAP_{c}")).collect();
-        let ro = |dest: &str, src: &str| {
-            json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "ro", "nosuid", "nodev"]})
-        };
+        let ro = |dest: &str, src: &str| json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "ro", "nosuid", "nodev"]});
         json!({
             "ociVersion": "1.0.2",
             "process": {
@@ -441,12 +452,43 @@ impl Task {
 /// it would.
 fn seccomp(landlock: bool) -> serde_json::Value {
     let eperm = [
-        "mount", "umount2", "unshare", "setns", "pivot_root", "chroot", "move_mount", "open_tree",
-        "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "keyctl", "add_key",
-        "request_key", "bpf", "perf_event_open", "kexec_load", "kexec_file_load", "init_module",
-        "finit_module", "delete_module", "open_by_handle_at", "name_to_handle_at", "quotactl",
-        "reboot", "swapon", "swapoff", "syslog", "acct", "settimeofday", "clock_settime",
-        "vhangup", "lookup_dcookie", "userfaultfd", "fanotify_init",
+        "mount",
+        "umount2",
+        "unshare",
+        "setns",
+        "pivot_root",
+        "chroot",
+        "move_mount",
+        "open_tree",
+        "fsopen",
+        "fsconfig",
+        "fsmount",
+        "fspick",
+        "mount_setattr",
+        "keyctl",
+        "add_key",
+        "request_key",
+        "bpf",
+        "perf_event_open",
+        "kexec_load",
+        "kexec_file_load",
+        "init_module",
+        "finit_module",
+        "delete_module",
+        "open_by_handle_at",
+        "name_to_handle_at",
+        "quotactl",
+        "reboot",
+        "swapon",
+        "swapoff",
+        "syslog",
+        "acct",
+        "settimeofday",
+        "clock_settime",
+        "vhangup",
+        "lookup_dcookie",
+        "userfaultfd",
+        "fanotify_init",
     ];
     let mut rules = vec![
         json!({"names": eperm.to_vec(), "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPERM}),
@@ -544,16 +586,45 @@ fn a_hello_in_every_language_family_runs_under_the_task_definition() {
     ];
     for task in tasks() {
         for (lang, src) in hellos {
-            let r = task.job(&run_job(&format!("hello-{lang}"), lang, src, limits(5000, 256), &[]));
-            assert_eq!(r.state, JobState::Completed, "{} {lang}: {r:?}", variant(&task));
+            let r = task.job(&run_job(
+                &format!("hello-{lang}"),
+                lang,
+                src,
+                limits(5000, 256),
+                &[],
+            ));
+            assert_eq!(
+                r.state,
+                JobState::Completed,
+                "{} {lang}: {r:?}",
+                variant(&task)
+            );
             let run = &r.runs[0];
-            assert_eq!(run.status, RunStatus::OK, "{} {lang}: {run:?}", variant(&task));
+            assert_eq!(
+                run.status,
+                RunStatus::OK,
+                "{} {lang}: {run:?}",
+                variant(&task)
+            );
             assert_eq!(run.stdout, "hi\n", "{} {lang}", variant(&task));
             let layers = &r.runner.as_ref().unwrap().isolation;
-            for l in [Layer::UnprivilegedUid, Layer::Seccomp, Layer::NoNewPrivs, Layer::RunTotals] {
-                assert!(layers.contains(&l), "{}: {l:?} missing: {layers:?}", variant(&task));
+            for l in [
+                Layer::UnprivilegedUid,
+                Layer::Seccomp,
+                Layer::NoNewPrivs,
+                Layer::RunTotals,
+            ] {
+                assert!(
+                    layers.contains(&l),
+                    "{}: {l:?} missing: {layers:?}",
+                    variant(&task)
+                );
             }
-            assert_eq!(layers.contains(&Layer::Landlock), task.landlock, "{layers:?}");
+            assert_eq!(
+                layers.contains(&Layer::Landlock),
+                task.landlock,
+                "{layers:?}"
+            );
         }
     }
 }
@@ -620,7 +691,10 @@ print(secret if secret is not None else 0, flush=True)
         let judge = r.judge.expect("judged");
         assert_eq!(judge.verdict, Verdict::WA, "{v}: {judge:?}");
         for t in &judge.tests {
-            assert!(!t.message.as_deref().unwrap_or("").contains("CHEAT"), "{v}: {t:?}");
+            assert!(
+                !t.message.as_deref().unwrap_or("").contains("CHEAT"),
+                "{v}: {t:?}"
+            );
         }
     }
 }
