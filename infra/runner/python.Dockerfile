@@ -20,9 +20,10 @@ RUN rm -f /etc/apt/sources.list.d/debian.sources \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       python3 \
  && rm -rf /var/lib/apt/lists/* /usr/share/doc /usr/share/man
-# Programs run as this unprivileged user. The runner itself starts as root
-# only to hand them that uid (Fargate has no user namespaces); it holds no
-# credentials, and the task definition drops the capabilities it does not use.
+# An unprivileged user for whoever opens a shell in the image. The runner
+# itself starts as root only to give each program a uid of its own, from a
+# range it leases (Fargate has no user namespaces); it holds no credentials,
+# and the task definition keeps only the capabilities it uses.
 RUN useradd --system --uid 1000 --user-group --home-dir /nonexistent --shell /usr/sbin/nologin runner
 COPY --from=build /src/target/release/runner-task /usr/local/bin/runner-task
 # The root file system is read-only on Fargate; /tmp is the scratch volume.

@@ -80,6 +80,9 @@ pub const FULL_REQUIRED: &[Layer] = &[
 pub const RESTRICTED_REQUIRED: &[Layer] = &[
     Layer::UnprivilegedUid,
     Layer::RunTotals,
+    // Without a network namespace, the filter is what keeps programs off
+    // the network.
+    Layer::Seccomp,
     Layer::Rlimits,
     Layer::NoNewPrivs,
     Layer::NoCapabilities,

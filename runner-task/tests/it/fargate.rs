@@ -8,8 +8,11 @@
 //! * a Docker-like seccomp profile: no new namespaces (Fargate forbids user
 //!   namespaces), no mount; run once with Landlock and once with its
 //!   system calls answering ENOSYS (Fargate's kernel is undocumented);
-//! * a read-only root (the host's `/usr` and `/etc`, read-only), `/tmp` the
-//!   only writable volume, a 64 MiB `/dev/shm`;
+//! * a read-only root, `/tmp` the only writable volume, a 64 MiB
+//!   `/dev/shm`. The root is the runner image's own where
+//!   `CODERUN_RUNNER_ROOTFS` names it (`infra/runner-rootfs` builds it from
+//!   the image's package list; `scripts/test` does), else the host's `/usr`
+//!   and `/etc`, read-only;
 //! * the manifest and result as presigned URLs in the environment, served
 //!   by an S3 stand-in that checks each URL's signature and expiry, on
 //!   127.0.0.1 of the task's own network namespace.
@@ -302,7 +305,12 @@ struct Task {
     _dir: tempfile::TempDir,
     bundle: PathBuf,
     state: PathBuf,
+    /// The image's root file system, if built (else the host's, bound).
+    image: Option<PathBuf>,
 }
+
+/// Where the image puts the runner, and so the task definition runs it.
+const RUNNER_IN_IMAGE: &str = "/usr/local/bin/runner-task";
 
 impl Task {
     fn new(landlock: bool) -> Task {
@@ -320,6 +328,14 @@ impl Task {
         }
         let state = dir.path().join("state");
         std::fs::create_dir(&state).unwrap();
+        let image = std::env::var_os("CODERUN_RUNNER_ROOTFS").map(PathBuf::from);
+        if let Some(root) = &image {
+            assert!(
+                root.join(".complete").exists(),
+                "{}: not a root file system infra/runner-rootfs finished",
+                root.display()
+            );
+        }
         Task {
             caps,
             landlock,
@@ -327,11 +343,17 @@ impl Task {
             bundle,
             state,
             _dir: dir,
+            image,
         }
     }
 
-    /// Runs one job in a fresh task; its result, as uploaded.
+    /// Runs one job in a fresh task; its result, as uploaded. One task at a
+    /// time: each Fargate task has a kernel of its own, while these share
+    /// the host's, and two runners leasing the same uids in two containers
+    /// would end each other's programs.
     fn job(&self, manifest: &Manifest) -> JobResult {
+        static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let id = &manifest.job_id;
         let (mkey, rkey) = (
             format!("jobs/{id}/manifest.json"),
@@ -394,13 +416,31 @@ impl Task {
     fn config(&self, scratch: &Path, manifest: &str, result: &str) -> serde_json::Value {
         let caps: Vec<String> = self.caps.iter().map(|c| format!("CAP_{c}")).collect();
         let ro = |dest: &str, src: &str| json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "ro", "nosuid", "nodev"]});
+        let mut mounts = vec![
+            json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+            json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+            json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}),
+            json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+            json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+            json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
+        ];
+        let (root, runner) = match &self.image {
+            Some(image) => (image.display().to_string(), RUNNER_IN_IMAGE),
+            None => {
+                mounts.push(ro("/usr", "/usr"));
+                mounts.push(ro("/etc", "/etc"));
+                ("rootfs".to_string(), "/coderun/runner-task")
+            }
+        };
+        mounts.push(json!({"destination": runner, "type": "bind", "source": bin(), "options": ["bind", "ro"]}));
+        mounts.push(json!({"destination": "/tmp", "type": "bind", "source": scratch, "options": ["rbind", "rw", "nosuid", "nodev"]}));
         json!({
             "ociVersion": "1.0.2",
             "process": {
                 "terminal": false,
                 "user": {"uid": 0, "gid": 0},
                 // The dispatcher's container override (see functions/aws ecs.rs).
-                "args": ["/coderun/runner-task", "--min-isolation", "restricted", "job"],
+                "args": [runner, "--min-isolation", "restricted", "job"],
                 "env": [
                     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                     "HOSTNAME=ip-10-0-1-23.ec2.internal",
@@ -415,20 +455,9 @@ impl Task {
                 },
                 "noNewPrivileges": false
             },
-            "root": {"path": "rootfs", "readonly": true},
+            "root": {"path": root, "readonly": true},
             "hostname": "ip-10-0-1-23",
-            "mounts": [
-                {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
-                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-                {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
-                {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-                {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
-                {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-                ro("/usr", "/usr"),
-                ro("/etc", "/etc"),
-                {"destination": "/coderun/runner-task", "type": "bind", "source": bin(), "options": ["bind", "ro"]},
-                {"destination": "/tmp", "type": "bind", "source": scratch, "options": ["rbind", "rw", "nosuid", "nodev"]},
-            ],
+            "mounts": mounts,
             "linux": {
                 "namespaces": [
                     {"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"},
@@ -676,7 +705,9 @@ print(secret if secret is not None else 0, flush=True)
             },
         };
         let r = task.job(&m);
-        let judge = r.judge.expect("judged");
+        let judge = r
+            .judge
+            .unwrap_or_else(|| panic!("{v}: not judged: {:?}", r.error));
         assert_eq!(judge.verdict, Verdict::WA, "{v}: {judge:?}");
         let m = Manifest {
             job_id: "spy".into(),
@@ -688,7 +719,9 @@ print(secret if secret is not None else 0, flush=True)
             },
         };
         let r = task.job(&m);
-        let judge = r.judge.expect("judged");
+        let judge = r
+            .judge
+            .unwrap_or_else(|| panic!("{v}: not judged: {:?}", r.error));
         assert_eq!(judge.verdict, Verdict::WA, "{v}: {judge:?}");
         for t in &judge.tests {
             assert!(

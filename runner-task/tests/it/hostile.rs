@@ -392,3 +392,82 @@ fn results_record_the_layers_in_force() {
     }
     std::thread::sleep(Duration::from_millis(1));
 }
+
+#[test]
+fn memory_over_many_processes_is_mle() {
+    // Eight processes of 24 MiB under a 64 MiB limit: each within any
+    // per-process cap, together three times the limit.
+    let src = "#include <stdlib.h>\n#include <unistd.h>\nint main(void){for(int i=0;i<7;i++)if(fork()==0)break;volatile char*p=malloc(24<<20);for(int i=0;i<(24<<20);i+=4096)p[i]=1;sleep(10);return 0;}";
+    for p in PROFILES {
+        let r = runner(p);
+        let out = r.run("c", src, limits(3000, 64), &[]);
+        assert_eq!(out.status, Status::Mle, "{p}: {out:?}");
+        // What the run reached, not one process's 24 MiB.
+        assert!(out.memory_kb >= 48 << 10, "{p}: {out:?}");
+        assert!(out.wall_ms < 3000, "{p}: {out:?}");
+        r.assert_host_clean();
+    }
+}
+
+/// Writes 12 files of 4 MiB into its scratch directory, each under the
+/// per-file limit and together three times the scratch limit; `unlink`
+/// deletes each while it stays open. Stops at the first failed write.
+fn scratch_filler(unlink: bool) -> String {
+    format!(
+        r#"#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(void){{static char b[1<<20];memset(b,'x',sizeof b);
+for(int i=0;i<12;i++){{char p[512];snprintf(p,sizeof p,"%s/f%d",getenv("TMPDIR"),i);
+int fd=open(p,O_CREAT|O_WRONLY,0600);if(fd<0){{puts("full");return 0;}}{}
+for(int k=0;k<4;k++)if(write(fd,b,sizeof b)!=(ssize_t)sizeof b){{puts("full");return 0;}}}}
+sleep(5);puts("written");return 0;}}"#,
+        if unlink { "unlink(p);" } else { "" }
+    )
+}
+
+#[test]
+fn scratch_is_limited_in_total_deleted_files_included() {
+    for unlink in [false, true] {
+        for p in PROFILES {
+            let r = runner(p);
+            let l = Limits {
+                file_size_bytes: 16 << 20,
+                ..limits(5000, 64)
+            };
+            let out = r.run("c", &scratch_filler(unlink), l, &[]);
+            match p {
+                // A private tmpfs of that size: the writes fail.
+                Profile::Full => {
+                    assert_eq!(out.status, Status::Ok, "{p} {unlink}: {out:?}");
+                    assert_eq!(out.stdout, b"full\n", "{p} {unlink}: {out:?}");
+                }
+                // The runner's totals end it.
+                Profile::Restricted => {
+                    assert_eq!(out.status, Status::Ole, "{p} {unlink}: {out:?}");
+                    assert!(out.wall_ms < 3000, "{p} {unlink}: {out:?}");
+                }
+            }
+            r.assert_host_clean();
+        }
+    }
+}
+
+#[test]
+fn system_v_shared_memory_needs_an_ipc_namespace() {
+    let src = "#include <stdio.h>\n#include <sys/ipc.h>\n#include <sys/shm.h>\nint main(void){int id=shmget(IPC_PRIVATE,1<<20,IPC_CREAT|0600);if(id>=0)shmctl(id,IPC_RMID,0);puts(id<0?\"refused\":\"made\");return 0;}";
+    for (p, expected) in [
+        (Profile::Full, "made\n"),
+        (Profile::Restricted, "refused\n"),
+    ] {
+        let r = runner(p);
+        let out = r.run("c", src, limits(2000, 64), &[]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            expected,
+            "{p}: {out:?}"
+        );
+    }
+}
