@@ -270,7 +270,9 @@ pub static LANGUAGES: &[Language] = &[
         // visible in the sandbox and not needed.
         env: &[("UV_THREADPOOL_SIZE", "2"), ("OPENSSL_CONF", "/dev/null")],
         home: &[],
-        run_paths: &["/usr/bin/node"],
+        // Debian's Node.js loads some of its own built-in modules from
+        // /usr/share/nodejs at start.
+        run_paths: &["/usr/bin/node", "/usr/share/nodejs"],
         dynamic: true,
         memory_overhead_mb: 96,
         limit_address_space: false,
