@@ -21,7 +21,10 @@ pub enum Layout {
         cpuacct: Option<PathBuf>,
     },
     V2 {
+        /// Where slots are made: see [`delegate`].
         dir: PathBuf,
+        /// The unified hierarchy's mount point.
+        mount: PathBuf,
     },
 }
 
@@ -84,7 +87,22 @@ impl Layout {
         }
         let (root, mount) = v2?;
         let dir = join(&root, &mount, &own_path("")?);
-        Some(Layout::V2 { dir })
+        Some(Layout::V2 {
+            dir,
+            mount: mount.into(),
+        })
+    }
+
+    /// The layout with a v2 tree's `dir` moved to a subtree this runner may
+    /// make its slots in (see [`delegate`]); v1 as it is.
+    pub fn delegated(self, is_root: bool) -> Result<Layout, String> {
+        match self {
+            Layout::V2 { dir, mount } => Ok(Layout::V2 {
+                dir: delegate(&dir, &mount, is_root, std::process::id())?,
+                mount,
+            }),
+            v1 => Ok(v1),
+        }
     }
 
     /// Reads the live host's layout.
@@ -175,7 +193,7 @@ impl Slot {
                     pressed: Default::default(),
                 })
             }
-            Layout::V2 { dir } => {
+            Layout::V2 { dir, .. } => {
                 let d = dir.join(name);
                 fs::create_dir_all(&d)?;
                 let _ = write(&d.join("memory.swap.max"), "0");
@@ -466,6 +484,117 @@ fn watch_oom(memory: &Path) -> io::Result<OwnedFd> {
     Ok(events)
 }
 
+/// The controllers a slot needs; `cpu` is welcome (CPU time is counted in
+/// `cpu.stat` without it).
+const V2_NEEDED: [&str; 2] = ["memory", "pids"];
+
+fn listed(dir: &Path, file: &str) -> Vec<String> {
+    fs::read_to_string(dir.join(file))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Enables the needed controllers (and `cpu` where available) for the
+/// children of `dir`.
+fn enable(dir: &Path) -> io::Result<()> {
+    let available = listed(dir, "cgroup.controllers");
+    let enabled = listed(dir, "cgroup.subtree_control");
+    let wanted: Vec<String> = V2_NEEDED
+        .iter()
+        .chain(&["cpu"])
+        .filter(|c| available.iter().any(|a| a == *c) && !enabled.iter().any(|e| e == *c))
+        .map(|c| format!("+{c}"))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    write(&dir.join("cgroup.subtree_control"), &wanted.join(" "))
+}
+
+/// cgroup v2: finds or makes a subtree where this runner may create its
+/// slots, with the memory and pids controllers enabled for them, from
+/// wherever it was started (`own`: its cgroup). A v2 cgroup with processes
+/// cannot hand controllers to children (the root excepted), and a login
+/// session's or a service's cgroup usually has processes:
+///
+/// 1. alone in its cgroup (a systemd unit with `Delegate=yes`, a
+///    container's only process): the runner moves itself into a leaf of its
+///    own (`coderun-PID-runner`) and makes its slots beside it;
+/// 2. root: a `coderun` cgroup under the hierarchy's root, shared by the
+///    host's runners (each names its slots by its pid);
+/// 3. root in a cgroup namespace whose root holds processes (a container):
+///    those move into a leaf (`coderun-init`) first, then as 2.
+///
+/// Otherwise it says what the host must allow.
+pub fn delegate(own: &Path, mount: &Path, is_root: bool, me: u32) -> Result<PathBuf, String> {
+    let available = listed(mount, "cgroup.controllers");
+    let missing: Vec<&str> = V2_NEEDED
+        .iter()
+        .copied()
+        .filter(|c| !available.iter().any(|a| a == c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "the cgroup v2 {} controller{} not available on this host ({}/cgroup.controllers lists {:?}): boot without disabling it",
+            missing.join(" and "),
+            if missing.len() > 1 { "s are" } else { " is" },
+            mount.display(),
+            available.join(" ")
+        ));
+    }
+    let procs = listed(own, "cgroup.procs");
+    let own_has = listed(own, "cgroup.controllers");
+    let alone = procs == [me.to_string()];
+    if own != mount && alone && V2_NEEDED.iter().all(|c| own_has.iter().any(|a| a == c)) {
+        let leaf = own.join(format!("coderun-{me}-runner"));
+        let moved = fs::create_dir_all(&leaf)
+            .and_then(|()| write(&leaf.join("cgroup.procs"), &me.to_string()))
+            .and_then(|()| enable(own));
+        match moved {
+            Ok(()) => return Ok(own.to_path_buf()),
+            // Back where it was; the next way may still work.
+            Err(_) => {
+                let _ = write(&own.join("cgroup.procs"), &me.to_string());
+                let _ = fs::remove_dir(&leaf);
+            }
+        }
+    }
+    if !is_root {
+        return Err(format!(
+            "cgroup v2: {} is shared with other processes and the runner is not root; start it alone in a delegated cgroup (for example `systemd-run --scope -p Delegate=yes …`, or a unit with Delegate=yes)",
+            own.display()
+        ));
+    }
+    let base = mount.join("coderun");
+    let shared = || -> io::Result<PathBuf> {
+        enable(mount)?;
+        fs::create_dir_all(&base)?;
+        enable(&base)?;
+        Ok(base.clone())
+    };
+    match shared() {
+        Ok(dir) => Ok(dir),
+        // A namespace's root with processes cannot enable controllers.
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+            let init = mount.join("coderun-init");
+            fs::create_dir_all(&init).map_err(|e| format!("{}: {e}", init.display()))?;
+            for pid in listed(mount, "cgroup.procs") {
+                // Kernel threads stay where they are.
+                let _ = write(&init.join("cgroup.procs"), &pid);
+            }
+            shared().map_err(|e| {
+                format!(
+                    "cgroup v2: enabling controllers under {}: {e}",
+                    mount.display()
+                )
+            })
+        }
+        Err(e) => Err(format!("cgroup v2: preparing {}: {e}", base.display())),
+    }
+}
+
 /// Moves the calling thread (alone) into these `tasks` files' cgroups.
 pub fn enter_thread(files: &[PathBuf]) -> io::Result<()> {
     // SAFETY: gettid has no failure mode.
@@ -533,7 +662,8 @@ mod tests {
         assert_eq!(
             l,
             Layout::V2 {
-                dir: "/sys/fs/cgroup/user.slice/run-1.scope".into()
+                dir: "/sys/fs/cgroup/user.slice/run-1.scope".into(),
+                mount: "/sys/fs/cgroup".into(),
             }
         );
     }
@@ -543,6 +673,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let layout = Layout::V2 {
             dir: tmp.path().to_path_buf(),
+            mount: tmp.path().to_path_buf(),
         };
         let slot = Slot::create(&layout, "slot-0").unwrap();
         let d = tmp.path().join("slot-0");
@@ -559,5 +690,69 @@ mod tests {
         let u = slot.usage(&base);
         assert!(u.oom_killed);
         assert_eq!(u.cpu_ns, 3_000_000);
+    }
+
+    /// A v2 tree as the kernel shows it: directories with their files.
+    fn v2_tree(root: &Path, dirs: &[(&str, &str, &str)]) {
+        for (dir, controllers, procs) in dirs {
+            let d = root.join(dir);
+            fs::create_dir_all(&d).unwrap();
+            fs::write(d.join("cgroup.controllers"), controllers).unwrap();
+            fs::write(d.join("cgroup.subtree_control"), "").unwrap();
+            fs::write(d.join("cgroup.procs"), procs).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_runner_alone_in_a_delegated_cgroup_keeps_it() {
+        let t = tempfile::tempdir().unwrap();
+        v2_tree(
+            t.path(),
+            &[
+                ("", "cpu memory pids io", "1\n"),
+                ("svc", "memory pids", "42\n"),
+            ],
+        );
+        let dir = delegate(&t.path().join("svc"), t.path(), false, 42).unwrap();
+        assert_eq!(dir, t.path().join("svc"));
+        // It moved itself into a leaf and enabled the controllers there.
+        let leaf = t.path().join("svc/coderun-42-runner/cgroup.procs");
+        assert_eq!(fs::read_to_string(leaf).unwrap(), "42");
+        assert_eq!(
+            fs::read_to_string(t.path().join("svc/cgroup.subtree_control")).unwrap(),
+            "+memory +pids"
+        );
+    }
+
+    #[test]
+    fn a_shared_session_cgroup_sends_root_to_its_own_subtree() {
+        let t = tempfile::tempdir().unwrap();
+        v2_tree(
+            t.path(),
+            &[
+                ("", "cpu memory pids", "1\n"),
+                ("user.slice/session.scope", "cpu memory pids", "7\n42\n"),
+            ],
+        );
+        let own = t.path().join("user.slice/session.scope");
+        // Not root: it says what the host must allow.
+        let err = delegate(&own, t.path(), false, 42).unwrap_err();
+        assert!(err.contains("Delegate=yes"), "{err}");
+        // Root: a subtree of its own under the root, controllers enabled.
+        // (A directory made here has no control files, unlike cgroupfs.)
+        let dir = delegate(&own, t.path(), true, 42).unwrap();
+        assert_eq!(dir, t.path().join("coderun"));
+        assert_eq!(
+            fs::read_to_string(t.path().join("cgroup.subtree_control")).unwrap(),
+            "+memory +pids +cpu"
+        );
+    }
+
+    #[test]
+    fn a_missing_controller_is_named() {
+        let t = tempfile::tempdir().unwrap();
+        v2_tree(t.path(), &[("", "cpu io pids", "1\n")]);
+        let err = delegate(t.path(), t.path(), true, 42).unwrap_err();
+        assert!(err.contains("memory controller is not available"), "{err}");
     }
 }

@@ -169,8 +169,15 @@ pub(super) fn run(sb: &mut super::Sandbox) -> Result<Probe, SandboxError> {
     // hold several sandboxes).
     static INSTANCES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let instance = INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let layout = cgroup::Layout::of_this_process();
     let mut cgroup_error = None;
+    let layout = match cgroup::Layout::of_this_process().map(|l| l.delegated(sb.is_root)) {
+        Some(Ok(l)) => Some(l),
+        Some(Err(why)) => {
+            cgroup_error = Some(why);
+            None
+        }
+        None => None,
+    };
     let mut slots = Vec::new();
     for index in 0..sb.opts.slots.max(1) {
         let cg = match (&layout, &cgroup_error) {
@@ -332,7 +339,7 @@ fn remove_stale_cgroups(layout: &cgroup::Layout) {
             v.extend(cpuacct.clone());
             v
         }
-        cgroup::Layout::V2 { dir } => vec![dir.clone()],
+        cgroup::Layout::V2 { dir, .. } => vec![dir.clone()],
     };
     for dir in dirs {
         let Ok(entries) = fs::read_dir(&dir) else {
