@@ -924,3 +924,41 @@ fn hostile_programs_get_their_verdicts_under_the_task_definition() {
         }
     }
 }
+
+#[test]
+fn a_run_leaves_nothing_for_the_next_in_the_same_task() {
+    // Each input looks for what the one before planted, then plants its
+    // own: files wherever it may write, and a process that outlives it.
+    let src = r#"import os, subprocess
+found = []
+for d in (os.environ['TMPDIR'], '/tmp', '/dev/shm', '/var/tmp'):
+    p = os.path.join(d, 'coderun-leak')
+    if os.path.exists(p):
+        found.append(d)
+    try:
+        open(p, 'w').write('secret')
+    except OSError:
+        pass
+if os.fork() == 0:
+    os.setsid()
+    os.execvp('sleep', ['sleep', '100'])
+print('found', found)
+"#;
+    for task in tasks() {
+        let m = Manifest {
+            job_id: "leaks".into(),
+            language: "python3".into(),
+            source: src.into(),
+            work: Work::Run {
+                inputs: vec![Input::default(), Input::default(), Input::default()],
+                limits: limits(2000, 128),
+            },
+        };
+        let r = task.job(&m);
+        assert_eq!(r.runs.len(), 3, "{}: {r:?}", variant(&task));
+        for run in &r.runs {
+            assert_eq!(run.status, RunStatus::OK, "{}: {run:?}", variant(&task));
+            assert_eq!(run.stdout, "found []\n", "{}: {run:?}", variant(&task));
+        }
+    }
+}

@@ -471,3 +471,38 @@ fn system_v_shared_memory_needs_an_ipc_namespace() {
         );
     }
 }
+
+#[test]
+fn a_run_leaves_nothing_for_the_next() {
+    // A hostile run plants files wherever it may write and a process that
+    // outlives it; the next run (the same slots and uids) looks for them.
+    let plant = r#"#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+int main(void){const char*d[]={getenv("TMPDIR"),"/tmp","/dev/shm","/var/tmp"};
+for(int i=0;i<4;i++){char p[512];snprintf(p,sizeof p,"%s/coderun-leak",d[i]);FILE*f=fopen(p,"w");if(f){fputs("secret",f);fclose(f);}}
+if(fork()==0){setsid();sleep(100);}return 0;}"#;
+    let probe = r#"import os
+found = []
+for d in (os.environ['TMPDIR'], '/tmp', '/dev/shm', '/var/tmp'):
+    if os.path.exists(os.path.join(d, 'coderun-leak')):
+        found.append(d)
+print('found', found)
+"#;
+    for p in PROFILES {
+        let r = runner(p);
+        for _ in 0..2 {
+            let out = r.run("c", plant, limits(2000, 64), &[]);
+            assert_eq!(out.status, Status::Ok, "{p}: {out:?}");
+        }
+        r.assert_host_clean();
+        for _ in 0..2 {
+            let out = r.run("python3", probe, limits(2000, 64), &[]);
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                "found []\n",
+                "{p}: {out:?}"
+            );
+        }
+    }
+}
