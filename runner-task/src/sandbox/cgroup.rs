@@ -143,8 +143,12 @@ pub struct Slot {
     /// cgroup file costs, and consecutive runs usually share limits.
     written: std::cell::Cell<Option<(u64, u64)>>,
     /// v1: the slot's OOM notifications, when the kernel's OOM killer is
-    /// kept out of it (see [`watch_oom`]).
+    /// kept out of it (see [`watch_oom`]). v2: `memory.events`, which the
+    /// kernel marks (POLLPRI) when the slot reaches `memory.high` or
+    /// `memory.max` or its OOM killer acts.
     oom_events: Option<OwnedFd>,
+    /// v2: the counters of `memory.events` last read.
+    v2_events: std::cell::Cell<(u64, u64, u64)>,
     /// v1: the last run left much kernel memory for the kernel to free,
     /// which is waited for before the next (see `drain_kernel_memory`).
     pressed: std::cell::Cell<bool>,
@@ -190,13 +194,16 @@ impl Slot {
                     v2: false,
                     written: Default::default(),
                     oom_events,
+                    v2_events: Default::default(),
                     pressed: Default::default(),
                 })
             }
             Layout::V2 { dir, .. } => {
                 let d = dir.join(name);
                 fs::create_dir_all(&d)?;
+                // Swap would hide memory use from the limit.
                 let _ = write(&d.join("memory.swap.max"), "0");
+                let events = fs::File::open(d.join("memory.events")).ok().map(OwnedFd::from);
                 Ok(Slot {
                     dirs: vec![d.clone()],
                     memory: d.clone(),
@@ -204,7 +211,8 @@ impl Slot {
                     cpu: Some(d),
                     v2: true,
                     written: Default::default(),
-                    oom_events: None,
+                    oom_events: events,
+                    v2_events: Default::default(),
                     pressed: Default::default(),
                 })
             }
@@ -224,7 +232,19 @@ impl Slot {
         if self.written.get() == Some((memory_bytes, processes)) {
             // Unchanged since the last run of this slot.
         } else if self.v2 {
-            write(&self.memory.join("memory.max"), &memory_bytes.to_string())?;
+            // v2 has no way to keep the OOM killer out. The limit is where
+            // the slot is throttled (`memory.high`: reclaim and sleep, no
+            // kill), and the supervisor ends the run when what filled it is
+            // the program's own pages; the hard limit above it leaves room
+            // for kernel memory a fork bomb's failed forks hold until an
+            // RCU grace period frees it, so that the OOM killer, which
+            // would take whichever process is largest, stays out.
+            let high = self.memory.join("memory.high");
+            let max = self.memory.join("memory.max");
+            let hard = (memory_bytes + v2_headroom(memory_bytes)).to_string();
+            // memory.high never above memory.max at any step.
+            write(&max, &hard)?;
+            write(&high, &memory_bytes.to_string())?;
             write(&self.pids.join("pids.max"), &processes.to_string())?;
         } else {
             let limit = self.memory.join("memory.limit_in_bytes");
@@ -279,6 +299,10 @@ impl Slot {
         }
     }
 
+    pub fn is_v2(&self) -> bool {
+        self.v2
+    }
+
     /// Whether threads can be placed on their own (v1).
     pub fn per_thread(&self) -> bool {
         !self.v2
@@ -299,15 +323,48 @@ impl Slot {
         self.oom_events.as_ref().map(|fd| fd.as_fd())
     }
 
-    /// Consumes the pending OOM notifications; whether there were any.
+    /// Consumes the pending OOM notifications; whether there were any (v2:
+    /// whether the slot reached `memory.high` or `memory.max`, or the OOM
+    /// killer acted, since the last look).
     pub fn take_oom_events(&self) -> bool {
         let Some(fd) = &self.oom_events else {
             return false;
         };
+        if self.v2 {
+            let now = self.memory_events(fd);
+            let before = self.v2_events.replace(now);
+            return now != before;
+        }
         let mut count = 0u64;
         // SAFETY: reads 8 bytes into a local (the eventfd is non-blocking).
         let n = unsafe { libc::read(fd.as_raw_fd(), (&raw mut count).cast(), 8) };
         n == 8 && count > 0
+    }
+
+    /// v2: (high, max, oom_kill) of `memory.events`, read through `fd`
+    /// (which re-arms its notification).
+    fn memory_events(&self, fd: &OwnedFd) -> (u64, u64, u64) {
+        let mut buf = [0u8; 512];
+        // SAFETY: reading into a local buffer from offset 0.
+        let n = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let text = std::str::from_utf8(&buf[..n.max(0) as usize]).unwrap_or("");
+        let key = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(k)?.strip_prefix(' ')?.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        (key("high"), key("max"), key("oom_kill"))
+    }
+
+    /// v2: whether the slot is at its limit (`memory.high`) now.
+    pub fn at_limit(&self) -> bool {
+        let Some((limit, _)) = self.written.get().filter(|_| self.v2) else {
+            return false;
+        };
+        fs::read_to_string(self.memory.join("memory.current"))
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .is_some_and(|c| c >= limit)
     }
 
     /// The program's own memory (its pages and files) when the slot is
@@ -318,7 +375,13 @@ impl Slot {
     /// loop.
     pub fn programs_memory_at_oom(&self) -> Option<u64> {
         let stat = self.memory.join("memory.stat");
-        let user = read_key(&stat, "rss").unwrap_or(0) + read_key(&stat, "cache").unwrap_or(0);
+        let user = if self.v2 {
+            // Anonymous pages and tmpfs (the scratch); clean page cache is
+            // reclaimed at the limit and is not the program's to count.
+            read_key(&stat, "anon").unwrap_or(0) + read_key(&stat, "shmem").unwrap_or(0)
+        } else {
+            read_key(&stat, "rss").unwrap_or(0) + read_key(&stat, "cache").unwrap_or(0)
+        };
         match self.written.get() {
             Some((limit, _)) if user.saturating_mul(2) < limit => None,
             _ => Some(user),
@@ -329,7 +392,7 @@ impl Slot {
     /// otherwise 0. (`memory.failcnt` would say when the limit was hit,
     /// but this kernel keeps it at 0.)
     fn kmem(&self) -> u64 {
-        if self.oom_events.is_none() {
+        if self.oom_events.is_none() || self.v2 {
             return 0;
         }
         fs::read_to_string(self.memory.join("memory.kmem.usage_in_bytes"))
@@ -339,7 +402,7 @@ impl Slot {
     }
 
     fn oom_kills(&self) -> u64 {
-        if self.oom_events.is_some() {
+        if self.oom_events.is_some() && !self.v2 {
             return 0; // the killer is kept out
         }
         if self.v2 {
@@ -426,6 +489,12 @@ impl Slot {
             let _ = fs::remove_dir(d);
         }
     }
+}
+
+/// v2: room above a run's memory limit for kernel memory (see
+/// `Slot::prepare`): half the limit, at least 64 MiB.
+fn v2_headroom(limit: u64) -> u64 {
+    (limit / 2).max(64 << 20)
 }
 
 /// Writes a v1 memory limit. One below what the slot still holds fails
@@ -681,8 +750,12 @@ mod tests {
         fs::write(d.join("cpu.stat"), "usage_usec 1000\n").unwrap();
         let base = slot.prepare(64 << 20, 10).unwrap();
         assert_eq!(
-            fs::read_to_string(d.join("memory.max")).unwrap(),
+            fs::read_to_string(d.join("memory.high")).unwrap(),
             "67108864"
+        );
+        assert_eq!(
+            fs::read_to_string(d.join("memory.max")).unwrap(),
+            (128u64 << 20).to_string()
         );
         assert_eq!(fs::read_to_string(d.join("pids.max")).unwrap(), "10");
         fs::write(d.join("memory.events"), "oom 1\noom_kill 3\n").unwrap();

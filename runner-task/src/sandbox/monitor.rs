@@ -201,7 +201,8 @@ pub(super) fn supervise(
         let oom_events = cgroup.and_then(|cg| cg.oom_events());
         pfds.push(libc::pollfd {
             fd: oom_events.map_or(-1, |fd| fd.as_raw_fd()),
-            events: libc::POLLIN,
+            // An eventfd (v1) or `memory.events` (v2, marked POLLPRI).
+            events: libc::POLLIN | libc::POLLPRI,
             revents: 0,
         });
         let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
@@ -219,9 +220,12 @@ pub(super) fn supervise(
                 }
             }
         }
-        if let Some(cg) = cgroup.filter(|_| pfds.last().is_some_and(|p| p.revents != 0)) {
-            if let Some(bytes) = cg
-                .take_oom_events()
+        // The slot is full (an OOM notification on v1, `memory.events` or a
+        // look at the usage on v2): a run whose own pages filled it is over
+        // its memory limit.
+        let notified = pfds.last().is_some_and(|p| p.revents != 0);
+        if let Some(cg) = cgroup.filter(|cg| notified || cg.at_limit()) {
+            if let Some(bytes) = (cg.take_oom_events() || cg.at_limit())
                 .then(|| cg.programs_memory_at_oom())
                 .flatten()
             {
@@ -337,12 +341,14 @@ pub(super) fn supervise(
         .map(|s| libc::WTERMSIG(s))
         .or(killed.map(|_| libc::SIGKILL));
     let failed = exit_code != Some(0);
-    // v2: the OOM killer ended the run (it kills the largest process: a
-    // memory bomb's own). An OOM kill of some descendant in a run that went
-    // on until the supervisor stopped it for time (a fork bomb exhausting
-    // kernel memory) leaves that run a time-limit case. (v1 keeps the
-    // killer out and decides itself: `Kill::Memory`.)
-    let oom = cg_usage.is_some_and(|u| u.oom_killed) && killed.is_none();
+    // Where the kernel's OOM killer could not be kept out of a v1 slot, a
+    // kill of its means the run filled it. (v1 keeps the killer out, and
+    // v2 throttles at the limit: the supervisor decides from the program's
+    // own pages, `Kill::Memory`. A v2 OOM kill above the limit's headroom
+    // is kernel memory, a fork bomb's: never the program's MLE.)
+    let oom = cg_usage.is_some_and(|u| u.oom_killed)
+        && killed.is_none()
+        && cgroup.is_some_and(|c| !c.is_v2());
     let near_memory_cap =
         cgroup.is_none() && failed && maxrss_kb * 1024 >= parts.memory_bytes / 10 * 8;
     let metered_peak = parts.meter.as_ref().map_or(0, |m| m.peak_memory);

@@ -51,9 +51,10 @@ impl TestRunner {
             program.compile
         );
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let profile = self.runner.sandbox.profile();
         self.runner
             .run(&program, limits, &args, Stdin::Null)
-            .unwrap()
+            .unwrap_or_else(|e| panic!("{lang} ({profile}): {e}"))
     }
 
     /// Processes on the host that run as one of this runner's program uids.
@@ -92,9 +93,26 @@ pub fn processes_of(uids: &[u32]) -> Vec<u32> {
     found
 }
 
+/// How much slower than a real machine this host runs the tests: 1, or
+/// `CODERUN_TEST_SLOWDOWN` (`scripts/host-test` sets it under qemu's
+/// software emulation, where a program takes ten times its CPU time or
+/// more). Time limits and the waits tests allow scale by it.
+pub fn slowdown() -> u64 {
+    std::env::var("CODERUN_TEST_SLOWDOWN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// `ms` of a real machine's time on this host.
+pub fn scaled(ms: u64) -> u64 {
+    ms * slowdown()
+}
+
 pub fn limits(time_ms: u64, memory_mb: u64) -> Limits {
     Limits {
-        time_ms,
+        time_ms: scaled(time_ms).min(Limits::MAX_TIME_MS),
         memory_mb,
         ..Limits::default()
     }

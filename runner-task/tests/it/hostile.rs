@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use runner_task::sandbox::{Layer, Limits, Profile, Status, Stdin};
 
-use crate::helpers::{limits, processes_of, runner};
+use crate::helpers::{limits, processes_of, runner, scaled};
 
 const PROFILES: [Profile; 2] = [Profile::Full, Profile::Restricted];
 
@@ -171,8 +171,8 @@ fn sleeper_is_tle_by_wall_time() {
             &[],
         );
         assert_eq!(out.status, Status::Tle, "{p}: {out:?}");
-        assert!(out.wall_ms >= 700 && out.wall_ms < 5000, "{p}: {out:?}");
-        assert!(out.time_ms < 100, "{p}: {out:?}");
+        assert!(out.wall_ms >= 700 && out.wall_ms < scaled(5000), "{p}: {out:?}");
+        assert!(out.time_ms < scaled(100), "{p}: {out:?}");
         r.assert_host_clean();
     }
 }
@@ -313,7 +313,7 @@ fn orphans_that_setsid_die_with_the_run() {
         let out = r.run("c", src, limits(2000, 64), &[]);
         assert_eq!(out.status, Status::Ok, "{p}: {out:?}");
         assert!(
-            out.wall_ms < 2000,
+            out.wall_ms < scaled(2000),
             "{p}: the run waited for its orphans: {out:?}"
         );
         r.assert_host_clean();
@@ -404,7 +404,7 @@ fn memory_over_many_processes_is_mle() {
         assert_eq!(out.status, Status::Mle, "{p}: {out:?}");
         // What the run reached, not one process's 24 MiB.
         assert!(out.memory_kb >= 48 << 10, "{p}: {out:?}");
-        assert!(out.wall_ms < 3000, "{p}: {out:?}");
+        assert!(out.wall_ms < scaled(3000), "{p}: {out:?}");
         r.assert_host_clean();
     }
 }
@@ -447,7 +447,7 @@ fn scratch_is_limited_in_total_deleted_files_included() {
                 // The runner's totals end it.
                 Profile::Restricted => {
                     assert_eq!(out.status, Status::Ole, "{p} {unlink}: {out:?}");
-                    assert!(out.wall_ms < 3000, "{p} {unlink}: {out:?}");
+                    assert!(out.wall_ms < scaled(3000), "{p} {unlink}: {out:?}");
                 }
             }
             r.assert_host_clean();

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::helpers::{bin, limits, problems_dir, runner};
+use crate::helpers::{bin, limits, problems_dir, runner, scaled};
 use runner_task::sandbox::Profile;
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -67,7 +67,7 @@ fn pass_fail_package_in_all_languages_with_derived_time_limit() {
     // load it may round up to 2 s; the rounding itself is unit-tested.
     let limit = report["time_limit_ms"].as_u64().unwrap();
     assert!(
-        limit % 1000 == 0 && (1000..=3000).contains(&limit),
+        limit % 1000 == 0 && (1000..=scaled(3000)).contains(&limit),
         "{limit}"
     );
     let saved: f64 = saved.expect(".timelimit written").trim().parse().unwrap();
@@ -161,7 +161,7 @@ fn a_parked_run_starts_its_program_only_when_released() {
     let started: u128 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     assert!(started > released, "the program ran before it was released");
     assert!(
-        out.wall_ms < 1000,
+        out.wall_ms < scaled(1000),
         "wall time counts from the release: {out:?}"
     );
 
