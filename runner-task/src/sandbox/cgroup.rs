@@ -203,7 +203,9 @@ impl Slot {
                 fs::create_dir_all(&d)?;
                 // Swap would hide memory use from the limit.
                 let _ = write(&d.join("memory.swap.max"), "0");
-                let events = fs::File::open(d.join("memory.events")).ok().map(OwnedFd::from);
+                let events = fs::File::open(d.join("memory.events"))
+                    .ok()
+                    .map(OwnedFd::from);
                 Ok(Slot {
                     dirs: vec![d.clone()],
                     memory: d.clone(),

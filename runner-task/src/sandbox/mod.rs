@@ -225,8 +225,8 @@ struct Slot {
 
 impl Slot {
     /// The spawner thread is started at the slot's first full-profile run
-    /// on cgroup v1 (none if it could not be: runs are then moved into the
-    /// cgroups one by one).
+    /// (none if it could not be: runs are then moved into the cgroups one
+    /// by one, on v1).
     fn new(index: usize, cgroup: Option<cgroup::Slot>) -> std::io::Result<Slot> {
         Ok(Slot {
             spawner: std::sync::OnceLock::new(),
@@ -252,9 +252,11 @@ impl Slot {
         }
     }
 
-    /// The thread that clones this slot's runs inside its v1 cgroups.
+    /// The thread that clones this slot's runs (inside its cgroups: on v1
+    /// the thread lives there, on v2 its clones are born there by
+    /// `CLONE_INTO_CGROUP`) and warms its next run up.
     fn spawner(&self) -> Option<&spawner::Spawner> {
-        let cg = self.cgroup.as_ref().filter(|c| c.per_thread())?;
+        let cg = self.cgroup.as_ref()?;
         self.spawner
             .get_or_init(|| spawner::Spawner::start(cg).ok())
             .as_ref()

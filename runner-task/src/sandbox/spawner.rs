@@ -1,5 +1,7 @@
-//! A slot's spawner thread (cgroup v1): a runner thread that lives in the
-//! slot's cgroups, so that the runs it clones are born there.
+//! A slot's spawner thread: a runner thread that clones the slot's runs and
+//! warms its next one up. On cgroup v1 it lives in the slot's cgroups, so
+//! that the runs it clones are born there; on v2 they are born there by
+//! `CLONE_INTO_CGROUP`, and the thread stays where it is.
 //!
 //! Moving a process between cgroups takes the kernel's global
 //! `cgroup_threadgroup_rwsem` for writing, which waits for an RCU grace

@@ -171,7 +171,10 @@ fn sleeper_is_tle_by_wall_time() {
             &[],
         );
         assert_eq!(out.status, Status::Tle, "{p}: {out:?}");
-        assert!(out.wall_ms >= 700 && out.wall_ms < scaled(5000), "{p}: {out:?}");
+        assert!(
+            out.wall_ms >= 700 && out.wall_ms < scaled(5000),
+            "{p}: {out:?}"
+        );
         assert!(out.time_ms < scaled(100), "{p}: {out:?}");
         r.assert_host_clean();
     }
