@@ -37,7 +37,7 @@ use runner_task::sandbox::{Layer, Limits};
 use serde_json::json;
 use sha2::Sha256;
 
-use crate::helpers::{bin, problems_dir};
+use crate::helpers::{bin, limits, problems_dir, scaled};
 
 /// Docker's default capabilities (moby `oci/caps/defaults.go`), which a
 /// Fargate container starts from.
@@ -580,14 +580,6 @@ fn package_url(task: &Task, name: &str) -> String {
     task.standin.presign("GET", &key)
 }
 
-fn limits(time_ms: u64, memory_mb: u64) -> Limits {
-    Limits {
-        time_ms,
-        memory_mb,
-        ..Limits::default()
-    }
-}
-
 /// Both variants: with Landlock, and with its calls refused (ENOSYS).
 fn tasks() -> [Task; 2] {
     [Task::new(true), Task::new(false)]
@@ -692,6 +684,7 @@ for pid in os.listdir('/proc'):
                 except OSError as e:
                     print('blocked', a, e, file=sys.stderr)
 print(secret if secret is not None else 0, flush=True)
+sys.stdin.readline()
 "#;
     for task in tasks() {
         let v = variant(&task);
@@ -701,7 +694,7 @@ print(secret if secret is not None else 0, flush=True)
             source: peek.into(),
             work: Work::Judge {
                 problem: ProblemRef::Url(package_url(&task, "sum")),
-                time_limit_ms: Some(2000),
+                time_limit_ms: Some(scaled(2000)),
             },
         };
         let r = task.job(&m);
@@ -715,7 +708,7 @@ print(secret if secret is not None else 0, flush=True)
             source: spy.into(),
             work: Work::Judge {
                 problem: ProblemRef::Url(package_url(&task, "guess")),
-                time_limit_ms: Some(2000),
+                time_limit_ms: Some(scaled(2000)),
             },
         };
         let r = task.job(&m);
@@ -748,7 +741,7 @@ struct Case {
 
 fn hostile_cases() -> Vec<Case> {
     let small = |time_ms, memory_mb, file_mb: u64| Limits {
-        time_ms,
+        time_ms: scaled(time_ms),
         memory_mb,
         processes: 32,
         file_size_bytes: file_mb << 20,
@@ -920,7 +913,7 @@ fn hostile_programs_get_their_verdicts_under_the_task_definition() {
             if let Some(out) = c.stdout {
                 assert_eq!(run.stdout, out, "{v} {}: {run:?}", c.name);
             }
-            assert!(run.wall_ms < 8000, "{v} {}: {run:?}", c.name);
+            assert!(run.wall_ms < scaled(8000), "{v} {}: {run:?}", c.name);
         }
     }
 }
