@@ -275,7 +275,15 @@ int main(int argc,char**argv){
 
 #[test]
 fn host_files_are_out_of_reach() {
+    // Root's and closed to others, as the runner keeps judge data: without
+    // Landlock (restricted, on a kernel without it) ownership is the wall,
+    // and a world-readable file anywhere on the host is readable.
     let secret_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        secret_dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     let secret = secret_dir.path().join("answer.ans");
     std::fs::write(&secret, "hidden answer").unwrap();
     let escape = format!("/tmp/coderun-escape-{}", std::process::id());
