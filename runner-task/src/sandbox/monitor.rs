@@ -223,9 +223,9 @@ pub(super) fn supervise(
         // The slot is full (an OOM notification on v1, `memory.events` or a
         // look at the usage on v2): a run whose own pages filled it is over
         // its memory limit.
-        let notified = pfds.last().is_some_and(|p| p.revents != 0);
-        if let Some(cg) = cgroup.filter(|cg| notified || cg.at_limit()) {
-            if let Some(bytes) = (cg.take_oom_events() || cg.at_limit())
+        if let Some(cg) = cgroup {
+            let notified = pfds.last().is_some_and(|p| p.revents != 0) && cg.take_oom_events();
+            if let Some(bytes) = (notified || cg.at_limit())
                 .then(|| cg.programs_memory_at_oom())
                 .flatten()
             {

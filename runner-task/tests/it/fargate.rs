@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use runner_task::protocol::{
-    Input, JobResult, JobState, Manifest, ProblemRef, RunStatus, Verdict, Work,
+    Input, JobResult, JobState, JudgeResult, Manifest, ProblemRef, RunStatus, Verdict, Work,
 };
 use runner_task::sandbox::{Layer, Limits};
 use serde_json::json;
@@ -653,6 +653,23 @@ fn a_hello_in_every_language_family_runs_under_the_task_definition() {
     }
 }
 
+/// A Python submission judged in `task` against the example package
+/// `problem`; the job must complete with a judgement.
+fn judged(task: &Task, id: &str, source: &str, problem: &str) -> JudgeResult {
+    let m = Manifest {
+        job_id: id.into(),
+        language: "python3".into(),
+        source: source.into(),
+        work: Work::Judge {
+            problem: ProblemRef::Url(package_url(task, problem)),
+            time_limit_ms: Some(scaled(2000)),
+        },
+    };
+    let r = task.job(&m);
+    r.judge
+        .unwrap_or_else(|| panic!("{} {id}: not judged: {:?}", variant(task), r.error))
+}
+
 #[test]
 fn cheating_submissions_reach_no_answer() {
     // Reads the answer file beside its input, found through its stdin.
@@ -691,33 +708,9 @@ sys.stdin.readline()
 "#;
     for task in tasks() {
         let v = variant(&task);
-        let m = Manifest {
-            job_id: "peek".into(),
-            language: "python3".into(),
-            source: peek.into(),
-            work: Work::Judge {
-                problem: ProblemRef::Url(package_url(&task, "sum")),
-                time_limit_ms: Some(scaled(2000)),
-            },
-        };
-        let r = task.job(&m);
-        let judge = r
-            .judge
-            .unwrap_or_else(|| panic!("{v}: not judged: {:?}", r.error));
+        let judge = judged(&task, "peek", peek, "sum");
         assert_eq!(judge.verdict, Verdict::WA, "{v}: {judge:?}");
-        let m = Manifest {
-            job_id: "spy".into(),
-            language: "python3".into(),
-            source: spy.into(),
-            work: Work::Judge {
-                problem: ProblemRef::Url(package_url(&task, "guess")),
-                time_limit_ms: Some(scaled(2000)),
-            },
-        };
-        let r = task.job(&m);
-        let judge = r
-            .judge
-            .unwrap_or_else(|| panic!("{v}: not judged: {:?}", r.error));
+        let judge = judged(&task, "spy", spy, "guess");
         assert_eq!(judge.verdict, Verdict::WA, "{v}: {judge:?}");
         for t in &judge.tests {
             assert!(
