@@ -375,6 +375,13 @@ impl Slot {
     /// forks, which the kernel frees only after an RCU grace period: that
     /// passes by itself, and the bomb is a time-limit case like any endless
     /// loop.
+    ///
+    /// v1 keeps the killer out, so a full slot has nothing left to reclaim:
+    /// pages filling half of it are the program's doing. On v2 a slot at
+    /// `memory.high` may still hold page cache (earlier runs' files, a
+    /// compiler's among them) that the kernel reclaims as the program grows,
+    /// and throttling lets the program's pages pass the limit: they must
+    /// reach the limit themselves.
     pub fn programs_memory_at_oom(&self) -> Option<u64> {
         let stat = self.memory.join("memory.stat");
         let user = if self.v2 {
@@ -384,8 +391,15 @@ impl Slot {
         } else {
             read_key(&stat, "rss").unwrap_or(0) + read_key(&stat, "cache").unwrap_or(0)
         };
+        let over = |limit: u64| {
+            if self.v2 {
+                user >= limit
+            } else {
+                user.saturating_mul(2) >= limit
+            }
+        };
         match self.written.get() {
-            Some((limit, _)) if user.saturating_mul(2) < limit => None,
+            Some((limit, _)) if !over(limit) => None,
             _ => Some(user),
         }
     }
@@ -710,6 +724,25 @@ mod tests {
         assert_eq!(slot.programs_memory_at_oom(), None);
         // A memory bomb: its own pages (anonymous and files) filled it.
         fs::write(&stat, "cache 8388608\nrss 58720256\n").unwrap();
+        assert_eq!(slot.programs_memory_at_oom(), Some(64 << 20));
+    }
+
+    #[test]
+    fn a_full_v2_slot_is_the_programs_only_when_its_pages_reach_the_limit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::V2 {
+            dir: tmp.path().to_path_buf(),
+            mount: tmp.path().to_path_buf(),
+        };
+        let slot = Slot::create(&layout, "slot-0").unwrap();
+        slot.prepare(64 << 20, 10).unwrap();
+        let stat = tmp.path().join("slot-0/memory.stat");
+        // 40 MiB of the program's beside a compiler's page cache: the cache
+        // is reclaimed as the program grows, so this run is within its limit.
+        fs::write(&stat, "anon 41943040\nfile 33554432\nshmem 0\n").unwrap();
+        assert_eq!(slot.programs_memory_at_oom(), None);
+        // Anonymous pages and the scratch (tmpfs) together at the limit.
+        fs::write(&stat, "anon 50331648\nfile 16777216\nshmem 16777216\n").unwrap();
         assert_eq!(slot.programs_memory_at_oom(), Some(64 << 20));
     }
 
