@@ -629,11 +629,17 @@ pub fn delegate(own: &Path, mount: &Path, is_root: bool, me: u32) -> Result<Path
             available.join(" ")
         ));
     }
+    // Moved into its leaf by an earlier sandbox of this process: the slots
+    // of every sandbox it makes go beside that leaf, not ever deeper.
+    let leaf_name = format!("coderun-{me}-runner");
+    if let Some(parent) = own.parent().filter(|_| own.ends_with(&leaf_name)) {
+        return Ok(parent.to_path_buf());
+    }
     let procs = listed(own, "cgroup.procs");
     let own_has = listed(own, "cgroup.controllers");
     let alone = procs == [me.to_string()];
     if own != mount && alone && V2_NEEDED.iter().all(|c| own_has.iter().any(|a| a == c)) {
-        let leaf = own.join(format!("coderun-{me}-runner"));
+        let leaf = own.join(&leaf_name);
         let moved = fs::create_dir_all(&leaf)
             .and_then(|()| write(&leaf.join("cgroup.procs"), &me.to_string()))
             .and_then(|()| enable(own));
@@ -662,7 +668,7 @@ pub fn delegate(own: &Path, mount: &Path, is_root: bool, me: u32) -> Result<Path
     match shared() {
         Ok(dir) => Ok(dir),
         // A namespace's root with processes cannot enable controllers.
-        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+        Err(e) if e.kind() == io::ErrorKind::ResourceBusy => {
             let init = mount.join("coderun-init");
             fs::create_dir_all(&init).map_err(|e| format!("{}: {e}", init.display()))?;
             for pid in listed(mount, "cgroup.procs") {
@@ -830,6 +836,9 @@ mod tests {
             fs::read_to_string(t.path().join("svc/cgroup.subtree_control")).unwrap(),
             "+memory +pids"
         );
+        // The process's next sandbox finds itself in that leaf.
+        let again = delegate(&t.path().join("svc/coderun-42-runner"), t.path(), false, 42);
+        assert_eq!(again.unwrap(), t.path().join("svc"));
     }
 
     #[test]
