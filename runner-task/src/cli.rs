@@ -145,7 +145,7 @@ impl Cli {
                 let entries: Vec<Entry> = LANGUAGES
                     .iter()
                     .map(|l| {
-                        let tc = l.toolchain();
+                        let tc = lang::Toolchain::find(l);
                         Entry {
                             id: l.id,
                             name: l.name,

@@ -344,15 +344,7 @@ fn status_verdict(s: Status) -> Verdict {
     }
 }
 
-/// Limits of a package's output validator, one test's check.
-pub fn validator_limits() -> Limits {
-    Limits {
-        time_ms: 30_000,
-        memory_mb: 2_048,
-        output_bytes: 64 << 20,
-        ..Limits::default()
-    }
-}
+pub use coderun_protocol::limits::validator_limits;
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), RunError> {
     let (r, w) = std::io::pipe().map_err(RunError::Box)?;

@@ -5,8 +5,6 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::lang::{self, Language, Toolchain};
 use crate::sandbox::{
     Command, Limits, Outcome, Profile, Sandbox, SandboxError, Status, Stdin, Stdout,
@@ -27,16 +25,7 @@ pub enum RunError {
     Sandbox(#[from] SandboxError),
 }
 
-/// What the compile phase produced.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CompileReport {
-    pub ok: bool,
-    /// Compiler messages (at most 64 KiB).
-    pub output: String,
-    pub time_ms: u64,
-    pub wall_ms: u64,
-    pub memory_kb: u64,
-}
+pub use coderun_protocol::CompileReport;
 
 /// A compiled (or syntax-checked) program, ready to run.
 #[derive(Debug)]
@@ -105,8 +94,7 @@ impl Runner {
 
     pub fn toolchain(&self, id: &str) -> Result<Toolchain, RunError> {
         let lang = lang::by_id(id).ok_or_else(|| RunError::UnknownLanguage(id.to_string()))?;
-        lang.toolchain()
-            .map_err(|why| RunError::Unavailable { id: lang.id, why })
+        Toolchain::find(lang).map_err(|why| RunError::Unavailable { id: lang.id, why })
     }
 
     /// A fresh directory under the runner's work directory. In the

@@ -256,7 +256,7 @@ async fn env_over(
             queue: Arc::new(SqsQueue::new(sqs.clone(), &queue_url)),
             launcher: Arc::new(launcher),
             verifier: None,
-            notifier: Arc::new(coderun_http::callbacks::InlineNotifier::default()),
+            notifier: Arc::new(coderun_notify::InlineNotifier::default()),
             metrics: None,
             clock: Arc::new(coderun_core::ids::SystemClock),
             ids: Arc::new(coderun_core::ids::TimeOrderedIds),

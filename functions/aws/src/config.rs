@@ -12,11 +12,11 @@ use coderun_core::ids::{SystemClock, TimeOrderedIds};
 use coderun_core::ports::{Launch, Launcher, PortResult};
 use coderun_core::service::{Ports, Settings};
 use coderun_core::Platform;
-use runner_task::protocol::ProblemRef;
+use coderun_protocol::ProblemRef;
 
 use crate::ecs::{EcsConfig, EcsLauncher};
 use crate::{s3_client, DynamoStore, S3Blobs, SqsQueue};
-use coderun_http::callbacks::InlineNotifier;
+use coderun_notify::InlineNotifier;
 
 /// A missing or malformed variable.
 #[derive(Debug, thiserror::Error)]

@@ -24,8 +24,8 @@ use coderun_core::ports::*;
 use coderun_core::{
     Job, JobCounts, JobKind, JobQuery, Millis, Page, Problem, ProblemStats, Session, Status,
 };
+use coderun_protocol::Verdict;
 use hmac::{Hmac, Mac};
-use runner_task::protocol::Verdict;
 use sha2::Sha256;
 
 use crate::error::sort;

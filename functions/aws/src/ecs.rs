@@ -18,7 +18,7 @@ use aws_sdk_ecs::types::{
 use aws_sdk_ecs::Client;
 use coderun_core::error::PortError;
 use coderun_core::ports::{Launch, Launcher, PortResult};
-use runner_task::protocol::ProblemRef;
+use coderun_protocol::ProblemRef;
 
 use crate::error::sort;
 use crate::s3::S3Blobs;

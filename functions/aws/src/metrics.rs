@@ -62,7 +62,7 @@ impl JobMetrics for EmfMetrics {
 mod tests {
     use super::*;
     use coderun_core::JobKind;
-    use runner_task::protocol::Verdict;
+    use coderun_protocol::Verdict;
 
     #[test]
     fn a_judged_submission_is_counted_by_verdict_with_its_latency() {

@@ -10,7 +10,7 @@ use coderun_aws::{s3_client, sdk_config, DynamoStore, S3Blobs, SqsQueue};
 use coderun_core::error::PortError;
 use coderun_core::ports::*;
 use coderun_core::{Job, JobKind, JobQuery, Problem, ProblemKind, Session, Status};
-use runner_task::protocol::Verdict;
+use coderun_protocol::Verdict;
 
 async fn config() -> SdkConfig {
     assert!(

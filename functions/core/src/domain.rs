@@ -1,7 +1,7 @@
 //! The records coderun keeps, and the status machine of a job.
 
-use runner_task::protocol::Verdict;
-use runner_task::sandbox::Limits;
+use coderun_protocol::Limits;
+use coderun_protocol::Verdict;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -3,7 +3,7 @@
 //! implement, and the services both deployments run. No AWS, no HTTP.
 
 /// Package archives (shared with the runner, which unpacks them too).
-pub use runner_task::archive;
+pub use coderun_package::archive;
 pub mod domain;
 pub mod error;
 pub mod ids;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use async_trait::async_trait;
-use runner_task::protocol::{ProblemRef, Verdict};
+use coderun_protocol::{ProblemRef, Verdict};
 
 use crate::domain::{Job, JobCounts, JobQuery, Millis, Page, Problem, ProblemStats, Session};
 use crate::error::PortError;
@@ -120,7 +120,7 @@ pub struct Launch {
     pub manifest_key: String,
     pub result_key: String,
     /// The most the runner may take once started (see
-    /// `runner_task::job::budget`): what its presigned URLs must outlive.
+    /// `coderun_protocol::budget`): what its presigned URLs must outlive.
     pub budget: std::time::Duration,
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use runner_task::package::{Kind, Package};
+use coderun_package::{Kind, Package};
 
 use crate::domain::{Millis, Problem, ProblemKind, Sample};
 use crate::requests::{CheckerRequest, ProblemRequest};

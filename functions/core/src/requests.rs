@@ -1,9 +1,9 @@
 //! What clients may ask for, and the limits every request is checked
 //! against before anything is stored. Unknown fields are refused.
 
-use runner_task::lang;
-use runner_task::protocol::Input;
-use runner_task::sandbox::Limits;
+use coderun_protocol::lang;
+use coderun_protocol::Input;
+use coderun_protocol::Limits;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -15,7 +15,7 @@ pub const MAX_SOURCE_BYTES: usize = 256 << 10;
 pub const MAX_STDIN_BYTES: usize = 1 << 20;
 pub const MAX_TOTAL_STDIN_BYTES: usize = 4 << 20;
 /// Inputs per run (the runner's own cap).
-pub const MAX_INPUTS: usize = runner_task::protocol::MAX_INPUTS;
+pub const MAX_INPUTS: usize = coderun_protocol::MAX_INPUTS;
 pub const MAX_ARGS: usize = 32;
 pub const MAX_ARG_BYTES: usize = 1024;
 /// Submissions per batch.

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use coderun_package::Package;
+use coderun_protocol::budget;
+use coderun_protocol::{JobResult, JobState, Manifest, RunStatus, Verdict, Work};
 use hmac::{Hmac, Mac};
-use runner_task::job::budget;
-use runner_task::package::Package;
-use runner_task::protocol::{JobResult, JobState, Manifest, RunStatus, Verdict, Work};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
@@ -712,7 +712,7 @@ impl Platform {
         let req = RunRequest {
             language: s.language.clone(),
             source: s.source.clone(),
-            inputs: vec![runner_task::protocol::Input {
+            inputs: vec![coderun_protocol::Input {
                 stdin: s.stdin.clone(),
                 args: vec![],
             }],
@@ -810,7 +810,7 @@ impl Platform {
         replace: bool,
     ) -> Result<Saved, CoreError> {
         let invalid =
-            |e: runner_task::package::PackageError| CoreError::invalid("package", e.to_string());
+            |e: coderun_package::PackageError| CoreError::invalid("package", e.to_string());
         let pkg = Package::load(root).map_err(invalid)?;
         let id = match id {
             Some(id) => id,
@@ -1087,7 +1087,7 @@ impl Platform {
                 match self.ports.problems.get_problem(id).await? {
                     Some(p) => budget::judge(p.time_limit_ms, p.test_count),
                     // The manifest says the problem is gone; the runner fails it.
-                    None => budget::judge(runner_task::sandbox::Limits::DEFAULT_TIME_MS, 1),
+                    None => budget::judge(coderun_protocol::Limits::DEFAULT_TIME_MS, 1),
                 }
             }
             JobKind::Import => budget::verify(),
@@ -1576,8 +1576,8 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 /// What a run's request blob holds besides the source.
 #[derive(Debug, Serialize, serde::Deserialize)]
 struct StoredRun {
-    inputs: Vec<runner_task::protocol::Input>,
-    limits: runner_task::sandbox::Limits,
+    inputs: Vec<coderun_protocol::Input>,
+    limits: coderun_protocol::Limits,
 }
 
 /// The text of one log stream of a finished run.

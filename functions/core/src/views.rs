@@ -1,7 +1,7 @@
 //! What clients see: records shaped for the API, with hidden test data and
 //! internal fields left out.
 
-use runner_task::protocol::{JobResult, RunStatus, Verdict};
+use coderun_protocol::{JobResult, RunStatus, Verdict};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use coderun_core::error::PortError;
 use coderun_core::ports::{Launch, Launcher, PortResult};
-use runner_task::protocol::ProblemRef;
+use coderun_protocol::ProblemRef;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::{mpsc, Semaphore};

@@ -647,7 +647,7 @@ impl ProfileStore for Db {
 mod tests {
     use super::*;
     use coderun_core::{JobKind, Status};
-    use runner_task::protocol::Verdict;
+    use coderun_protocol::Verdict;
 
     fn job(id: &str, user: &str) -> Job {
         Job {

@@ -3,7 +3,6 @@
 //! the core's services; nothing here knows which adapters are behind them.
 
 pub mod auth;
-pub mod callbacks;
 pub mod error;
 pub mod extract;
 pub mod openapi;

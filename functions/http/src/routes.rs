@@ -11,8 +11,8 @@ use coderun_core::requests::*;
 use coderun_core::service::{Saved, LATENCY_BUCKETS_MS};
 use coderun_core::views::*;
 use coderun_core::{Job, JobKind, JobQuery, Status};
+use coderun_protocol::Verdict;
 use futures_util::stream::Stream;
-use runner_task::protocol::Verdict;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -111,7 +111,7 @@ pub struct LanguageView {
 #[utoipa::path(get, path = "/languages", tag = "public", responses((status = 200, body = Vec<LanguageView>)))]
 pub async fn languages() -> axum::Json<Vec<LanguageView>> {
     axum::Json(
-        runner_task::lang::LANGUAGES
+        coderun_protocol::lang::LANGUAGES
             .iter()
             .map(|l| LanguageView {
                 id: l.id,

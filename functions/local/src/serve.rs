@@ -190,7 +190,7 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<App> {
             cfg.runner.clone(),
             Duration::from_secs(600),
         ))),
-        notifier: Arc::new(coderun_http::callbacks::BackgroundNotifier::default()),
+        notifier: Arc::new(coderun_notify::BackgroundNotifier::default()),
         metrics: None,
         clock,
         ids: Arc::new(TimeOrderedIds),

@@ -13,14 +13,14 @@
 //!   a run sends it its command, laid out in the slot's arena (`arena`),
 //!   instead of cloning one.
 //!
-//! One file per mechanism: [`mounts`], [`cgroup`], [`seccomp`], [`landlock`],
-//! [`limits`]; [`sys`] holds the raw system calls.
+//! One file per mechanism: [`mounts`], [`cgroup`], [`seccomp`], [`landlock`];
+//! [`sys`] holds the raw system calls. The limits, layers and profiles are
+//! the protocol's ([`coderun_protocol`]): results record them.
 
 mod arena;
 pub mod cgroup;
 pub mod child;
 pub mod landlock;
-pub mod limits;
 pub mod mounts;
 pub mod seccomp;
 mod spawner;
@@ -38,45 +38,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-
-pub use limits::{LimitError, Limits};
+pub use coderun_protocol::{Layer, LimitError, Limits, Profile};
 pub use monitor::{Outcome, Status};
 pub use mounts::Bind;
-pub use probe::{Layer, Probe};
+pub use probe::Probe;
 
 use child::{Prepared, INSIDE_ID};
 use landlock::Access;
-
-/// How much isolation a host gives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Profile {
-    /// Unprivileged uid, rlimits, seccomp, Landlock, process group (Fargate).
-    Restricted,
-    /// Namespaces, a private root, cgroups and everything above.
-    Full,
-}
-
-impl std::str::FromStr for Profile {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "full" => Ok(Profile::Full),
-            "restricted" => Ok(Profile::Restricted),
-            _ => Err(format!("unknown isolation profile {s:?} (full|restricted)")),
-        }
-    }
-}
-
-impl std::fmt::Display for Profile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Profile::Full => "full",
-            Profile::Restricted => "restricted",
-        })
-    }
-}
 
 /// A platform failure: the sandbox could not do its job.
 #[derive(Debug, thiserror::Error)]

@@ -7,46 +7,7 @@
 use std::fs;
 use std::os::fd::OwnedFd;
 
-use serde::{Deserialize, Serialize};
-
-use super::{cgroup, sys, Command, Limits, Profile, SandboxError, Slot};
-
-/// One isolation mechanism, as recorded in every result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Layer {
-    UserNamespace,
-    PidNamespace,
-    NetworkNamespace,
-    MountNamespace,
-    IpcNamespace,
-    UtsNamespace,
-    PivotRoot,
-    CgroupMemory,
-    CgroupPids,
-    Rlimits,
-    NoNewPrivs,
-    NoCapabilities,
-    UnprivilegedUid,
-    Seccomp,
-    Landlock,
-    ProcessGroup,
-    ScrubbedEnvironment,
-    ScratchDirectory,
-    /// The runner totals a run's memory and scratch over all its processes
-    /// and files and ends it past a limit (the restricted profile's stand-in
-    /// for cgroups and a private tmpfs; see `meter`).
-    RunTotals,
-}
-
-impl Layer {
-    pub fn name(self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
-    }
-}
+use super::{cgroup, sys, Command, Layer, Limits, Profile, SandboxError, Slot};
 
 const NAMESPACES: [Layer; 7] = [
     Layer::UserNamespace,

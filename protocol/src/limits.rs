@@ -115,6 +115,16 @@ impl Default for Limits {
     }
 }
 
+/// Limits of a package's output validator, one test's check.
+pub fn validator_limits() -> Limits {
+    Limits {
+        time_ms: 30_000,
+        memory_mb: 2_048,
+        output_bytes: 64 << 20,
+        ..Limits::default()
+    }
+}
+
 /// A limit outside its allowed range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("limit {field} = {value} is outside 1..={max}")]

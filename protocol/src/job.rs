@@ -1,10 +1,9 @@
 //! The runner's contract with the platform: job manifests and results, and
-//! the verdict vocabulary. These serde types are shared by the platform
-//! crates; JSON field names are part of the public API.
+//! the verdict vocabulary. JSON field names are part of the public API.
 
 use serde::{Deserialize, Serialize};
 
-use crate::sandbox::{Layer, Limits, Profile};
+use crate::{Layer, Limits, Profile};
 
 /// The verdict of a submission or of one test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -62,6 +61,17 @@ pub enum RunStatus {
     RE,
     CE,
     IE,
+}
+
+/// What the compile phase produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompileReport {
+    pub ok: bool,
+    /// Compiler messages (at most 64 KiB).
+    pub output: String,
+    pub time_ms: u64,
+    pub wall_ms: u64,
+    pub memory_kb: u64,
 }
 
 /// Result of one playground run.
@@ -237,7 +247,7 @@ pub struct JobResult {
     /// `completed` (the verdict is data) or `failed` (the platform failed).
     pub state: JobState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub compile: Option<crate::runner::CompileReport>,
+    pub compile: Option<CompileReport>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<RunResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
