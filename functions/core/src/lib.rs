@@ -6,6 +6,8 @@
 pub use coderun_package::archive;
 pub mod domain;
 pub mod error;
+#[cfg(test)]
+mod fakes;
 pub mod ids;
 pub mod ports;
 pub mod problems;
