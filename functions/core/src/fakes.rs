@@ -127,7 +127,15 @@ impl JobStore for Memory {
             .lock()
             .unwrap()
             .values()
-            .filter(|j| j.user == query.user && query.kind.is_none_or(|k| j.kind == k))
+            .filter(|j| {
+                j.user == query.user
+                    && query.kind.is_none_or(|k| j.kind == k)
+                    && query
+                        .problem_id
+                        .as_ref()
+                        .is_none_or(|p| j.problem_id.as_ref() == Some(p))
+                    && query.verdict.is_none_or(|v| j.verdict == Some(v))
+            })
             .cloned()
             .collect();
         items.sort_by_key(|j| std::cmp::Reverse(j.created_at));

@@ -123,12 +123,23 @@ impl Platform {
     async fn transition(
         &self,
         job_id: &str,
+        change: impl FnMut(&Job) -> Option<Job>,
+    ) -> Result<Transition, CoreError> {
+        match self.ports.jobs.get_job(job_id).await? {
+            Some(cur) => self.transition_from(cur, change).await,
+            None => Ok(Transition::Missing),
+        }
+    }
+
+    /// [`Self::transition`] starting from `cur`, the job as its caller has
+    /// just read it: the first try costs no second read.
+    async fn transition_from(
+        &self,
+        mut cur: Job,
         mut change: impl FnMut(&Job) -> Option<Job>,
     ) -> Result<Transition, CoreError> {
+        let job_id = cur.id.clone();
         for _ in 0..TRANSITION_TRIES {
-            let Some(cur) = self.ports.jobs.get_job(job_id).await? else {
-                return Ok(Transition::Missing);
-            };
             let Some(next) = change(&cur) else {
                 return Ok(Transition::Declined(cur));
             };
@@ -145,8 +156,12 @@ impl Platform {
                 .await
             {
                 Ok(()) => return Ok(Transition::Written(next)),
-                Err(PortError::Conflict(_)) => continue,
+                Err(PortError::Conflict(_)) => {}
                 Err(e) => return Err(e.into()),
+            }
+            match self.ports.jobs.get_job(&job_id).await? {
+                Some(again) => cur = again,
+                None => return Ok(Transition::Missing),
             }
         }
         Err(CoreError::Conflict(format!(
@@ -176,7 +191,7 @@ impl Platform {
                 self.ports.blobs.put(&job.manifest_key(), bytes).await?;
                 let now = self.now();
                 let started = self
-                    .transition(job_id, |cur| {
+                    .transition_from(job.clone(), |cur| {
                         (cur.status == Status::Queued && cur.attempts == job.attempts).then(|| {
                             let mut next = cur.clone();
                             next.status = Status::Starting;
@@ -267,7 +282,7 @@ impl Platform {
         };
         let now = self.now();
         let applied = self
-            .transition(job_id, |cur| {
+            .transition_from(job.clone(), |cur| {
                 (!cur.status.is_final()).then(|| finished(cur, &result, imported.as_ref(), now))
             })
             .await?;
@@ -403,7 +418,7 @@ impl Platform {
         // Only the attempt seen stopping is counted: a concurrent report of
         // the same stop finds the attempt moved on.
         let relaunch = self
-            .transition(job_id, |cur| {
+            .transition_from(job.clone(), |cur| {
                 (cur.status == job.status && cur.attempts == job.attempts).then(|| {
                     let mut next = cur.clone();
                     next.attempts = attempts;
