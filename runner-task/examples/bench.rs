@@ -16,7 +16,15 @@ use runner_task::package::Package;
 use runner_task::runner::{Program, Runner};
 use runner_task::sandbox::{self, Limits, Sandbox, Stdin};
 
-const RUNS: usize = 200;
+/// Runs per median: 200, or `CODERUN_BENCH_RUNS` (fewer under emulation,
+/// see `scripts/host-test bench-cgroup-v2`).
+fn runs() -> usize {
+    std::env::var("CODERUN_BENCH_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(200)
+}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -29,7 +37,7 @@ fn time(mut f: impl FnMut()) -> Duration {
         f(); // warm-up
     }
     median(
-        (0..RUNS)
+        (0..runs())
             .map(|_| {
                 let t = Instant::now();
                 f();
@@ -50,7 +58,7 @@ fn time_in_turns<const N: usize>(mut ways: [&mut dyn FnMut(); N]) -> [Duration; 
         }
     }
     let mut times: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::new());
-    for round in 0..RUNS {
+    for round in 0..runs() {
         for k in 0..N {
             let i = (round + k) % N;
             let t = Instant::now();
@@ -173,7 +181,10 @@ fn main() {
         &mut || sandboxed(&runner, &py),
     ]);
 
-    println!("sandbox start-up, median of {RUNS} runs each, taken in turns (ms)");
+    println!(
+        "sandbox start-up, median of {} runs each, taken in turns (ms)",
+        runs()
+    );
     println!(
         "{:<26} {:>8} {:>8} {:>8} {:>12} {:>12}",
         "", "bare", "bwrap", "coderun", "coderun/bare", "coderun/bwrap"
@@ -219,7 +230,10 @@ fn main() {
     let [rpy_bare, rpy_ours] =
         time_in_turns([&mut || bare(&python), &mut || sandboxed(&restricted, &rpy)]);
     println!();
-    println!("restricted profile (Fargate), median of {RUNS} runs each, taken in turns (ms)");
+    println!(
+        "restricted profile (Fargate), median of {} runs each, taken in turns (ms)",
+        runs()
+    );
     println!(
         "{:<26} {:>8} {:>8} {:>12}",
         "", "bare", "coderun", "coderun/bare"

@@ -41,7 +41,10 @@ pub struct Outcome {
     /// CPU time (user + system) of the program and its children, ms.
     pub time_ms: u64,
     pub wall_ms: u64,
-    /// Peak resident memory of the program (largest process), KiB.
+    /// The most memory the run held, KiB. With a cgroup v2 slot, all of
+    /// its processes and files at once (its leaf's `memory.peak`); else its
+    /// largest process's, or, when it ended for its memory, what filled the
+    /// cgroup or passed the restricted profile's total.
     pub memory_kb: u64,
     #[serde(skip)]
     pub stdout: Vec<u8>,
@@ -224,6 +227,7 @@ pub(super) fn supervise(
         // look at the usage on v2): a run whose own pages filled it is over
         // its memory limit.
         if let Some(cg) = cgroup {
+            cg.sample_memory();
             let notified = pfds.last().is_some_and(|p| p.revents != 0) && cg.take_oom_events();
             if let Some(bytes) = (notified || cg.at_limit())
                 .then(|| cg.programs_memory_at_oom())
@@ -379,7 +383,15 @@ pub(super) fn supervise(
         time_ms,
         wall_ms,
         // A run ended for its memory used what filled its cgroup.
-        memory_kb: maxrss_kb.max(memory_at_oom / 1024).max(metered_peak / 1024),
+        memory_kb: [
+            maxrss_kb,
+            memory_at_oom / 1024,
+            metered_peak / 1024,
+            cg_usage.and_then(|u| u.peak_bytes).unwrap_or(0) / 1024,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0),
         stdout,
         stderr,
         isolation: Vec::new(),

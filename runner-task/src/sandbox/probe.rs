@@ -318,6 +318,9 @@ fn remove_stale_cgroups(layout: &cgroup::Layout) {
             // SAFETY: signal 0 only checks for existence.
             let alive = unsafe { libc::kill(pid, 0) } == 0 || sys::Errno::last().0 == libc::EPERM;
             if !alive {
+                if matches!(layout, cgroup::Layout::V2 { .. }) {
+                    cgroup::empty_tree(&e.path());
+                }
                 let _ = fs::remove_dir(e.path());
             }
         }

@@ -420,6 +420,26 @@ fn memory_over_many_processes_is_mle() {
     }
 }
 
+#[test]
+fn memory_of_many_processes_is_reported_whole() {
+    // Four processes of 24 MiB at once, well under the limit, held long
+    // enough for the restricted profile's meter to sample them.
+    let src = format!("#include <stdlib.h>\n#include <unistd.h>\nint main(void){{for(int i=0;i<3;i++)if(fork()==0)break;volatile char*p=malloc(24<<20);for(int i=0;i<(24<<20);i+=4096)p[i]=1;usleep({});return 0;}}", scaled(300) * 1000);
+    // cgroup v1 counts the largest process (its `ru_maxrss`); v2 the
+    // run's own cgroup at its peak; restricted its meter's totals.
+    let v1 = std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists();
+    for p in PROFILES {
+        let r = runner(p);
+        let out = r.run("c", &src, limits(3000, 256), &[]);
+        assert_eq!(out.status, Status::Ok, "{p}: {out:?}");
+        let whole = p == Profile::Restricted || !v1;
+        let least = if whole { (4 * 24) << 10 } else { 24 << 10 };
+        assert!(out.memory_kb >= least, "{p}: {out:?}");
+        assert!(out.memory_kb < 256 << 10, "{p}: {out:?}");
+        r.assert_host_clean();
+    }
+}
+
 /// Writes 12 files of 4 MiB into its scratch directory, each under the
 /// per-file limit and together three times the scratch limit; `unlink`
 /// deletes each while it stays open. Stops at the first failed write.

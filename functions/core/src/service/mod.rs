@@ -709,19 +709,42 @@ impl Platform {
     }
 
     pub async fn queue_status(&self) -> Result<QueueStatus, CoreError> {
-        let counts = self.ports.jobs.job_counts(self.now()).await?;
-        let (busy, total) = self.ports.launcher.workers().unwrap_or((0, 0));
+        let m = self.metrics().await?;
         Ok(QueueStatus {
-            queued: counts.queued,
-            starting: counts.starting,
-            running: counts.running,
-            failed: counts.failed,
-            completed: counts.completed,
-            oldest_age_ms: counts.oldest_unfinished_ms,
-            busy_workers: busy as u64,
-            workers: total as u64,
+            queued: m.jobs.queued,
+            starting: m.jobs.starting,
+            running: m.jobs.running,
+            failed: m.jobs.failed,
+            completed: m.jobs.completed,
+            oldest_age_ms: m.jobs.oldest_unfinished_ms,
+            busy_workers: m.busy_workers as u64,
+            workers: m.workers as u64,
         })
     }
+
+    /// The platform's gauges and this process's latency histograms.
+    pub async fn metrics(&self) -> Result<Metrics, CoreError> {
+        let jobs = self.ports.jobs.job_counts(self.now()).await?;
+        let (busy_workers, workers) = self.ports.launcher.workers().unwrap_or((0, 0));
+        Ok(Metrics {
+            jobs,
+            busy_workers,
+            workers,
+            latency: self.latency.snapshot(),
+        })
+    }
+}
+
+/// What the operations endpoints report (see [`Platform::metrics`]).
+#[derive(Debug)]
+pub struct Metrics {
+    pub jobs: JobCounts,
+    /// Runner slots busy and in all (0 where the launcher cannot tell).
+    pub busy_workers: usize,
+    pub workers: usize,
+    /// Accepted-to-result latency of jobs this process finished, by kind
+    /// (in [`JobKind::ALL`]'s order).
+    pub latency: [LatencyHistogram; JobKind::ALL.len()],
 }
 
 /// `sha256=` + hex HMAC-SHA256 of `"{timestamp}.{body}"`.

@@ -3,6 +3,9 @@
 //!
 //! Creating and removing a cgroup per run costs milliseconds; a slot's cgroup
 //! is created once and only its limits and counters are reset between runs.
+//! On v2 each run is born in a small leaf of its own under the slot, made
+//! while the slot's previous run is judged or its next PID 1 is warmed, so
+//! that the leaf's `memory.peak` is that run's alone (see [`Runs`]).
 //! Both hierarchies are supported: v1 (separate `memory`, `pids`, `cpuacct`
 //! mounts) and v2 (one unified tree), whichever has the controllers. The file
 //! system root is injected so the logic can be tested against a directory.
@@ -12,106 +15,8 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-/// Where the controllers live on this host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Layout {
-    V1 {
-        memory: PathBuf,
-        pids: PathBuf,
-        cpuacct: Option<PathBuf>,
-    },
-    V2 {
-        /// Where slots are made: see [`delegate`].
-        dir: PathBuf,
-        /// The unified hierarchy's mount point.
-        mount: PathBuf,
-    },
-}
-
-impl Layout {
-    /// Finds the cgroup directories this process belongs to, from the texts
-    /// of `/proc/self/mountinfo` and `/proc/self/cgroup`. v1 wins when it has
-    /// both memory and pids (a v2 tree is then mounted without them).
-    pub fn discover(mountinfo: &str, self_cgroup: &str) -> Option<Layout> {
-        let mut v1 = Vec::new();
-        let mut v2 = None;
-        for line in mountinfo.lines() {
-            let Some((left, right)) = line.split_once(" - ") else {
-                continue;
-            };
-            let l: Vec<&str> = left.split(' ').collect();
-            let r: Vec<&str> = right.split(' ').collect();
-            if l.len() < 5 || r.len() < 3 {
-                continue;
-            }
-            let (root, mount_point) = (l[3], l[4]);
-            match r[0] {
-                "cgroup" => {
-                    for ctrl in r[2].split(',') {
-                        v1.push((ctrl.to_string(), root.to_string(), mount_point.to_string()));
-                    }
-                }
-                "cgroup2" => v2 = Some((root.to_string(), mount_point.to_string())),
-                _ => {}
-            }
-        }
-        let own_path = |controller: &str| -> Option<String> {
-            self_cgroup.lines().find_map(|l| {
-                let mut parts = l.splitn(3, ':');
-                let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
-                let matches = if controller.is_empty() {
-                    ctrls.is_empty()
-                } else {
-                    ctrls.split(',').any(|c| c == controller)
-                };
-                matches.then(|| path.to_string())
-            })
-        };
-        let join = |root: &str, mount: &str, path: &str| -> PathBuf {
-            let rel = path
-                .strip_prefix(root)
-                .unwrap_or(path)
-                .trim_start_matches('/');
-            Path::new(mount).join(rel)
-        };
-        let v1_dir = |ctrl: &str| -> Option<PathBuf> {
-            let (_, root, mount) = v1.iter().find(|(c, _, _)| c == ctrl)?;
-            Some(join(root, mount, &own_path(ctrl)?))
-        };
-        if let (Some(memory), Some(pids)) = (v1_dir("memory"), v1_dir("pids")) {
-            return Some(Layout::V1 {
-                memory,
-                pids,
-                cpuacct: v1_dir("cpuacct"),
-            });
-        }
-        let (root, mount) = v2?;
-        let dir = join(&root, &mount, &own_path("")?);
-        Some(Layout::V2 {
-            dir,
-            mount: mount.into(),
-        })
-    }
-
-    /// The layout with a v2 tree's `dir` moved to a subtree this runner may
-    /// make its slots in (see [`delegate`]); v1 as it is.
-    pub fn delegated(self, is_root: bool) -> Result<Layout, String> {
-        match self {
-            Layout::V2 { dir, mount } => Ok(Layout::V2 {
-                dir: delegate(&dir, &mount, is_root, std::process::id())?,
-                mount,
-            }),
-            v1 => Ok(v1),
-        }
-    }
-
-    /// Reads the live host's layout.
-    pub fn of_this_process() -> Option<Layout> {
-        let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
-        let cgroup = fs::read_to_string("/proc/self/cgroup").ok()?;
-        Layout::discover(&mountinfo, &cgroup)
-    }
-}
+mod layout;
+pub use layout::{delegate, Layout};
 
 /// Counters read at the start of a run, to compare with at the end.
 #[derive(Debug, Clone, Copy, Default)]
@@ -129,7 +34,33 @@ pub struct Usage {
     pub oom_killed: bool,
     /// CPU consumed by all processes of the run, nanoseconds.
     pub cpu_ns: u64,
+    /// v2: the most memory the run held at once, bytes: its processes'
+    /// pages, its files and the kernel's memory for them, as charged to its
+    /// leaf (`memory.peak`, or the supervisor's samples before Linux 5.19).
+    pub peak_bytes: Option<u64>,
 }
+
+/// v2: the leaves of a slot's runs, `run-N`. The slot's own `memory.peak`
+/// would be the highest of every run it held (before Linux 6.12 it cannot
+/// be reset), while a fresh leaf's is its run's. The slot keeps the limits,
+/// the events and `cgroup.kill`, which all count its leaves too.
+#[derive(Debug, Default)]
+struct Runs {
+    made: std::cell::Cell<u64>,
+    /// The leaf of the newest birth: the slot's current or next run.
+    current: std::cell::RefCell<Option<PathBuf>>,
+    /// Leaves of earlier runs not yet removed: the last processes of a
+    /// killed run may take a moment to leave.
+    ended: std::cell::RefCell<Vec<PathBuf>>,
+    /// The kernel has `memory.peak` (Linux 5.19+).
+    has_peak: std::cell::Cell<bool>,
+    /// Without it: the most of `memory.current` the supervisor saw.
+    sampled: std::cell::Cell<u64>,
+}
+
+/// Leaves of ended runs a slot may hold before it refuses new runs: some
+/// process of each survived `cgroup.kill`.
+const MAX_ENDED_RUNS: usize = 64;
 
 /// One worker slot's cgroup(s).
 #[derive(Debug)]
@@ -152,6 +83,13 @@ pub struct Slot {
     /// v1: the last run left much kernel memory for the kernel to free,
     /// which is waited for before the next (see `drain_kernel_memory`).
     pressed: std::cell::Cell<bool>,
+    /// v2: the runs' leaves, where the kernel lets the slot have children
+    /// with the memory controller; otherwise runs are born in the slot.
+    runs: Option<Runs>,
+}
+
+fn read_u64(path: &Path) -> Option<u64> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 fn write(path: &Path, value: &str) -> io::Result<()> {
@@ -196,13 +134,19 @@ impl Slot {
                     oom_events,
                     v2_events: Default::default(),
                     pressed: Default::default(),
+                    runs: None,
                 })
             }
             Layout::V2 { dir, .. } => {
                 let d = dir.join(name);
                 fs::create_dir_all(&d)?;
+                // Adopted from a runner that died: its runs go first.
+                empty_tree(&d);
                 // Swap would hide memory use from the limit.
                 let _ = write(&d.join("memory.swap.max"), "0");
+                let runs = write(&d.join("cgroup.subtree_control"), "+memory")
+                    .is_ok()
+                    .then(Runs::default);
                 let events = fs::File::open(d.join("memory.events"))
                     .ok()
                     .map(OwnedFd::from);
@@ -216,14 +160,69 @@ impl Slot {
                     oom_events: events,
                     v2_events: Default::default(),
                     pressed: Default::default(),
+                    runs,
                 })
             }
         }
     }
 
-    /// The unified directory (v2), for `CLONE_INTO_CGROUP`.
-    pub fn v2_dir(&self) -> Option<&Path> {
-        self.v2.then_some(self.memory.as_path())
+    /// v2: the cgroup a new run's PID 1 is born in (`CLONE_INTO_CGROUP`): a
+    /// fresh leaf of the slot, or the slot where it can have none. Leaves
+    /// of ended runs are removed on the way. None on v1.
+    pub fn birth_dir(&self) -> io::Result<Option<PathBuf>> {
+        if !self.v2 {
+            return Ok(None);
+        }
+        let Some(runs) = &self.runs else {
+            return Ok(Some(self.memory.clone()));
+        };
+        let mut ended = runs.ended.borrow_mut();
+        ended.retain(|leaf| {
+            fs::remove_dir(leaf).is_err_and(|e| e.kind() != io::ErrorKind::NotFound)
+        });
+        if ended.len() >= MAX_ENDED_RUNS {
+            return Err(io::Error::other(format!(
+                "{} cgroups of ended runs under {} still hold processes",
+                ended.len(),
+                self.memory.display()
+            )));
+        }
+        let n = runs.made.get();
+        runs.made.set(n + 1);
+        let leaf = self.memory.join(format!("run-{n}"));
+        fs::create_dir(&leaf)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", leaf.display())))?;
+        runs.has_peak.set(leaf.join("memory.peak").exists());
+        runs.sampled.set(0);
+        ended.extend(runs.current.replace(Some(leaf.clone())));
+        Ok(Some(leaf))
+    }
+
+    /// v2 on kernels without `memory.peak`: samples the run's memory now
+    /// (the supervisor calls this as it polls).
+    pub fn sample_memory(&self) {
+        let Some(runs) = self.runs.as_ref().filter(|r| !r.has_peak.get()) else {
+            return;
+        };
+        if let Some(now) = runs
+            .current
+            .borrow()
+            .as_ref()
+            .and_then(|leaf| read_u64(&leaf.join("memory.current")))
+        {
+            runs.sampled.set(runs.sampled.get().max(now));
+        }
+    }
+
+    /// v2: the most memory the current run held at once, bytes.
+    fn run_peak(&self) -> Option<u64> {
+        let runs = self.runs.as_ref()?;
+        let peak = runs
+            .current
+            .borrow()
+            .as_ref()
+            .and_then(|leaf| read_u64(&leaf.join("memory.peak")));
+        peak.or(Some(runs.sampled.get()).filter(|b| *b > 0))
     }
 
     /// Sets this run's limits and snapshots the counters.
@@ -456,18 +455,23 @@ impl Slot {
         Usage {
             oom_killed: self.oom_kills() > base.oom_kills,
             cpu_ns: self.cpu_since(base).unwrap_or(0),
+            peak_bytes: self.run_peak(),
         }
     }
 
-    /// Processes still in the slot.
-    /// The processes in the slot, but never the runner itself: its spawner
-    /// thread (cgroup v1) lives in the slot, which lists the runner's pid.
+    /// The processes in the slot and its runs' leaves, but never the runner
+    /// itself: its spawner thread (cgroup v1) lives in the slot, which
+    /// lists the runner's pid.
     pub fn pids(&self) -> Vec<libc::pid_t> {
         let me = std::process::id() as libc::pid_t;
-        fs::read_to_string(self.pids.join("cgroup.procs"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
+        let mut dirs = vec![self.pids.clone()];
+        if let Some(runs) = &self.runs {
+            dirs.extend(runs.current.borrow().iter().cloned());
+            dirs.extend(runs.ended.borrow().iter().cloned());
+        }
+        dirs.iter()
+            .flat_map(|d| listed(d, "cgroup.procs"))
+            .filter_map(|l| l.parse().ok())
             .filter(|pid| *pid != me)
             .collect()
     }
@@ -498,12 +502,46 @@ impl Slot {
         }
     }
 
-    /// Removes the slot's cgroup directories (they must be empty).
+    /// Removes the slot's cgroup directories, its runs' leaves first.
     pub fn remove(&self) {
         self.kill_all();
+        if self.v2 {
+            empty_tree(&self.memory);
+        }
         for d in &self.dirs {
             let _ = fs::remove_dir(d);
         }
+    }
+}
+
+/// v2: kills whatever is left under `dir` and removes its child cgroups,
+/// waiting (a bounded time) for killed processes to leave them.
+pub fn empty_tree(dir: &Path) {
+    let children = || -> Vec<PathBuf> {
+        fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect()
+    };
+    if children().is_empty() {
+        return;
+    }
+    let _ = write(&dir.join("cgroup.kill"), "1");
+    for _ in 0..1000 {
+        let left: Vec<PathBuf> = children()
+            .into_iter()
+            .filter(|c| {
+                empty_tree(c);
+                fs::remove_dir(c).is_err()
+            })
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 
@@ -569,121 +607,12 @@ fn watch_oom(memory: &Path) -> io::Result<OwnedFd> {
     Ok(events)
 }
 
-/// The controllers a slot needs; `cpu` is welcome (CPU time is counted in
-/// `cpu.stat` without it).
-const V2_NEEDED: [&str; 2] = ["memory", "pids"];
-
 fn listed(dir: &Path, file: &str) -> Vec<String> {
     fs::read_to_string(dir.join(file))
         .unwrap_or_default()
         .split_whitespace()
         .map(str::to_string)
         .collect()
-}
-
-/// Enables the needed controllers (and `cpu` where available) for the
-/// children of `dir`.
-fn enable(dir: &Path) -> io::Result<()> {
-    let available = listed(dir, "cgroup.controllers");
-    let enabled = listed(dir, "cgroup.subtree_control");
-    let wanted: Vec<String> = V2_NEEDED
-        .iter()
-        .chain(&["cpu"])
-        .filter(|c| available.iter().any(|a| a == *c) && !enabled.iter().any(|e| e == *c))
-        .map(|c| format!("+{c}"))
-        .collect();
-    if wanted.is_empty() {
-        return Ok(());
-    }
-    write(&dir.join("cgroup.subtree_control"), &wanted.join(" "))
-}
-
-/// cgroup v2: finds or makes a subtree where this runner may create its
-/// slots, with the memory and pids controllers enabled for them, from
-/// wherever it was started (`own`: its cgroup). A v2 cgroup with processes
-/// cannot hand controllers to children (the root excepted), and a login
-/// session's or a service's cgroup usually has processes:
-///
-/// 1. alone in its cgroup (a systemd unit with `Delegate=yes`, a
-///    container's only process): the runner moves itself into a leaf of its
-///    own (`coderun-PID-runner`) and makes its slots beside it;
-/// 2. root: a `coderun` cgroup under the hierarchy's root, shared by the
-///    host's runners (each names its slots by its pid);
-/// 3. root in a cgroup namespace whose root holds processes (a container):
-///    those move into a leaf (`coderun-init`) first, then as 2.
-///
-/// Otherwise it says what the host must allow.
-pub fn delegate(own: &Path, mount: &Path, is_root: bool, me: u32) -> Result<PathBuf, String> {
-    let available = listed(mount, "cgroup.controllers");
-    let missing: Vec<&str> = V2_NEEDED
-        .iter()
-        .copied()
-        .filter(|c| !available.iter().any(|a| a == c))
-        .collect();
-    if !missing.is_empty() {
-        return Err(format!(
-            "the cgroup v2 {} controller{} not available on this host ({}/cgroup.controllers lists {:?}): boot without disabling it",
-            missing.join(" and "),
-            if missing.len() > 1 { "s are" } else { " is" },
-            mount.display(),
-            available.join(" ")
-        ));
-    }
-    // Moved into its leaf by an earlier sandbox of this process: the slots
-    // of every sandbox it makes go beside that leaf, not ever deeper.
-    let leaf_name = format!("coderun-{me}-runner");
-    if let Some(parent) = own.parent().filter(|_| own.ends_with(&leaf_name)) {
-        return Ok(parent.to_path_buf());
-    }
-    let procs = listed(own, "cgroup.procs");
-    let own_has = listed(own, "cgroup.controllers");
-    let alone = procs == [me.to_string()];
-    if own != mount && alone && V2_NEEDED.iter().all(|c| own_has.iter().any(|a| a == c)) {
-        let leaf = own.join(&leaf_name);
-        let moved = fs::create_dir_all(&leaf)
-            .and_then(|()| write(&leaf.join("cgroup.procs"), &me.to_string()))
-            .and_then(|()| enable(own));
-        match moved {
-            Ok(()) => return Ok(own.to_path_buf()),
-            // Back where it was; the next way may still work.
-            Err(_) => {
-                let _ = write(&own.join("cgroup.procs"), &me.to_string());
-                let _ = fs::remove_dir(&leaf);
-            }
-        }
-    }
-    if !is_root {
-        return Err(format!(
-            "cgroup v2: {} is shared with other processes and the runner is not root; start it alone in a delegated cgroup (for example `systemd-run --scope -p Delegate=yes …`, or a unit with Delegate=yes)",
-            own.display()
-        ));
-    }
-    let base = mount.join("coderun");
-    let shared = || -> io::Result<PathBuf> {
-        enable(mount)?;
-        fs::create_dir_all(&base)?;
-        enable(&base)?;
-        Ok(base.clone())
-    };
-    match shared() {
-        Ok(dir) => Ok(dir),
-        // A namespace's root with processes cannot enable controllers.
-        Err(e) if e.kind() == io::ErrorKind::ResourceBusy => {
-            let init = mount.join("coderun-init");
-            fs::create_dir_all(&init).map_err(|e| format!("{}: {e}", init.display()))?;
-            for pid in listed(mount, "cgroup.procs") {
-                // Kernel threads stay where they are.
-                let _ = write(&init.join("cgroup.procs"), &pid);
-            }
-            shared().map_err(|e| {
-                format!(
-                    "cgroup v2: enabling controllers under {}: {e}",
-                    mount.display()
-                )
-            })
-        }
-        Err(e) => Err(format!("cgroup v2: preparing {}: {e}", base.display())),
-    }
 }
 
 /// Moves the calling thread (alone) into these `tasks` files' cgroups.
@@ -699,20 +628,6 @@ pub fn enter_thread(files: &[PathBuf]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const MOUNTINFO_V1: &str = "\
-30 25 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
-34 30 0:30 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-35 30 0:31 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
-36 30 0:32 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
-37 30 0:33 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-";
-    const CGROUP_V1: &str = "\
-4:memory:/jobs/a
-8:pids:/
-2:cpu,cpuacct:/jobs
-0::/
-";
 
     #[test]
     fn a_full_v1_slot_is_the_programs_when_its_pages_fill_half_the_limit() {
@@ -753,32 +668,6 @@ mod tests {
     }
 
     #[test]
-    fn v1_layout_joins_mount_points_with_own_paths() {
-        let l = Layout::discover(MOUNTINFO_V1, CGROUP_V1).unwrap();
-        assert_eq!(
-            l,
-            Layout::V1 {
-                memory: "/sys/fs/cgroup/memory/jobs/a".into(),
-                pids: "/sys/fs/cgroup/pids".into(),
-                cpuacct: Some("/sys/fs/cgroup/cpu,cpuacct/jobs".into()),
-            }
-        );
-    }
-
-    #[test]
-    fn v2_layout_when_v1_lacks_the_controllers() {
-        let mi = "40 30 0:40 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
-        let l = Layout::discover(mi, "0::/user.slice/run-1.scope\n").unwrap();
-        assert_eq!(
-            l,
-            Layout::V2 {
-                dir: "/sys/fs/cgroup/user.slice/run-1.scope".into(),
-                mount: "/sys/fs/cgroup".into(),
-            }
-        );
-    }
-
-    #[test]
     fn slot_writes_limits_and_reads_counters_from_an_injected_root() {
         let tmp = tempfile::tempdir().unwrap();
         let layout = Layout::V2 {
@@ -806,70 +695,40 @@ mod tests {
         assert_eq!(u.cpu_ns, 3_000_000);
     }
 
-    /// A v2 tree as the kernel shows it: directories with their files.
-    fn v2_tree(root: &Path, dirs: &[(&str, &str, &str)]) {
-        for (dir, controllers, procs) in dirs {
-            let d = root.join(dir);
-            fs::create_dir_all(&d).unwrap();
-            fs::write(d.join("cgroup.controllers"), controllers).unwrap();
-            fs::write(d.join("cgroup.subtree_control"), "").unwrap();
-            fs::write(d.join("cgroup.procs"), procs).unwrap();
-        }
-    }
-
     #[test]
-    fn a_runner_alone_in_a_delegated_cgroup_keeps_it() {
-        let t = tempfile::tempdir().unwrap();
-        v2_tree(
-            t.path(),
-            &[
-                ("", "cpu memory pids io", "1\n"),
-                ("svc", "memory pids", "42\n"),
-            ],
-        );
-        let dir = delegate(&t.path().join("svc"), t.path(), false, 42).unwrap();
-        assert_eq!(dir, t.path().join("svc"));
-        // It moved itself into a leaf and enabled the controllers there.
-        let leaf = t.path().join("svc/coderun-42-runner/cgroup.procs");
-        assert_eq!(fs::read_to_string(leaf).unwrap(), "42");
+    fn each_v2_run_is_born_in_a_leaf_of_its_own_whose_peak_is_its() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::V2 {
+            dir: tmp.path().to_path_buf(),
+            mount: tmp.path().to_path_buf(),
+        };
+        let slot = Slot::create(&layout, "slot-0").unwrap();
+        let d = tmp.path().join("slot-0");
         assert_eq!(
-            fs::read_to_string(t.path().join("svc/cgroup.subtree_control")).unwrap(),
-            "+memory +pids"
+            fs::read_to_string(d.join("cgroup.subtree_control")).unwrap(),
+            "+memory"
         );
-        // The process's next sandbox finds itself in that leaf.
-        let again = delegate(&t.path().join("svc/coderun-42-runner"), t.path(), false, 42);
-        assert_eq!(again.unwrap(), t.path().join("svc"));
-    }
-
-    #[test]
-    fn a_shared_session_cgroup_sends_root_to_its_own_subtree() {
-        let t = tempfile::tempdir().unwrap();
-        v2_tree(
-            t.path(),
-            &[
-                ("", "cpu memory pids", "1\n"),
-                ("user.slice/session.scope", "cpu memory pids", "7\n42\n"),
-            ],
-        );
-        let own = t.path().join("user.slice/session.scope");
-        // Not root: it says what the host must allow.
-        let err = delegate(&own, t.path(), false, 42).unwrap_err();
-        assert!(err.contains("Delegate=yes"), "{err}");
-        // Root: a subtree of its own under the root, controllers enabled.
-        // (A directory made here has no control files, unlike cgroupfs.)
-        let dir = delegate(&own, t.path(), true, 42).unwrap();
-        assert_eq!(dir, t.path().join("coderun"));
-        assert_eq!(
-            fs::read_to_string(t.path().join("cgroup.subtree_control")).unwrap(),
-            "+memory +pids +cpu"
-        );
-    }
-
-    #[test]
-    fn a_missing_controller_is_named() {
-        let t = tempfile::tempdir().unwrap();
-        v2_tree(t.path(), &[("", "cpu io pids", "1\n")]);
-        let err = delegate(t.path(), t.path(), true, 42).unwrap_err();
-        assert!(err.contains("memory controller is not available"), "{err}");
+        let first = slot.birth_dir().unwrap().unwrap();
+        assert_eq!(first, d.join("run-0"));
+        fs::write(first.join("memory.peak"), "5242880\n").unwrap();
+        fs::write(first.join("cgroup.procs"), "4242\n").unwrap();
+        let base = slot.prepare(64 << 20, 10).unwrap();
+        assert_eq!(slot.usage(&base).peak_bytes, Some(5 << 20));
+        assert_eq!(slot.pids(), [4242]);
+        // The next birth gets a fresh leaf; the ended one goes once empty.
+        let second = slot.birth_dir().unwrap().unwrap();
+        assert_eq!(second, d.join("run-1"));
+        assert!(first.exists(), "a leaf with files is not empty here");
+        fs::remove_file(first.join("memory.peak")).unwrap();
+        fs::remove_file(first.join("cgroup.procs")).unwrap();
+        slot.birth_dir().unwrap();
+        assert!(!first.exists() && second.exists());
+        // A kernel without memory.peak: the supervisor's samples.
+        let third = d.join("run-2");
+        fs::write(third.join("memory.current"), "3145728\n").unwrap();
+        slot.sample_memory();
+        fs::write(third.join("memory.current"), "1048576\n").unwrap();
+        slot.sample_memory();
+        assert_eq!(slot.usage(&base).peak_bytes, Some(3 << 20));
     }
 }
