@@ -45,9 +45,35 @@ impl Verdict {
     }
 }
 
+impl Verdict {
+    pub const ALL: [Verdict; 9] = [
+        Verdict::AC,
+        Verdict::PA,
+        Verdict::WA,
+        Verdict::TLE,
+        Verdict::MLE,
+        Verdict::OLE,
+        Verdict::RE,
+        Verdict::CE,
+        Verdict::IE,
+    ];
+}
+
 impl std::fmt::Display for Verdict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{self:?}")
+    }
+}
+
+/// Its name, as [`Display`](std::fmt::Display) writes it (`"AC"`, …).
+impl std::str::FromStr for Verdict {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Verdict, String> {
+        Verdict::ALL
+            .into_iter()
+            .find(|v| v.to_string() == s)
+            .ok_or_else(|| format!("not a verdict: {s:?}"))
     }
 }
 

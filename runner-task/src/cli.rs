@@ -287,14 +287,10 @@ impl Cli {
                     let answer = match line.split_once('\t') {
                         None => "error expected MANIFEST<TAB>RESULT".to_string(),
                         Some((manifest, result)) => {
-                            let done = job::read_manifest(manifest).and_then(|m| {
-                                let live = job::live_dir(result);
-                                let r = job::execute_live(&runner, &m, live.as_deref());
-                                job::write_result(result, &r)?;
-                                Ok(r.job_id)
-                            });
+                            let done = job::read_manifest(manifest)
+                                .and_then(|m| job::run_and_report(&runner, &m, result));
                             match done {
-                                Ok(id) => format!("done {id}"),
+                                Ok(r) => format!("done {}", r.job_id),
                                 Err(e) => format!("error {e:#}").replace('\n', " "),
                             }
                         }
@@ -307,9 +303,7 @@ impl Cli {
             Cmd::Job { manifest, result } => {
                 let m = job::read_manifest(manifest)?;
                 let runner = self.runner()?;
-                let live = job::live_dir(result);
-                let r = job::execute_live(&runner, &m, live.as_deref());
-                job::write_result(result, &r)?;
+                let r = job::run_and_report(&runner, &m, result)?;
                 if let Some(e) = &r.error {
                     eprintln!("job {} failed: {e}", r.job_id);
                 }

@@ -179,14 +179,20 @@ pub fn live_dir(result: &str) -> Option<std::path::PathBuf> {
     Some(Path::new(result).parent()?.join("live"))
 }
 
-/// Runs a job. A user's failure is a completed result; a platform failure
-/// is a failed one (the caller still writes it).
-pub fn execute(runner: &Runner, m: &Manifest) -> JobResult {
-    execute_live(runner, m, None)
+/// Runs a job and writes its result (a file or a presigned URL), with its
+/// live output beside a result file; the result written. Only a result
+/// that could not be written is an error.
+pub fn run_and_report(runner: &Runner, m: &Manifest, result: &str) -> anyhow::Result<JobResult> {
+    let live = live_dir(result);
+    let r = execute_live(runner, m, live.as_deref());
+    write_result(result, &r)?;
+    Ok(r)
 }
 
-/// Like [`execute`]; playground runs also write each input's stdout and
-/// stderr as they come to `{live}/{input}.stdout` and `.stderr`.
+/// Runs a job. A user's failure is a completed result; a platform failure
+/// is a failed one (the caller still writes it). With `live`, playground
+/// runs also write each input's stdout and stderr as they come to
+/// `{live}/{input}.stdout` and `.stderr`.
 pub fn execute_live(runner: &Runner, m: &Manifest, live: Option<&Path>) -> JobResult {
     let mut result = JobResult {
         job_id: m.job_id.clone(),

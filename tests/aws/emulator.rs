@@ -293,13 +293,10 @@ pub async fn handle(
 
 /// A message of the dead-letter queue, as its event source hands it over.
 pub fn dead_letter(body: &str) -> serde_json::Value {
-    serde_json::json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m", "body": body}]})
+    coderun_aws::sample_events::sqs(&[("m", body)])
 }
 
 /// An S3 ObjectCreated notification for a job's result.
 pub fn s3_event(job_id: &str) -> serde_json::Value {
-    serde_json::json!({"Records": [{
-        "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": "coderun"}, "object": {"key": format!("results/{job_id}/result.json")}}
-    }]})
+    coderun_aws::sample_events::s3_created(&[&format!("results/{job_id}/result.json")])
 }

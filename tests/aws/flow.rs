@@ -59,7 +59,7 @@ async fn call(
 }
 
 /// The queued message, as the SQS event source mapping hands it over.
-async fn receive(env: &AwsEnv) -> coderun_aws::handlers::SqsBatch {
+async fn receive(env: &AwsEnv) -> coderun_aws::handlers::SqsEvent {
     let got = env
         .sqs
         .receive_message()
@@ -68,13 +68,13 @@ async fn receive(env: &AwsEnv) -> coderun_aws::handlers::SqsBatch {
         .send()
         .await
         .unwrap();
-    let batch: coderun_aws::handlers::SqsBatch = serde_json::from_value(json!({
-        "Records": got.messages().iter().map(|m| json!({
-            "messageId": m.message_id().unwrap(), "body": m.body().unwrap(),
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs"
-        })).collect::<Vec<_>>()
-    }))
-    .unwrap();
+    let messages: Vec<(&str, &str)> = got
+        .messages()
+        .iter()
+        .map(|m| (m.message_id().unwrap(), m.body().unwrap()))
+        .collect();
+    let batch: coderun_aws::handlers::SqsEvent =
+        serde_json::from_value(coderun_aws::sample_events::sqs(&messages)).unwrap();
     assert_eq!(batch.records.len(), 1);
     // The event source mapping deletes what its handler took (the handler
     // is asserted to succeed): left in the queue, the message would come
@@ -428,12 +428,10 @@ async fn stopped_tasks_and_dead_letters_end_in_failed() {
         Dispatched::Launched
     );
     let stopped = |task_arn: &str| {
-        serde_json::json!({
-            "detail-type": "ECS Task State Change", "source": "aws.ecs",
-            "detail": {"lastStatus": "STOPPED", "startedBy": lost.id, "taskArn": task_arn,
-                       "stopCode": "SpotInterruption", "stoppedReason": "Your Spot Task was interrupted.",
-                       "containers": [{"exitCode": 137}]}
-        })
+        coderun_aws::sample_events::ecs_task_state(json!({
+            "lastStatus": "STOPPED", "startedBy": lost.id, "taskArn": task_arn,
+            "stopCode": "SpotInterruption", "stoppedReason": "Your Spot Task was interrupted.",
+            "containers": [{"exitCode": 137}]}))
     };
     let first = env
         .platform
@@ -494,7 +492,7 @@ async fn a_failing_run_task_is_retried_then_dead_lettered() {
     let req = run_request("c", "int main(void){return 0;}");
     let (job, _) = env.platform.create_run(&ann, req, None).await.unwrap();
     let batch = receive(&env).await;
-    let body = batch.records[0].body.clone();
+    let body = batch.records[0].body.clone().unwrap();
     // Each delivery fails and is reported, so SQS delivers it again.
     for _ in 0..2 {
         let r = coderun_aws::handlers::dispatch_batch(&env.platform, batch.clone()).await;
@@ -544,13 +542,11 @@ async fn a_result_that_cannot_be_uploaded_is_run_again() {
         .unwrap();
     assert_eq!((j.status, j.finished_at), (Status::Starting, None));
     // ECS reports the stopped task; with no result, the job runs again.
-    let stopped = json!({
-        "detail-type": "ECS Task State Change", "source": "aws.ecs",
-        "detail": {"lastStatus": "STOPPED", "startedBy": job.id, "taskArn": first.task_arn(),
-                   "stopCode": "EssentialContainerExited",
-                   "stoppedReason": "Essential container in task exited",
-                   "containers": [{"exitCode": 1}]}
-    });
+    let stopped = coderun_aws::sample_events::ecs_task_state(json!({
+        "lastStatus": "STOPPED", "startedBy": job.id, "taskArn": first.task_arn(),
+        "stopCode": "EssentialContainerExited",
+        "stoppedReason": "Essential container in task exited",
+        "containers": [{"exitCode": 1}]}));
     let j = handle(&env.platform, stopped, &job.id).await;
     assert_eq!((j.status, j.attempts), (Status::Starting, 1));
     let second = task(&env.ecs, &env.cluster, j.launch.as_deref().unwrap()).await;
@@ -568,11 +564,10 @@ async fn a_result_that_cannot_be_uploaded_is_run_again() {
     let result = format!("results/{}/result.json", job.id);
     assert!(env.blobs.get(&result).await.unwrap().is_some());
     env.platform.ports().jobs.delete_job(&job.id).await.unwrap();
-    let expired = json!({"Records": [{
-        "eventSource": "aws:dynamodb", "eventName": "REMOVE",
-        "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
-        "dynamodb": {"Keys": {"PK": {"S": format!("RUN#{}", job.id)}, "SK": {"S": "JOB"}}}
-    }]});
+    let expired = coderun_aws::sample_events::dynamodb_removed(
+        &[(&format!("RUN#{}", job.id), "JOB")],
+        "dynamodb.amazonaws.com",
+    );
     coderun_aws::handlers::handle_results(&env.platform, expired)
         .await
         .unwrap();

@@ -21,10 +21,10 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use coderun_core::error::PortError;
 use coderun_core::ports::*;
+use coderun_core::service::hex;
 use coderun_core::{
     Job, JobCounts, JobKind, JobQuery, Millis, Page, Problem, ProblemStats, Session, Status,
 };
-use coderun_protocol::Verdict;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -183,10 +183,6 @@ impl DynamoStore {
         mac.update(data);
         hex(&mac.finalize().into_bytes()[..16])
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
@@ -633,7 +629,7 @@ impl ProfileStore for DynamoStore {
     }
 
     async fn profile(&self, user: &str) -> PortResult<Vec<ProblemStats>> {
-        let mut by_problem: BTreeMap<String, ProblemStats> = BTreeMap::new();
+        let mut attempts = Vec::new();
         let mut start = None;
         loop {
             let out = self
@@ -648,38 +644,25 @@ impl ProfileStore for DynamoStore {
                 .await
                 .map_err(sort)?;
             for item in out.items() {
-                let problem = get_s(item, "problemId").unwrap_or_default().to_string();
-                let at: Millis = item
-                    .get("at")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                let ac = get_s(item, "verdict") == Some(&Verdict::AC.to_string());
-                let score: Option<f64> = item
-                    .get("score")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok());
-                let st = by_problem.entry(problem.clone()).or_insert(ProblemStats {
-                    problem_id: problem,
-                    attempts: 0,
-                    solved: false,
-                    best_score: None,
-                    first_solved_at: None,
-                    last_attempt_at: at,
+                let number = |k: &str| item.get(k).and_then(|v| v.as_n().ok());
+                let (Some(problem_id), Some(verdict)) = (
+                    get_s(item, "problemId"),
+                    get_s(item, "verdict").and_then(|v| v.parse().ok()),
+                ) else {
+                    continue; // not an attempt this code wrote
+                };
+                attempts.push(Attempt {
+                    user: user.to_string(),
+                    problem_id: problem_id.to_string(),
+                    job_id: String::new(), // in the sort key; not needed here
+                    verdict,
+                    score: number("score").and_then(|v| v.parse().ok()),
+                    at: number("at").and_then(|v| v.parse().ok()).unwrap_or(0),
                 });
-                st.attempts += 1;
-                st.last_attempt_at = st.last_attempt_at.max(at);
-                if ac {
-                    st.solved = true;
-                    st.first_solved_at = Some(st.first_solved_at.map_or(at, |f| f.min(at)));
-                }
-                if let Some(sc) = score {
-                    st.best_score = Some(st.best_score.map_or(sc, |b| b.max(sc)));
-                }
             }
             start = out.last_evaluated_key;
             if start.is_none() {
-                return Ok(by_problem.into_values().collect());
+                return Ok(profile_of(&attempts));
             }
         }
     }

@@ -4,52 +4,29 @@
 //! events (a result object in S3, an ECS task that stopped, a dead letter,
 //! a record that expired).
 
-use coderun_core::Platform;
-use serde::{Deserialize, Serialize};
+use aws_lambda_events::dynamodb;
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::s3::S3Event;
+pub use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use coderun_core::{is_job_id, Job, Platform};
+use serde::Deserialize;
 use serde_json::Value;
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::sqs::JobMessage;
 
-/// An SQS batch, as Lambda delivers it (the fields coderun reads).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct SqsBatch {
-    #[serde(rename = "Records")]
-    pub records: Vec<SqsRecord>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct SqsRecord {
-    #[serde(rename = "messageId")]
-    pub message_id: String,
-    pub body: String,
-    #[serde(default, rename = "eventSourceARN")]
-    pub event_source_arn: Option<String>,
-}
-
-/// `ReportBatchItemFailures`: the messages SQS must deliver again.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct BatchResponse {
-    #[serde(rename = "batchItemFailures")]
-    pub batch_item_failures: Vec<ItemFailure>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ItemFailure {
-    #[serde(rename = "itemIdentifier")]
-    pub item_identifier: String,
-}
-
 /// The dispatcher: each message dispatched on its own; failed ones (a
 /// throttled or failed RunTask, an unreadable message) are reported so SQS
-/// retries them and, after `maxReceiveCount`, moves them to the DLQ.
-pub async fn dispatch_batch(platform: &Platform, batch: SqsBatch) -> BatchResponse {
-    let mut response = BatchResponse::default();
+/// retries them and, after `maxReceiveCount`, moves them to the DLQ
+/// (`ReportBatchItemFailures`).
+pub async fn dispatch_batch(platform: &Platform, batch: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
     for record in batch.records {
-        let span =
-            info_span!("message", message_id = %record.message_id, job_id = tracing::field::Empty);
+        let message_id = record.message_id.unwrap_or_default();
+        let span = info_span!("message", message_id = %message_id, job_id = tracing::field::Empty);
         let ok = async {
-            let msg: JobMessage = match serde_json::from_str(&record.body) {
+            let body = record.body.as_deref().unwrap_or_default();
+            let msg: JobMessage = match serde_json::from_str(body) {
                 Ok(m) => m,
                 Err(e) => {
                     warn!(error = %e, "unreadable message");
@@ -71,9 +48,9 @@ pub async fn dispatch_batch(platform: &Platform, batch: SqsBatch) -> BatchRespon
         .instrument(span)
         .await;
         if !ok {
-            response.batch_item_failures.push(ItemFailure {
-                item_identifier: record.message_id,
-            });
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message_id;
+            response.batch_item_failures.push(failure);
         }
     }
     response
@@ -99,79 +76,125 @@ pub enum ResultsEvent {
     Other,
 }
 
-/// Sorts the results function's event by its shape.
-pub fn classify(event: &Value) -> ResultsEvent {
-    if event.get("detail-type").and_then(Value::as_str) == Some("ECS Task State Change") {
-        let d = &event["detail"];
-        if d["lastStatus"] != "STOPPED" {
-            return ResultsEvent::Other;
-        }
-        let Some(job_id) = d["startedBy"].as_str().filter(|s| !s.is_empty()) else {
-            return ResultsEvent::Other;
-        };
-        let exit = d["containers"][0]["exitCode"].as_i64();
-        let reason = format!(
-            "the task stopped ({}: {}{})",
-            d["stopCode"].as_str().unwrap_or("unknown"),
-            d["stoppedReason"].as_str().unwrap_or("no reason given"),
-            exit.map(|c| format!("; exit code {c}")).unwrap_or_default()
-        );
-        return ResultsEvent::TaskStopped {
-            job_id: job_id.to_string(),
-            task_arn: d["taskArn"].as_str().map(str::to_string),
-            reason,
-        };
+/// The `detail` of an ECS "Task State Change" event: the fields read here.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskStateChange {
+    last_status: String,
+    #[serde(default)]
+    started_by: Option<String>,
+    #[serde(default)]
+    task_arn: Option<String>,
+    #[serde(default)]
+    stop_code: Option<String>,
+    #[serde(default)]
+    stopped_reason: Option<String>,
+    #[serde(default)]
+    containers: Vec<ContainerState>,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ContainerState {
+    #[serde(default)]
+    exit_code: Option<i64>,
+}
+
+/// Sorts the results function's event by its source, then reads it as
+/// that source's typed event.
+pub fn classify(event: Value) -> ResultsEvent {
+    let source = match event.get("detail-type") {
+        Some(_) => "eventbridge".to_string(),
+        None => event["Records"][0]["eventSource"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    let read = match source.as_str() {
+        "eventbridge" => serde_json::from_value(event).map(task_stopped),
+        "aws:s3" => serde_json::from_value(event).map(results),
+        "aws:sqs" => serde_json::from_value(event).map(dead_letters),
+        "aws:dynamodb" => serde_json::from_value(event).map(expired),
+        _ => return ResultsEvent::Other,
+    };
+    read.unwrap_or_else(|e| {
+        warn!(source, error = %e, "an event that does not read as its source's");
+        ResultsEvent::Other
+    })
+}
+
+fn task_stopped(e: EventBridgeEvent<TaskStateChange>) -> ResultsEvent {
+    let d = e.detail;
+    if e.detail_type != "ECS Task State Change" || d.last_status != "STOPPED" {
+        return ResultsEvent::Other;
     }
-    let Some(records) = event.get("Records").and_then(Value::as_array) else {
+    let Some(job_id) = d.started_by.filter(|s| !s.is_empty()) else {
         return ResultsEvent::Other;
     };
-    match records.first().and_then(|r| r["eventSource"].as_str()) {
-        Some("aws:s3") => ResultsEvent::Results(
-            records
-                .iter()
-                .filter_map(|r| r["s3"]["object"]["key"].as_str())
-                .filter_map(job_of_result_key)
-                .collect(),
-        ),
-        Some("aws:sqs") => ResultsEvent::DeadLetters(
-            records
-                .iter()
-                .filter_map(|r| r["body"].as_str())
-                .filter_map(|b| serde_json::from_str::<JobMessage>(b).ok())
-                .map(|m| m.job_id)
-                .collect(),
-        ),
-        Some("aws:dynamodb") => ResultsEvent::Expired(
-            records
-                .iter()
-                .filter(|r| {
-                    r["eventName"] == "REMOVE"
-                        && r["userIdentity"]["type"] == "Service"
-                        && r["userIdentity"]["principalId"] == "dynamodb.amazonaws.com"
-                        && r["dynamodb"]["Keys"]["SK"]["S"] == "JOB"
-                })
-                .filter_map(|r| r["dynamodb"]["Keys"]["PK"]["S"].as_str())
-                .filter_map(|pk| pk.split_once('#'))
-                .filter(|(kind, id)| ["RUN", "IMP"].contains(kind) && is_job_id(id))
-                .map(|(_, id)| id.to_string())
-                .collect(),
-        ),
-        _ => ResultsEvent::Other,
+    let exit = d.containers.first().and_then(|c| c.exit_code);
+    let reason = format!(
+        "the task stopped ({}: {}{})",
+        d.stop_code.as_deref().unwrap_or("unknown"),
+        d.stopped_reason.as_deref().unwrap_or("no reason given"),
+        exit.map(|c| format!("; exit code {c}")).unwrap_or_default()
+    );
+    ResultsEvent::TaskStopped {
+        job_id,
+        task_arn: d.task_arn,
+        reason,
     }
 }
 
-fn is_job_id(id: &str) -> bool {
-    !id.is_empty()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+fn results(e: S3Event) -> ResultsEvent {
+    ResultsEvent::Results(
+        e.records
+            .iter()
+            .filter_map(|r| r.s3.object.key.as_deref())
+            .filter_map(job_of_result_key)
+            .collect(),
+    )
 }
 
-/// `results/{id}/result.json` → `id` (S3 event keys are URL-encoded; job
-/// ids never need encoding).
+fn dead_letters(e: SqsEvent) -> ResultsEvent {
+    ResultsEvent::DeadLetters(
+        e.records
+            .iter()
+            .filter_map(|r| r.body.as_deref())
+            .filter_map(|b| serde_json::from_str::<JobMessage>(b).ok())
+            .map(|m| m.job_id)
+            .collect(),
+    )
+}
+
+/// Removals by DynamoDB's TTL (not a user's delete) of run and import
+/// records.
+fn expired(e: dynamodb::Event) -> ResultsEvent {
+    let text = |item: &serde_dynamo::Item, k: &str| match item.get(k) {
+        Some(serde_dynamo::AttributeValue::S(s)) => Some(s.clone()),
+        _ => None,
+    };
+    ResultsEvent::Expired(
+        e.records
+            .iter()
+            .filter(|r| {
+                r.event_name == "REMOVE"
+                    && r.user_identity.as_ref().is_some_and(|u| {
+                        u.type_ == "Service" && u.principal_id == "dynamodb.amazonaws.com"
+                    })
+                    && text(&r.change.keys, "SK").as_deref() == Some("JOB")
+            })
+            .filter_map(|r| text(&r.change.keys, "PK"))
+            .filter_map(|pk| {
+                let (kind, id) = pk.split_once('#')?;
+                (["RUN", "IMP"].contains(&kind) && is_job_id(id)).then(|| id.to_string())
+            })
+            .collect(),
+    )
+}
+
+/// `results/{id}/result.json` → `id`.
 fn job_of_result_key(key: &str) -> Option<String> {
-    let id = key.strip_prefix("results/")?.strip_suffix("/result.json")?;
-    is_job_id(id).then(|| id.to_string())
+    Job::of_result_key(key).map(str::to_string)
 }
 
 /// The results function. An error makes Lambda retry the event (S3 and
@@ -180,7 +203,7 @@ pub async fn handle_results(
     platform: &Platform,
     event: Value,
 ) -> Result<(), coderun_core::CoreError> {
-    match classify(&event) {
+    match classify(event) {
         ResultsEvent::Results(ids) => {
             for id in ids {
                 platform
@@ -225,19 +248,27 @@ pub async fn handle_results(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sample_events as samples;
     use serde_json::json;
 
     #[test]
-    fn events_are_told_apart_by_shape() {
-        let s3 = json!({"Records": [{"eventSource": "aws:s3", "s3": {"object": {"key": "results/abc/result.json"}}},
-                                    {"eventSource": "aws:s3", "s3": {"object": {"key": "results/abc/live/0.stdout"}}}]});
-        assert_eq!(classify(&s3), ResultsEvent::Results(vec!["abc".into()]));
-        let stopped = json!({"detail-type": "ECS Task State Change", "source": "aws.ecs",
-            "detail": {"lastStatus": "STOPPED", "startedBy": "abc", "stopCode": "EssentialContainerExited",
-                       "stoppedReason": "Essential container in task exited", "containers": [{"exitCode": 137}]}});
-        match classify(&stopped) {
-            ResultsEvent::TaskStopped { job_id, reason, .. } => {
+    fn events_are_told_apart_by_source() {
+        let s3 = samples::s3_created(&["results/abc/result.json", "results/abc/live/0.stdout"]);
+        assert_eq!(classify(s3), ResultsEvent::Results(vec!["abc".into()]));
+        let stopped = samples::ecs_task_state(json!({
+            "lastStatus": "STOPPED", "desiredStatus": "STOPPED", "startedBy": "abc",
+            "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/coderun/1",
+            "stopCode": "EssentialContainerExited",
+            "stoppedReason": "Essential container in task exited",
+            "containers": [{"name": "runner", "exitCode": 137}]}));
+        match classify(stopped) {
+            ResultsEvent::TaskStopped {
+                job_id,
+                reason,
+                task_arn,
+            } => {
                 assert_eq!(job_id, "abc");
+                assert!(task_arn.is_some_and(|a| a.ends_with("/1")));
                 assert!(
                     reason.contains("EssentialContainerExited") && reason.contains("137"),
                     "{reason}"
@@ -245,28 +276,37 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let running = json!({"detail-type": "ECS Task State Change", "detail": {"lastStatus": "RUNNING", "startedBy": "abc"}});
-        assert_eq!(classify(&running), ResultsEvent::Other);
-        let dlq = json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m", "body": "{\"job_id\":\"abc\"}"}]});
-        assert_eq!(
-            classify(&dlq),
-            ResultsEvent::DeadLetters(vec!["abc".into()])
-        );
+        let running = samples::ecs_task_state(json!({
+            "lastStatus": "RUNNING", "startedBy": "abc",
+            "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/coderun/1"}));
+        assert_eq!(classify(running), ResultsEvent::Other);
+        let dlq = samples::sqs(&[("m", "{\"job_id\":\"abc\"}"), ("n", "not json")]);
+        assert_eq!(classify(dlq), ResultsEvent::DeadLetters(vec!["abc".into()]));
         // TTL removals of runs and imports; a user's delete or another
         // item is not one.
-        let removed = |pk: &str, who: &str| {
-            json!({"eventSource": "aws:dynamodb", "eventName": "REMOVE",
-                   "userIdentity": {"type": "Service", "principalId": who},
-                   "dynamodb": {"Keys": {"PK": {"S": pk}, "SK": {"S": "JOB"}}}})
-        };
         let ttl = "dynamodb.amazonaws.com";
-        let stream = json!({"Records": [removed("RUN#r1", ttl), removed("IMP#i1", ttl),
-            removed("SUB#s1", ttl), removed("RUN#r2", "someone"), removed("RUN#../x", ttl)]});
+        let stream = samples::dynamodb_removed(
+            &[
+                ("RUN#r1", "JOB"),
+                ("IMP#i1", "JOB"),
+                ("SUB#s1", "JOB"),
+                ("RUN#r3", "IDEMPOTENCY"),
+                ("RUN#../x", "JOB"),
+            ],
+            ttl,
+        );
         assert_eq!(
-            classify(&stream),
+            classify(stream),
             ResultsEvent::Expired(vec!["r1".into(), "i1".into()])
         );
-        assert_eq!(classify(&json!({"hello": 1})), ResultsEvent::Other);
+        let deleted = samples::dynamodb_removed(&[("RUN#r2", "JOB")], "someone");
+        assert_eq!(classify(deleted), ResultsEvent::Expired(vec![]));
+        // Unknown, or a known source's shape gone wrong: ignored.
+        assert_eq!(classify(json!({"hello": 1})), ResultsEvent::Other);
+        assert_eq!(
+            classify(json!({"Records": [{"eventSource": "aws:s3"}]})),
+            ResultsEvent::Other
+        );
         assert_eq!(job_of_result_key("results/../x/result.json"), None);
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod handlers;
 pub mod metrics;
 pub mod s3;
+pub mod sample_events;
 pub mod sqs;
 
 pub use dynamo::DynamoStore;

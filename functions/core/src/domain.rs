@@ -158,10 +158,38 @@ impl Job {
     pub fn result_key(&self) -> String {
         format!("results/{}/result.json", self.id)
     }
+    /// What a playground run has written so far of one input's stream
+    /// (`stdout` or `stderr`), beside its result: the runner's `live/`.
+    pub fn live_key(&self, input: u32, stream: &str) -> String {
+        format!("results/{}/live/{input}.{stream}", self.id)
+    }
     /// An import job's package, as a runner fetches it (`{prefix}.tar.gz`).
     pub fn staged_package_prefix(&self) -> String {
         format!("imports/{}", self.id)
     }
+    /// Every blob of job `id` lies under one of these prefixes.
+    pub fn blob_prefixes(id: &str) -> [String; 4] {
+        [
+            format!("sources/{id}"),
+            format!("jobs/{id}/"),
+            format!("results/{id}/"),
+            format!("imports/{id}"),
+        ]
+    }
+    /// The job whose result a blob key is (`results/{id}/result.json`), if
+    /// it is one. (S3 event keys are URL-encoded; job ids never need it.)
+    pub fn of_result_key(key: &str) -> Option<&str> {
+        let id = key.strip_prefix("results/")?.strip_suffix("/result.json")?;
+        is_job_id(id).then_some(id)
+    }
+}
+
+/// Whether `id` can be a job id: ASCII letters, digits, `-` and `_`.
+pub fn is_job_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// How a problem's answers are compared.
@@ -212,7 +240,12 @@ impl Problem {
 }
 
 pub fn package_prefix(id: &str, version: u64) -> String {
-    format!("problems/{id}/v{version}")
+    format!("{}v{version}", problem_prefix(id))
+}
+
+/// Every version of problem `id`'s package lies under this prefix.
+pub fn problem_prefix(id: &str) -> String {
+    format!("problems/{id}/")
 }
 
 /// A code session: an editor buffer kept between visits.

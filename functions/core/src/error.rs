@@ -46,9 +46,6 @@ pub enum CoreError {
     Conflict(String),
     #[error("{0}")]
     Forbidden(String),
-    /// The operation exists but this deployment does not offer it.
-    #[error("{0}")]
-    NotSupported(String),
     /// The platform is busy or a dependency is down: the client may retry.
     #[error("temporarily unavailable")]
     Unavailable(#[source] BoxError),

@@ -250,26 +250,7 @@ impl ProfileStore for Memory {
 
     async fn profile(&self, user: &str) -> PortResult<Vec<ProblemStats>> {
         let attempts = self.attempts.lock().unwrap();
-        let mut by_problem: BTreeMap<&str, ProblemStats> = BTreeMap::new();
-        for a in attempts.iter().filter(|a| a.user == user) {
-            let s = by_problem
-                .entry(&a.problem_id)
-                .or_insert_with(|| ProblemStats {
-                    problem_id: a.problem_id.clone(),
-                    attempts: 0,
-                    solved: false,
-                    best_score: None,
-                    first_solved_at: None,
-                    last_attempt_at: a.at,
-                });
-            s.attempts += 1;
-            s.last_attempt_at = s.last_attempt_at.max(a.at);
-            if a.verdict == coderun_protocol::Verdict::AC {
-                s.solved = true;
-                s.first_solved_at = Some(s.first_solved_at.map_or(a.at, |t| t.min(a.at)));
-            }
-        }
-        Ok(by_problem.into_values().collect())
+        Ok(profile_of(attempts.iter().filter(|a| a.user == user)))
     }
 }
 

@@ -84,6 +84,35 @@ pub struct Attempt {
     pub at: Millis,
 }
 
+/// A user's profile from their attempts: one entry per problem, in
+/// problem order. Stores that keep attempts one by one fold them here, so
+/// that "solved", "first solved" and "best score" mean one thing.
+pub fn profile_of<'a>(attempts: impl IntoIterator<Item = &'a Attempt>) -> Vec<ProblemStats> {
+    let mut by_problem: std::collections::BTreeMap<&str, ProblemStats> = Default::default();
+    for a in attempts {
+        let s = by_problem
+            .entry(&a.problem_id)
+            .or_insert_with(|| ProblemStats {
+                problem_id: a.problem_id.clone(),
+                attempts: 0,
+                solved: false,
+                best_score: None,
+                first_solved_at: None,
+                last_attempt_at: a.at,
+            });
+        s.attempts += 1;
+        s.last_attempt_at = s.last_attempt_at.max(a.at);
+        if a.verdict == Verdict::AC {
+            s.solved = true;
+            s.first_solved_at = Some(s.first_solved_at.map_or(a.at, |t| t.min(a.at)));
+        }
+        if let Some(score) = a.score {
+            s.best_score = Some(s.best_score.map_or(score, |b| b.max(score)));
+        }
+    }
+    by_problem.into_values().collect()
+}
+
 /// Solved problems and attempts per user.
 #[async_trait]
 pub trait ProfileStore: Send + Sync {
@@ -181,4 +210,39 @@ pub trait Clock: Send + Sync {
 
 pub trait Ids: Send + Sync {
     fn new_id(&self, now: Millis) -> String;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_counts_attempts_and_keeps_the_first_solve_and_the_best_score() {
+        let a = |problem: &str, verdict, score, at| Attempt {
+            user: "u".into(),
+            problem_id: problem.into(),
+            job_id: format!("{problem}{at}"),
+            verdict,
+            score,
+            at,
+        };
+        let attempts = [
+            a("b", Verdict::WA, None, 5),
+            a("a", Verdict::PA, Some(40.0), 1),
+            a("a", Verdict::AC, Some(100.0), 3),
+            a("a", Verdict::AC, Some(90.0), 2),
+            a("a", Verdict::WA, Some(10.0), 4),
+        ];
+        let p = profile_of(&attempts);
+        assert_eq!(p.len(), 2);
+        assert_eq!(
+            (&p[0].problem_id[..], p[0].attempts, p[0].solved),
+            ("a", 4, true)
+        );
+        assert_eq!(p[0].first_solved_at, Some(2));
+        assert_eq!(p[0].best_score, Some(100.0));
+        assert_eq!(p[0].last_attempt_at, 4);
+        assert_eq!((&p[1].problem_id[..], p[1].solved), ("b", false));
+        assert_eq!(p[1].first_solved_at, None);
+    }
 }

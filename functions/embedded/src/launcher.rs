@@ -151,6 +151,47 @@ impl ProcessLauncher {
     }
 }
 
+/// A job's entry in `live` while its launch is under way; removed again if
+/// the launch fails before a runner took the job.
+struct Claim<'a> {
+    live: &'a Mutex<HashMap<String, String>>,
+    job_id: &'a str,
+    handed_over: bool,
+}
+
+impl<'a> Claim<'a> {
+    /// Claims `job_id` for `launch_id`; the launch already at work on it,
+    /// if there is one.
+    fn take(
+        live: &'a Mutex<HashMap<String, String>>,
+        job_id: &'a str,
+        launch_id: &str,
+    ) -> Result<Claim<'a>, String> {
+        let mut map = lock(live);
+        if let Some(theirs) = map.get(job_id) {
+            return Err(theirs.clone());
+        }
+        map.insert(job_id.to_string(), launch_id.to_string());
+        Ok(Claim {
+            live,
+            job_id,
+            handed_over: false,
+        })
+    }
+
+    fn hand_over(mut self) {
+        self.handed_over = true;
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if !self.handed_over {
+            lock(self.live).remove(self.job_id);
+        }
+    }
+}
+
 /// Why a worker ended, in words for the job's record.
 async fn ended(worker: &mut Worker) -> String {
     match tokio::time::timeout(Duration::from_secs(5), worker.child.wait()).await {
@@ -185,27 +226,20 @@ impl Launcher for ProcessLauncher {
             .await
             .map_err(PortError::internal)?;
         let launch_id = format!("local-{}", self.launches.fetch_add(1, Ordering::Relaxed));
-        {
-            let mut live = lock(&self.live);
-            if let Some(id) = live.get(&l.job_id) {
-                return Ok(id.clone());
-            }
-            live.insert(l.job_id.clone(), launch_id.clone());
-        }
+        let claim = match Claim::take(&self.live, &l.job_id, &launch_id) {
+            Ok(claim) => claim,
+            Err(theirs) => return Ok(theirs),
+        };
         let manifest = self.blobs.path(&l.manifest_key);
         let result = self.blobs.path(&l.result_key);
         let request = format!("{}\t{}\n", manifest.display(), result.display());
         if request.matches('\t').count() != 1 || request.matches('\n').count() != 1 {
-            lock(&self.live).remove(&l.job_id);
             return Err(PortError::internal(
                 "blob paths must not hold tabs or newlines",
             ));
         }
         if let Some(parent) = result.parent() {
-            if let Err(e) = std::fs::create_dir_all(parent) {
-                lock(&self.live).remove(&l.job_id);
-                return Err(PortError::unavailable(e));
-            }
+            std::fs::create_dir_all(parent).map_err(PortError::unavailable)?;
         }
         // A pooled runner may have died while idle: then a fresh one.
         let mut worker = None;
@@ -213,13 +247,7 @@ impl Launcher for ProcessLauncher {
             let pooled = lock(&self.idle).pop();
             let mut w = match pooled {
                 Some(w) => w,
-                None => match self.spawn_worker() {
-                    Ok(w) => w,
-                    Err(e) => {
-                        lock(&self.live).remove(&l.job_id);
-                        return Err(PortError::unavailable(e));
-                    }
-                },
+                None => self.spawn_worker().map_err(PortError::unavailable)?,
             };
             match w.stdin.write_all(request.as_bytes()).await {
                 Ok(()) => {
@@ -233,9 +261,10 @@ impl Launcher for ProcessLauncher {
             }
         }
         let Some(mut worker) = worker else {
-            lock(&self.live).remove(&l.job_id);
             return Err(PortError::unavailable("no runner would take the job"));
         };
+        // From here the job is the runner's: its end removes it from `live`.
+        claim.hand_over();
         let _ = self.events.send(RunnerEvent::Started {
             job_id: l.job_id.clone(),
         });

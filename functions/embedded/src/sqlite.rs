@@ -620,24 +620,27 @@ impl ProfileStore for Db {
         self.read(move |c| {
             let mut stmt = c
                 .prepare_cached(
-                    "SELECT problem_id, COUNT(*), MAX(verdict = 'AC'), MAX(score), \
-                     MIN(CASE WHEN verdict = 'AC' THEN at END), MAX(at) \
-                     FROM attempts WHERE user = ?1 GROUP BY problem_id ORDER BY problem_id",
+                    "SELECT problem_id, job_id, verdict, score, at FROM attempts WHERE user = ?1",
                 )
                 .map_err(storage)?;
             let rows = stmt
-                .query_map([user], |r| {
-                    Ok(ProblemStats {
+                .query_map([&user], |r| {
+                    Ok(Attempt {
+                        user: user.clone(),
                         problem_id: r.get(0)?,
-                        attempts: r.get(1)?,
-                        solved: r.get::<_, i64>(2)? == 1,
-                        best_score: r.get(3)?,
-                        first_solved_at: r.get(4)?,
-                        last_attempt_at: r.get(5)?,
+                        job_id: r.get(1)?,
+                        verdict: r
+                            .get::<_, String>(2)?
+                            .parse()
+                            .unwrap_or(coderun_protocol::Verdict::IE),
+                        score: r.get(3)?,
+                        at: r.get(4)?,
                     })
                 })
                 .map_err(storage)?;
-            rows.map(|r| r.map_err(storage)).collect()
+            let attempts: Vec<Attempt> =
+                rows.map(|r| r.map_err(storage)).collect::<Result<_, _>>()?;
+            Ok(profile_of(&attempts))
         })
         .await
     }

@@ -83,9 +83,6 @@ impl From<CoreError> for ApiError {
             CoreError::NotFound(_) => ApiError::not_found(e.to_string()),
             CoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             CoreError::Forbidden(m) => ApiError::forbidden(m),
-            CoreError::NotSupported(m) => {
-                ApiError::new(StatusCode::NOT_IMPLEMENTED, "not_supported", m)
-            }
             CoreError::Unavailable(_) => {
                 tracing::warn!(error = %chain(&e), "dependency unavailable");
                 let mut a = ApiError::new(

@@ -353,7 +353,7 @@ fn runner_alive() {
     // SAFETY: one valid pollfd, no timeout.
     let n = unsafe { libc::poll(&mut pfd, 1, 0) };
     if n == 1 && pfd.revents & libc::POLLERR != 0 {
-        sys::exit(125);
+        sys::exit(SETUP_FAILED);
     }
 }
 

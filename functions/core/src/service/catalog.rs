@@ -296,10 +296,7 @@ impl Platform {
         if !self.ports.problems.delete_problem(id).await? {
             return Err(CoreError::NotFound("problem"));
         }
-        self.ports
-            .blobs
-            .delete_prefix(&format!("problems/{id}/"))
-            .await?;
+        self.ports.blobs.delete_prefix(&problem_prefix(id)).await?;
         Ok(())
     }
 }

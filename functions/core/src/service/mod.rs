@@ -150,7 +150,8 @@ fn hash_request<T: Serialize>(kind: &str, req: &T) -> String {
     hex(&h.finalize())
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -266,12 +267,7 @@ impl Platform {
     }
 
     async fn discard_blobs(&self, id: &str) {
-        for prefix in [
-            format!("sources/{id}"),
-            format!("jobs/{id}/"),
-            format!("results/{id}/"),
-            format!("imports/{id}"),
-        ] {
+        for prefix in Job::blob_prefixes(id) {
             if let Err(e) = self.ports.blobs.delete_prefix(&prefix).await {
                 warn!(job_id = id, error = %e, "deleting blobs failed");
             }
@@ -428,8 +424,12 @@ impl Platform {
             LogStream::Stderr => "stderr",
             LogStream::Compile => return Ok(String::new()),
         };
-        let key = format!("results/{}/live/{input}.{name}", job.id);
-        let bytes = self.ports.blobs.get(&key).await?.unwrap_or_default();
+        let bytes = self
+            .ports
+            .blobs
+            .get(&job.live_key(input, name))
+            .await?
+            .unwrap_or_default();
         let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         Ok(String::from_utf8_lossy(&bytes[..whole]).into_owned())
     }
