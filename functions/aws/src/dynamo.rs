@@ -27,6 +27,7 @@ use coderun_core::{
 };
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use tracing::instrument;
 
 use crate::error::sort;
 
@@ -259,6 +260,7 @@ pub async fn create_table(client: &Client, name: &str) -> PortResult<()> {
 
 #[async_trait]
 impl JobStore for DynamoStore {
+    #[instrument(skip_all, fields(job_id = %job.id))]
     async fn insert_job(&self, job: &Job, idem: Option<&IdempotencyKey>) -> PortResult<Inserted> {
         let put_job = Put::builder()
             .table_name(&self.table)
@@ -340,6 +342,7 @@ impl JobStore for DynamoStore {
         }
     }
 
+    #[instrument(skip_all, fields(job_id = %id))]
     async fn get_job(&self, id: &str) -> PortResult<Option<Job>> {
         // The id does not tell the kind: both keys in one request.
         let keys = KeysAndAttributes::builder()
@@ -366,6 +369,7 @@ impl JobStore for DynamoStore {
         items.first().map(body).transpose()
     }
 
+    #[instrument(skip_all, fields(job_id = %job.id))]
     async fn replace_job(&self, job: &Job, expected: (Status, u32)) -> PortResult<()> {
         self.client
             .put_item()
@@ -529,6 +533,7 @@ impl JobStore for DynamoStore {
         Ok(Vec::new())
     }
 
+    #[instrument(skip_all, fields(job_id = %id))]
     async fn delete_job(&self, id: &str) -> PortResult<()> {
         for kind in JobKind::ALL {
             self.client

@@ -19,6 +19,7 @@ use aws_sdk_ecs::Client;
 use coderun_core::error::PortError;
 use coderun_core::ports::{Launch, Launcher, PortResult};
 use coderun_protocol::ProblemRef;
+use tracing::instrument;
 
 use crate::error::sort;
 use crate::s3::S3Blobs;
@@ -92,6 +93,7 @@ pub const RESULT_VAR: &str = "CODERUN_RESULT";
 
 #[async_trait]
 impl Launcher for EcsLauncher {
+    #[instrument(skip_all, fields(job_id = %l.job_id))]
     async fn launch(&self, l: &Launch) -> PortResult<String> {
         let task_definition = self.cfg.task_definitions.get(&l.language).ok_or_else(|| {
             PortError::internal(format!("no task definition for language {:?}", l.language))

@@ -12,6 +12,7 @@ use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
 use coderun_core::error::PortError;
 use coderun_core::ports::{Blobs, PortResult};
+use tracing::instrument;
 
 use crate::error::sort;
 
@@ -81,6 +82,7 @@ fn files_under(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 #[async_trait]
 impl Blobs for S3Blobs {
+    #[instrument(skip_all, fields(key = %key))]
     async fn put(&self, key: &str, bytes: Vec<u8>) -> PortResult<()> {
         self.client
             .put_object()
@@ -93,6 +95,7 @@ impl Blobs for S3Blobs {
         Ok(())
     }
 
+    #[instrument(skip_all, fields(key = %key))]
     async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>> {
         let out = match self
             .client
@@ -117,6 +120,7 @@ impl Blobs for S3Blobs {
         Ok(Some(bytes.into_bytes().to_vec()))
     }
 
+    #[instrument(skip_all, fields(prefix = %prefix))]
     async fn put_dir(&self, prefix: &str, dir: &Path) -> PortResult<()> {
         let files = files_under(dir).map_err(PortError::internal)?;
         for chunk in files.chunks(UPLOAD_CONCURRENCY) {
@@ -152,6 +156,7 @@ impl Blobs for S3Blobs {
         Ok(())
     }
 
+    #[instrument(skip_all, fields(prefix = %prefix))]
     async fn delete_prefix(&self, prefix: &str) -> PortResult<()> {
         let mut token = None;
         loop {

@@ -6,6 +6,7 @@ use aws_sdk_sqs::Client;
 use coderun_core::error::PortError;
 use coderun_core::ports::{PortResult, Queue};
 use serde::{Deserialize, Serialize};
+use tracing::instrument;
 
 use crate::error::sort;
 
@@ -33,6 +34,7 @@ impl SqsQueue {
 
 #[async_trait]
 impl Queue for SqsQueue {
+    #[instrument(skip_all, fields(job_id = %job_id))]
     async fn send(&self, job_id: &str) -> PortResult<()> {
         let body = serde_json::to_string(&JobMessage {
             job_id: job_id.to_string(),

@@ -20,7 +20,7 @@ use coderun_protocol::ProblemRef;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::{mpsc, Semaphore};
-use tracing::{info, warn};
+use tracing::{info, instrument, warn};
 
 use crate::blobs::DirBlobs;
 
@@ -213,6 +213,7 @@ async fn ended(worker: &mut Worker) -> String {
 
 #[async_trait]
 impl Launcher for ProcessLauncher {
+    #[instrument(skip_all, fields(job_id = %l.job_id))]
     async fn launch(&self, l: &Launch) -> PortResult<String> {
         // Launching a job whose runner is at work does nothing (a
         // redelivered message), like ECS RunTask with the same client token.

@@ -13,6 +13,7 @@ use coderun_core::{
     Job, JobCounts, JobQuery, Millis, Page, Problem, ProblemStats, Session, Status,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use tracing::instrument;
 
 /// Readers: enough for status polling on a few cores; SQLite in WAL mode
 /// lets them all read while the writer writes.
@@ -223,6 +224,7 @@ fn verdict_str(job: &Job) -> Option<String> {
 
 #[async_trait]
 impl JobStore for Db {
+    #[instrument(skip_all, fields(job_id = %job.id))]
     async fn insert_job(&self, job: &Job, key: Option<&IdempotencyKey>) -> PortResult<Inserted> {
         let job = job.clone();
         let key = key.cloned();
@@ -282,6 +284,7 @@ impl JobStore for Db {
         .await
     }
 
+    #[instrument(skip_all, fields(job_id = %id))]
     async fn get_job(&self, id: &str) -> PortResult<Option<Job>> {
         let id = id.to_string();
         self.read(move |c| {
@@ -296,6 +299,7 @@ impl JobStore for Db {
         .await
     }
 
+    #[instrument(skip_all, fields(job_id = %job.id))]
     async fn replace_job(&self, job: &Job, expected: (Status, u32)) -> PortResult<()> {
         let job = job.clone();
         let body = serde_json::to_string(&job).map_err(corrupt)?;
@@ -456,6 +460,7 @@ impl JobStore for Db {
         .await
     }
 
+    #[instrument(skip_all, fields(job_id = %id))]
     async fn delete_job(&self, id: &str) -> PortResult<()> {
         let id = id.to_string();
         self.write(move |c| {

@@ -170,5 +170,11 @@ pub fn router(state: AppState) -> Router {
         }
         _ => app.fallback(not_found),
     };
-    app.with_state(state)
+    // One span per request (method, path, status, latency; never headers,
+    // which carry tokens): the handlers' spans nest inside it.
+    let traced = tower_http::trace::TraceLayer::new_for_http()
+        .make_span_with(tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::INFO))
+        .on_request(())
+        .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO));
+    app.layer(traced).with_state(state)
 }

@@ -129,6 +129,7 @@ impl Intake {
 
     /// Answers for the job the request made (or found, when replayed).
     async fn answer(self, state: &AppState, (job, created): (Job, bool)) -> ApiResult<Response> {
+        tracing::Span::current().record("job_id", job.id.as_str());
         finish_or_accept(state, &self.caller, job, created, self.wait).await
     }
 }

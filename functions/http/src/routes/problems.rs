@@ -13,6 +13,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
 use crate::AppState;
+use tracing::instrument;
 
 use super::{accepted, rate_limit, ApiResult, PageParams, DEFAULT_PAGE};
 
@@ -77,6 +78,7 @@ fn saved(saved: Saved, status: StatusCode) -> Response {
 
 #[utoipa::path(get, path = "/imports/{id}", tag = "setter", security(("bearer" = [])),
     responses((status = 200, body = ImportView), (status = 404, body = crate::error::ErrorBody)))]
+#[instrument(skip_all, fields(job_id = %id))]
 pub async fn get_import(
     State(state): State<AppState>,
     caller: Caller,
@@ -90,6 +92,7 @@ pub async fn get_import(
     responses((status = 201, body = SavedProblem),
         (status = 202, body = ImportView, description = "a runner verifies the package first: follow Location"),
         (status = 409, body = crate::error::ErrorBody)))]
+#[instrument(skip_all)]
 pub async fn create_problem(
     State(state): State<AppState>,
     caller: Caller,
@@ -102,6 +105,7 @@ pub async fn create_problem(
 #[utoipa::path(put, path = "/problems/{id}", tag = "setter", request_body = ProblemRequest,
     security(("bearer" = [])), responses((status = 200, body = SavedProblem),
         (status = 202, body = ImportView, description = "a runner verifies the package first: follow Location")))]
+#[instrument(skip_all)]
 pub async fn replace_problem(
     State(state): State<AppState>,
     caller: Caller,
@@ -117,6 +121,7 @@ pub async fn replace_problem(
 
 #[utoipa::path(delete, path = "/problems/{id}", tag = "setter", security(("bearer" = [])),
     responses((status = 204)))]
+#[instrument(skip_all)]
 pub async fn delete_problem(
     State(state): State<AppState>,
     caller: Caller,
@@ -144,6 +149,7 @@ pub struct ImportParams {
     responses((status = 201, body = SavedProblem),
         (status = 202, body = ImportView, description = "a runner verifies the package first: follow Location"),
         (status = 422, body = crate::error::ErrorBody)))]
+#[instrument(skip_all)]
 pub async fn import_problem(
     State(state): State<AppState>,
     caller: Caller,

@@ -18,6 +18,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
 use crate::AppState;
+use tracing::instrument;
 
 use super::{list, ApiResult, Intake, JobPage, PageParams, WaitParams, DEFAULT_PAGE};
 
@@ -25,6 +26,7 @@ use super::{list, ApiResult, Intake, JobPage, PageParams, WaitParams, DEFAULT_PA
     security(("bearer" = [])),
     responses((status = 202, body = JobView), (status = 200, body = RunView, description = "finished within ?wait"),
         (status = 422, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
+#[instrument(skip_all, fields(job_id))]
 pub async fn create_run(
     State(state): State<AppState>,
     intake: Intake,
@@ -59,6 +61,7 @@ pub async fn list_runs(
 
 #[utoipa::path(get, path = "/runs/{id}", tag = "runs", security(("bearer" = [])),
     responses((status = 200, body = RunView), (status = 404, body = crate::error::ErrorBody)))]
+#[instrument(skip_all, fields(job_id = %id))]
 pub async fn get_run(
     State(state): State<AppState>,
     caller: Caller,
@@ -87,6 +90,7 @@ pub struct LogParams {
 #[utoipa::path(get, path = "/runs/{id}/logs", tag = "runs", params(LogParams), security(("bearer" = [])),
     responses((status = 200, body = LogPage, description = "JSON, or text/event-stream with follow=true: \
         `status` events, `line` events and a final `end` event")))]
+#[instrument(skip_all, fields(job_id = %id))]
 pub async fn run_logs(
     State(state): State<AppState>,
     caller: Caller,

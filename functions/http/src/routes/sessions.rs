@@ -9,6 +9,7 @@ use coderun_core::views::*;
 use crate::auth::Caller;
 use crate::extract::Json;
 use crate::AppState;
+use tracing::instrument;
 
 use super::{ApiResult, Intake, WaitParams};
 
@@ -50,6 +51,7 @@ pub async fn update_session(
 
 #[utoipa::path(post, path = "/sessions/{id}/run", tag = "sessions", params(WaitParams),
     security(("bearer" = [])), responses((status = 202, body = JobView)))]
+#[instrument(skip_all, fields(session_id = %id, job_id))]
 pub async fn run_session(
     State(state): State<AppState>,
     Path(id): Path<String>,

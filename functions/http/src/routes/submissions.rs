@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Caller;
 use crate::extract::{Json, Query};
 use crate::AppState;
+use tracing::instrument;
 
 use super::{
     accepted, idempotency_key, list, rate_limit, ApiResult, Intake, JobPage, WaitParams,
@@ -24,6 +25,7 @@ use super::{
     params(WaitParams), security(("bearer" = [])),
     responses((status = 202, body = JobView), (status = 200, body = SubmissionView, description = "finished within ?wait"),
         (status = 404, body = crate::error::ErrorBody)))]
+#[instrument(skip_all, fields(job_id))]
 pub async fn create_submission(
     State(state): State<AppState>,
     intake: Intake,
@@ -103,6 +105,7 @@ pub async fn list_submissions(
 
 #[utoipa::path(get, path = "/submissions/{id}", tag = "submissions", security(("bearer" = [])),
     responses((status = 200, body = SubmissionView), (status = 404, body = crate::error::ErrorBody)))]
+#[instrument(skip_all, fields(job_id = %id))]
 pub async fn get_submission(
     State(state): State<AppState>,
     caller: Caller,
@@ -115,6 +118,7 @@ pub async fn get_submission(
 
 #[utoipa::path(post, path = "/submissions/{id}/rejudge", tag = "setter", security(("bearer" = [])),
     responses((status = 202, body = JobView, description = "a new submission judging the same source")))]
+#[instrument(skip_all, fields(job_id = %id))]
 pub async fn rejudge(
     State(state): State<AppState>,
     caller: Caller,
