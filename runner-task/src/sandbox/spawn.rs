@@ -19,6 +19,9 @@ use super::{
     Command, Layer, Limits, Profile, Sandbox, SandboxError, Stdin, Stdout,
 };
 
+/// A Landlock policy and the paths it opens, as the child applies them.
+type LandlockRules<'a> = (&'a super::landlock::Policy, &'a [(&'a CStr, Access)]);
+
 /// Inside paths of the full profile.
 const BOX_INSIDE: &str = "/box";
 const TMP_INSIDE: &str = "/tmp";
@@ -74,27 +77,7 @@ impl Sandbox {
         //    monitor::finish), its mounts and its Landlock rules.
         let lent = ownership::Lent::lend(cmd.box_dir.as_ref(), &cmd.private, host_user, !full)?;
         let binds = self.binds(&cmd.binds, cmd.box_dir.as_ref());
-        let mounts = if full {
-            Some(mounts::Plan::new(
-                arena,
-                &self.skeletons,
-                &binds,
-                limits.file_size_bytes,
-                scratch_files(&limits),
-            )?)
-        } else {
-            None
-        };
-        let landlock = match &self.landlock {
-            Some(policy) => {
-                let mut paths = Vec::new();
-                for (p, access) in self.landlock_paths(&binds, &places.tmp) {
-                    paths.push((arena.cstr(p.as_os_str().as_bytes())?, access));
-                }
-                Some((arena.put(*policy)?, arena.slice(&paths)?))
-            }
-            None => None,
-        };
+        let (mounts, landlock) = self.file_system(arena, &binds, &limits, &places.tmp)?;
         // 6. Who it runs as: in its own user namespace, the slot's program
         //    id (a runner that is not root can map only its own uid, as the
         //    namespace's root: the program keeps that capability-less id);
@@ -164,18 +147,9 @@ impl Sandbox {
         // 9. What the parent keeps to supervise it.
         drop(report_w);
         let (stdout, stderr) = streams.parents_ends();
-        let meter = scratch.as_ref().map(|dir| {
-            meter::Meter::new(
-                host_user,
-                dir.clone(),
-                Arc::clone(&self.shared_writable),
-                meter::Totals {
-                    memory_bytes: cmd.memory_bytes,
-                    scratch_bytes: limits.file_size_bytes,
-                    scratch_files: scratch_files(&limits),
-                },
-            )
-        });
+        let meter = scratch
+            .as_ref()
+            .map(|dir| self.meter(dir, host_user, cmd.memory_bytes, &limits));
         Ok(monitor::Parts {
             pidfd,
             started,
@@ -193,6 +167,53 @@ impl Sandbox {
             live: cmd.live,
             gate: gate.map(|(_, w)| w),
         })
+    }
+
+    /// The run's walls on the file system, laid out in the arena: its mount
+    /// plan (its own root, full profile) and its Landlock rules.
+    fn file_system<'a>(
+        &self,
+        arena: &'a arena::Arena,
+        binds: &[Bind],
+        limits: &Limits,
+        tmp: &str,
+    ) -> Result<(Option<&'a mounts::Plan<'a>>, Option<LandlockRules<'a>>), SandboxError> {
+        let mounts = if self.profile == Profile::Full {
+            Some(mounts::Plan::new(
+                arena,
+                &self.skeletons,
+                binds,
+                limits.file_size_bytes,
+                scratch_files(limits),
+            )?)
+        } else {
+            None
+        };
+        let landlock = match &self.landlock {
+            Some(policy) => {
+                let mut paths = Vec::new();
+                for (p, access) in self.landlock_paths(binds, tmp) {
+                    paths.push((arena.cstr(p.as_os_str().as_bytes())?, access));
+                }
+                Some((arena.put(*policy)?, arena.slice(&paths)?))
+            }
+            None => None,
+        };
+        Ok((mounts, landlock))
+    }
+
+    /// The restricted profile's meter of the run's totals (see `meter`).
+    fn meter(&self, scratch: &Path, uid: u32, memory_bytes: u64, limits: &Limits) -> meter::Meter {
+        meter::Meter::new(
+            uid,
+            scratch.to_path_buf(),
+            Arc::clone(&self.shared_writable),
+            meter::Totals {
+                memory_bytes,
+                scratch_bytes: limits.file_size_bytes,
+                scratch_files: scratch_files(limits),
+            },
+        )
     }
 
     /// The host paths the run sees: the command's, and its box (at /box of
@@ -246,7 +267,7 @@ impl Sandbox {
         let (host_root, host_user) = self.host_ids(slot.index);
         let cgroup_v2 = match &slot.cgroup {
             Some(cg) => cg.birth_dir().map_err(|source| SandboxError::Create {
-                what: "the run's cgroup",
+                what: "cgroup for the run",
                 source,
             })?,
             None => None,
