@@ -629,6 +629,15 @@ pub fn enter_thread(files: &[PathBuf]) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    /// Slot `slot-0` of a v2 tree injected at `root`.
+    fn v2_slot(root: &Path) -> Slot {
+        let layout = Layout::V2 {
+            dir: root.to_path_buf(),
+            mount: root.to_path_buf(),
+        };
+        Slot::create(&layout, "slot-0").unwrap()
+    }
+
     #[test]
     fn a_full_v1_slot_is_the_programs_when_its_pages_fill_half_the_limit() {
         let tmp = tempfile::tempdir().unwrap();
@@ -651,11 +660,7 @@ mod tests {
     #[test]
     fn a_full_v2_slot_is_the_programs_only_when_its_pages_reach_the_limit() {
         let tmp = tempfile::tempdir().unwrap();
-        let layout = Layout::V2 {
-            dir: tmp.path().to_path_buf(),
-            mount: tmp.path().to_path_buf(),
-        };
-        let slot = Slot::create(&layout, "slot-0").unwrap();
+        let slot = v2_slot(tmp.path());
         slot.prepare(64 << 20, 10).unwrap();
         let stat = tmp.path().join("slot-0/memory.stat");
         // 40 MiB of the program's beside a compiler's page cache: the cache
@@ -670,11 +675,7 @@ mod tests {
     #[test]
     fn slot_writes_limits_and_reads_counters_from_an_injected_root() {
         let tmp = tempfile::tempdir().unwrap();
-        let layout = Layout::V2 {
-            dir: tmp.path().to_path_buf(),
-            mount: tmp.path().to_path_buf(),
-        };
-        let slot = Slot::create(&layout, "slot-0").unwrap();
+        let slot = v2_slot(tmp.path());
         let d = tmp.path().join("slot-0");
         fs::write(d.join("memory.events"), "oom 0\noom_kill 2\n").unwrap();
         fs::write(d.join("cpu.stat"), "usage_usec 1000\n").unwrap();
@@ -698,11 +699,7 @@ mod tests {
     #[test]
     fn each_v2_run_is_born_in_a_leaf_of_its_own_whose_peak_is_its() {
         let tmp = tempfile::tempdir().unwrap();
-        let layout = Layout::V2 {
-            dir: tmp.path().to_path_buf(),
-            mount: tmp.path().to_path_buf(),
-        };
-        let slot = Slot::create(&layout, "slot-0").unwrap();
+        let slot = v2_slot(tmp.path());
         let d = tmp.path().join("slot-0");
         assert_eq!(
             fs::read_to_string(d.join("cgroup.subtree_control")).unwrap(),
