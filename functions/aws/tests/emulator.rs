@@ -39,30 +39,10 @@ async fn store() -> (DynamoStore, aws_sdk_dynamodb::Client, String) {
 
 fn job(id: &str, user: &str, kind: JobKind, created_at: i64) -> Job {
     Job {
-        id: id.into(),
-        kind,
-        user: user.into(),
-        language: "python3".into(),
-        status: Status::Queued,
         problem_id: (kind == JobKind::Submission).then(|| "sum".into()),
-        problem_version: None,
-        session_id: None,
-        rejudge_of: None,
-        limits: None,
         input_count: 1,
-        verdict: None,
-        score: None,
-        outcome: None,
-        time_ms: None,
-        memory_kb: None,
-        attempts: 0,
-        launch: None,
-        error: None,
-        callback_url: None,
-        created_at,
-        started_at: None,
-        finished_at: None,
         expires_at: (kind == JobKind::Run).then_some(created_at + 7 * 86_400_000),
+        ..Job::queued(id.into(), kind, user, "python3", created_at)
     }
 }
 

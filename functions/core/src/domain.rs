@@ -146,6 +146,36 @@ pub struct Job {
 }
 
 impl Job {
+    /// A job just accepted: queued, nothing run or decided yet.
+    pub fn queued(id: String, kind: JobKind, user: &str, language: &str, now: Millis) -> Job {
+        Job {
+            id,
+            kind,
+            user: user.to_string(),
+            language: language.to_string(),
+            status: Status::Queued,
+            problem_id: None,
+            problem_version: None,
+            session_id: None,
+            rejudge_of: None,
+            limits: None,
+            input_count: 0,
+            verdict: None,
+            score: None,
+            outcome: None,
+            time_ms: None,
+            memory_kb: None,
+            attempts: 0,
+            launch: None,
+            error: None,
+            callback_url: None,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            expires_at: None,
+        }
+    }
+
     pub fn source_key(&self) -> String {
         format!("sources/{}", self.id)
     }

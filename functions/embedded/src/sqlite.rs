@@ -659,30 +659,9 @@ mod tests {
 
     fn job(id: &str, user: &str) -> Job {
         Job {
-            id: id.into(),
-            kind: JobKind::Submission,
-            user: user.into(),
-            language: "c".into(),
-            status: Status::Queued,
             problem_id: Some("sum".into()),
             problem_version: Some(1),
-            session_id: None,
-            rejudge_of: None,
-            limits: None,
-            input_count: 0,
-            verdict: None,
-            score: None,
-            outcome: None,
-            time_ms: None,
-            memory_kb: None,
-            attempts: 0,
-            launch: None,
-            error: None,
-            callback_url: None,
-            created_at: 1,
-            started_at: None,
-            finished_at: None,
-            expires_at: None,
+            ..Job::queued(id.into(), JobKind::Submission, user, "c", 1)
         }
     }
 

@@ -189,32 +189,7 @@ impl Platform {
 
     fn new_job(&self, kind: JobKind, who: &Principal, language: &str) -> Job {
         let now = self.now();
-        Job {
-            id: self.ports.ids.new_id(now),
-            kind,
-            user: who.user.clone(),
-            language: language.to_string(),
-            status: Status::Queued,
-            problem_id: None,
-            problem_version: None,
-            session_id: None,
-            rejudge_of: None,
-            limits: None,
-            input_count: 0,
-            verdict: None,
-            score: None,
-            outcome: None,
-            time_ms: None,
-            memory_kb: None,
-            attempts: 0,
-            launch: None,
-            error: None,
-            callback_url: None,
-            created_at: now,
-            started_at: None,
-            finished_at: None,
-            expires_at: None,
-        }
+        Job::queued(self.ports.ids.new_id(now), kind, &who.user, language, now)
     }
 
     /// Stores the blobs, then the record (claiming the idempotency key),
