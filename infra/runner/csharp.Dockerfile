@@ -18,6 +18,8 @@ RUN rm -f /etc/apt/sources.list.d/debian.sources \
  && echo "deb [check-valid-until=no] http://snapshot.debian.org/archive/debian-security/${SNAPSHOT} bookworm-security main" >> /etc/apt/sources.list \
  && apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      libmono-system-net-http4.0-cil \
+      libnewtonsoft-json-cil-dev \
       mono-mcs \
       mono-runtime \
  && rm -rf /var/lib/apt/lists/* /usr/share/doc /usr/share/man

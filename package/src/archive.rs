@@ -208,6 +208,69 @@ fn unpack_tar_gz(bytes: &[u8], dest: &Path, budget: &mut Budget) -> Result<(), A
     Ok(())
 }
 
+/// The files of a program sent as a zip: regular files side by side (or
+/// all under one top directory), read in memory within `max_files` and
+/// `max_bytes` (a compression bomb stops at the limit).
+pub fn program_files_from_zip(
+    bytes: &[u8],
+    max_files: usize,
+    max_bytes: u64,
+) -> Result<Vec<(String, Vec<u8>)>, ArchiveError> {
+    let corrupt = |e: zip::result::ZipError| ArchiveError::Corrupt("zip", e.to_string());
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(corrupt)?;
+    if zip.len() > max_files.saturating_mul(2) + 1 {
+        return Err(ArchiveError::TooManyEntries);
+    }
+    let mut files: Vec<(Vec<String>, Vec<u8>)> = Vec::new();
+    let mut total = 0u64;
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).map_err(corrupt)?;
+        let name = entry.name().to_string();
+        let rel = safe_path(&name)?;
+        if entry.is_dir() {
+            continue;
+        }
+        if entry.unix_mode().unwrap_or(0) & 0o170000 == 0o120000 {
+            return Err(ArchiveError::Entry(name, "links are not program files"));
+        }
+        if files.len() == max_files {
+            return Err(ArchiveError::TooManyEntries);
+        }
+        let mut content = Vec::new();
+        let left = max_bytes - total;
+        entry.by_ref().take(left + 1).read_to_end(&mut content)?;
+        if content.len() as u64 > left {
+            return Err(ArchiveError::TooLarge);
+        }
+        total += content.len() as u64;
+        let parts = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        files.push((parts, content));
+    }
+    // One top directory holding everything is the program's, not a file's.
+    let top = files
+        .first()
+        .and_then(|(p, _)| (p.len() == 2).then(|| p[0].clone()));
+    let strip = top.is_some_and(|t| files.iter().all(|(p, _)| p.len() == 2 && p[0] == t));
+    files
+        .into_iter()
+        .map(|(mut parts, content)| {
+            if strip {
+                parts.remove(0);
+            }
+            match parts.as_slice() {
+                [name] => Ok((name.clone(), content)),
+                _ => Err(ArchiveError::Entry(
+                    parts.join("/"),
+                    "a program's files sit side by side, not in directories",
+                )),
+            }
+        })
+        .collect()
+}
+
 /// Keeps the executable bit (validators may be scripts); nothing else.
 fn set_executable(path: &Path, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -348,5 +411,59 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = unpack(Format::Zip, &bytes, dir.path()).unwrap_err();
         assert!(matches!(e, ArchiveError::TooLarge), "{e}");
+    }
+
+    fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, content) in files {
+            if name.ends_with('/') {
+                w.add_directory(*name, opts).unwrap();
+            } else {
+                w.start_file(*name, opts).unwrap();
+                w.write_all(content).unwrap();
+            }
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn program_zips_give_files_side_by_side_within_limits() {
+        let flat = zip_of(&[("main.py", b"import u"), ("u.py", b"X = 1")]);
+        let files = program_files_from_zip(&flat, 8, 1024).unwrap();
+        assert_eq!(files[0], ("main.py".to_string(), b"import u".to_vec()));
+        assert_eq!(files.len(), 2);
+        // One top directory is stripped.
+        let top = zip_of(&[("sol/", b""), ("sol/main.py", b""), ("sol/u.py", b"")]);
+        let names: Vec<String> = program_files_from_zip(&top, 8, 1024)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["main.py", "u.py"]);
+        for (bad, why) in [
+            (
+                zip_of(&[("a/main.py", b""), ("b/u.py", b"")]),
+                "side by side",
+            ),
+            (zip_of(&[("../main.py", b"")]), ""),
+        ] {
+            let e = program_files_from_zip(&bad, 8, 1024).unwrap_err();
+            assert!(
+                matches!(e, ArchiveError::Entry(..)) && e.to_string().contains(why),
+                "{e}"
+            );
+        }
+        let big = zip_of(&[("main.py", &[b'x'; 2000])]);
+        assert!(matches!(
+            program_files_from_zip(&big, 8, 1024),
+            Err(ArchiveError::TooLarge)
+        ));
+        let many = zip_of(&[("a.py", b""), ("b.py", b""), ("c.py", b"")]);
+        assert!(matches!(
+            program_files_from_zip(&many, 2, 1024),
+            Err(ArchiveError::TooManyEntries)
+        ));
     }
 }

@@ -28,7 +28,9 @@ impl Default for Compare {
     fn default() -> Self {
         Compare {
             mode: Mode::Tokens,
-            case_sensitive: true,
+            // The format's default validator: case-insensitive unless told
+            // `case_sensitive`.
+            case_sensitive: false,
             float_abs: None,
             float_rel: None,
         }
@@ -233,10 +235,15 @@ mod tests {
     }
 
     #[test]
-    fn tokens_ignore_whitespace_but_not_case() {
+    fn tokens_ignore_whitespace_and_case_unless_told_case_sensitive() {
         let c = Compare::default();
         assert!(ok(&c, "1  2\n\n3\r\n", "1 2 3"));
-        assert!(!ok(&c, "Yes", "YES"));
+        assert!(ok(&c, "Yes", "YES"));
+        assert!(!ok(
+            &Compare::from_flags("case_sensitive").unwrap(),
+            "Yes",
+            "YES"
+        ));
         assert!(!ok(&c, "1 2", "1 2 3"));
         assert!(!ok(&c, "1 2 3 4", "1 2 3"));
         assert!(!ok(&c, "", "0"));

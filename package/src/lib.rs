@@ -7,6 +7,9 @@
 
 pub mod archive;
 pub mod checker;
+pub mod expectations;
+pub mod latex;
 mod package;
+pub mod scoring;
 
 pub use package::*;

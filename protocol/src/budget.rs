@@ -32,7 +32,12 @@ pub fn judge(time_limit_ms: u64, tests: u32) -> Duration {
         time_ms: time_limit_ms.clamp(1, Limits::MAX_TIME_MS),
         ..Limits::default()
     };
-    let per_test = ms(run.wall_ms()) + ms(validator_limits().wall_ms());
+    // A package may give its validator up to the longest time a run has.
+    let validator = Limits {
+        time_ms: Limits::MAX_TIME_MS,
+        ..validator_limits()
+    };
+    let per_test = ms(run.wall_ms()) + ms(validator.wall_ms());
     (SLACK + compile() * 2 + per_test * tests.max(1)).min(MAX)
 }
 

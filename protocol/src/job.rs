@@ -116,6 +116,10 @@ pub struct RunResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub isolation: Vec<Layer>,
+    /// With an input's `expected_output`, when the program ran to its end:
+    /// whether it printed that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_matches: Option<bool>,
 }
 
 /// One test of a judged submission.
@@ -133,6 +137,17 @@ pub struct TestResult {
     pub message: Option<String>,
 }
 
+/// A test data group's score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupScore {
+    /// `secret/<group>`.
+    pub name: String,
+    pub score: f64,
+    /// None: unbounded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_score: Option<f64>,
+}
+
 /// Result of judging one submission.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JudgeResult {
@@ -143,6 +158,9 @@ pub struct JudgeResult {
     pub max_score: Option<f64>,
     pub compile_output: String,
     pub tests: Vec<TestResult>,
+    /// Scoring problems with test data groups: each group's score.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupScore>,
     /// Slowest test and largest memory, for display.
     pub time_ms: u64,
     pub memory_kb: u64,
@@ -171,6 +189,20 @@ pub struct Input {
     pub stdin: String,
     #[serde(default)]
     pub args: Vec<String>,
+    /// What the program should print: its result says whether it did
+    /// (see [`same_output`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_output: Option<String>,
+}
+
+/// Whether a program's output is the expected one, as Judge0 compares them:
+/// spaces and tabs at the end of each line, and blank lines and spaces at
+/// the end, do not count.
+pub fn same_output(output: &str, expected: &str) -> bool {
+    fn lines(s: &str) -> impl Iterator<Item = &str> {
+        s.trim_end().split('\n').map(str::trim_end)
+    }
+    lines(output).eq(lines(expected))
 }
 
 /// Where a judged job's problem comes from.
@@ -212,7 +244,11 @@ pub enum Work {
 pub struct Manifest {
     pub job_id: String,
     pub language: String,
+    /// The program's entry point.
     pub source: String,
+    /// The program's other files, beside the entry point in its directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<crate::lang::SourceFile>,
     pub work: Work,
 }
 
@@ -231,6 +267,7 @@ impl Manifest {
         if self.source.len() > MAX_SOURCE_BYTES {
             return Err(format!("source is larger than {MAX_SOURCE_BYTES} bytes"));
         }
+        crate::lang::files::check_files(&self.files, MAX_SOURCE_BYTES - self.source.len())?;
         if let Work::Run { inputs, limits } = &self.work {
             if inputs.is_empty() || inputs.len() > MAX_INPUTS {
                 return Err(format!("inputs: between 1 and {MAX_INPUTS} are allowed"));
@@ -239,6 +276,15 @@ impl Manifest {
                 if input.stdin.len() > MAX_STDIN_BYTES {
                     return Err(format!(
                         "inputs[{i}].stdin is larger than {MAX_STDIN_BYTES} bytes"
+                    ));
+                }
+                if input
+                    .expected_output
+                    .as_ref()
+                    .is_some_and(|e| e.len() > MAX_STDIN_BYTES)
+                {
+                    return Err(format!(
+                        "inputs[{i}].expected_output is larger than {MAX_STDIN_BYTES} bytes"
                     ));
                 }
                 if input.args.len() > MAX_ARGS
@@ -297,6 +343,16 @@ pub enum JobState {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn outputs_compare_as_judge0_compares_them() {
+        assert!(same_output("3\n", "3"));
+        assert!(same_output("1 2 \r\n3\t\n\n\n", "1 2\n3"));
+        assert!(!same_output("1\n\n2\n", "1\n2\n"));
+        assert!(!same_output(" 3\n", "3\n"));
+        assert!(!same_output("3\n", "4\n"));
+        assert!(same_output("", "\n \n"));
+    }
+
     use super::*;
 
     #[test]
@@ -305,6 +361,7 @@ mod tests {
             job_id: "job-1".into(),
             language: "python3".into(),
             source: "print(1)".into(),
+            files: Vec::new(),
             work: Work::Run {
                 inputs: vec![Input::default()],
                 limits: Limits::default(),
@@ -323,6 +380,7 @@ mod tests {
             job_id: "../etc".into(),
             language: "c".into(),
             source: String::new(),
+            files: Vec::new(),
             work: Work::Run {
                 inputs: vec![],
                 limits: Limits::default(),

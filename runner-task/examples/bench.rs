@@ -3,7 +3,9 @@
 //! under bubblewrap with comparable isolation, and under our full profile,
 //! the three taken in turns; the same in the restricted profile (the layers
 //! Fargate allows) against bare;
-//! and the judge's overhead per test on a 200-test problem.
+//! the judge's overhead per test on a 200-test problem; and every
+//! language's starter program (it reads a name, greets it) run bare with
+//! its run command against the same program in the sandbox.
 //!
 //! `scripts/bench` builds it in release mode and installs bubblewrap.
 
@@ -11,7 +13,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::io::Write;
+
 use runner_task::judge::{self, Problem};
+use runner_task::lang::LANGUAGES;
 use runner_task::package::Package;
 use runner_task::runner::{Program, Runner};
 use runner_task::sandbox::{self, Limits, Sandbox, Stdin};
@@ -100,6 +105,125 @@ fn sandboxed(runner: &Runner, program: &Program) {
     assert_eq!(o.exit_code, Some(0));
 }
 
+/// Runs per language in the start-up table: 20, or
+/// `CODERUN_BENCH_LANGUAGE_RUNS` (the JVM's and the BEAM's take a tenth of
+/// a second or more each).
+fn language_runs() -> usize {
+    std::env::var("CODERUN_BENCH_LANGUAGE_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(20)
+}
+
+/// The starter's run command as the sandbox would run it, on the host:
+/// the same argv and environment, `{box}` the program's directory and
+/// `{tmp}` a scratch directory; it greets "world" from its stdin.
+fn bare_starter(runner: &Runner, program: &Program, scratch: &Path) -> impl FnMut() {
+    let cmd = runner.command(
+        program,
+        Limits::default(),
+        &[],
+        Stdin::Null,
+        sandbox::Stdout::Capture,
+    );
+    let fill = |s: &str| {
+        s.replace("{box}", program.box_dir().to_str().unwrap())
+            .replace("{tmp}", scratch.to_str().unwrap())
+    };
+    let exe = fill(&cmd.program);
+    let args: Vec<String> = cmd.args.iter().map(|a| fill(a)).collect();
+    let env: Vec<(String, String)> = cmd.env.iter().map(|(k, v)| (k.clone(), fill(v))).collect();
+    let id = program.lang().id;
+    move || {
+        let mut child = Command::new(&exe)
+            .args(&args)
+            .env_clear()
+            .envs(env.iter().cloned())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"world\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.stdout, b"Hello, world!\n", "{id} bare");
+    }
+}
+
+/// The starter in the sandbox.
+fn sandboxed_starter(runner: &Runner, program: &Program) {
+    let o = runner
+        .run(
+            program,
+            Limits::default(),
+            &[],
+            Stdin::Bytes(b"world\n".to_vec()),
+        )
+        .unwrap();
+    assert_eq!(o.stdout, b"Hello, world!\n", "{}", program.lang().id);
+}
+
+/// Medians of `n` runs of each way, taken in turns.
+fn time_pair(n: usize, a: &mut dyn FnMut(), b: &mut dyn FnMut()) -> [Duration; 2] {
+    for _ in 0..3 {
+        a();
+        b();
+    }
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    for round in 0..n {
+        let order: [(&mut dyn FnMut(), &mut Vec<Duration>); 2] = if round % 2 == 0 {
+            [(&mut *a, &mut ta), (&mut *b, &mut tb)]
+        } else {
+            [(&mut *b, &mut tb), (&mut *a, &mut ta)]
+        };
+        for (f, times) in order {
+            let t = Instant::now();
+            f();
+            times.push(t.elapsed());
+        }
+    }
+    [median(ta), median(tb)]
+}
+
+/// Every language's starter, bare against sandboxed.
+fn languages(runner: &Runner) {
+    let scratch = tempfile::tempdir().unwrap();
+    println!();
+    println!(
+        "start-up of each language's starter (reads a name, greets it), median of {} runs each, taken in turns (ms)",
+        language_runs()
+    );
+    println!(
+        "{:<12} {:<22} {:>9} {:>9} {:>12}",
+        "language", "release", "bare", "coderun", "coderun/bare"
+    );
+    settle();
+    // `CODERUN_BENCH_LANGUAGES=lua,bash` measures only those.
+    let only = std::env::var("CODERUN_BENCH_LANGUAGES").unwrap_or_default();
+    for lang in LANGUAGES
+        .iter()
+        .filter(|l| only.is_empty() || only.split(',').any(|id| id == l.id))
+    {
+        let program = runner
+            .prepare(runner.toolchain(lang.id).unwrap(), lang.hello.as_bytes())
+            .unwrap();
+        assert!(program.compiled(), "{}: {:?}", lang.id, program.compile);
+        let mut bare = bare_starter(runner, &program, scratch.path());
+        let [b, o] = time_pair(language_runs(), &mut bare, &mut || {
+            sandboxed_starter(runner, &program)
+        });
+        println!(
+            "{:<12} {:<22} {:>9.2} {:>9.2} {:>11.2}x",
+            lang.id,
+            lang.release,
+            ms(b),
+            ms(o),
+            ms(o) / ms(b)
+        );
+    }
+}
+
 /// The layers `runner`'s sandbox applies, by name.
 fn layers(runner: &Runner) -> Vec<String> {
     runner.sandbox.layers().iter().map(|l| l.name()).collect()
@@ -157,6 +281,10 @@ fn main() {
     })
     .expect("the full profile is needed for this benchmark");
     let runner = Runner::new(sb, &work.path().join("work")).unwrap();
+    if std::env::args().any(|a| a == "--languages") {
+        languages(&runner);
+        return;
+    }
 
     // A static C binary that does nothing.
     let c = runner
@@ -293,4 +421,6 @@ fn main() {
     let overhead = (ms(total) - 200.0 * ms(echo_bare)) / 200.0;
     println!();
     println!("judge, 200 tests (median of 5): total {:.1} ms; the program's own run (bare) {:.2} ms; judge overhead per test {:.2} ms", ms(total), ms(echo_bare), overhead);
+
+    languages(&runner);
 }

@@ -14,7 +14,7 @@ use crate::judge::{self, Problem};
 use crate::lang::{self, LANGUAGES};
 use crate::package::Package;
 use crate::protocol::RunStatus;
-use crate::runner::Runner;
+use crate::runner::{ProgramFiles, Runner};
 use crate::sandbox::{self, Limits, Profile, Sandbox, Stdin};
 use crate::verify;
 
@@ -100,6 +100,22 @@ pub enum Cmd {
         #[arg(long, env = "CODERUN_RESULT", hide_env_values = true)]
         result: String,
     },
+    /// Serve jobs from a chain of mailboxes (a warm runner on AWS) until
+    /// idle for the idle window. The first mailbox's URLs come from the
+    /// environment (CODERUN_MAILBOX, CODERUN_MAILBOX_PUT), never the
+    /// command line.
+    Mailbox {
+        #[arg(long, env = "CODERUN_MAILBOX", hide_env_values = true)]
+        mailbox: String,
+        #[arg(long, env = "CODERUN_MAILBOX_PUT", hide_env_values = true)]
+        mailbox_put: String,
+        /// Seconds to wait for the first job before retiring.
+        #[arg(long, env = "CODERUN_IDLE_SECONDS", default_value_t = 600)]
+        idle_seconds: u64,
+        /// The runner's id, for its logs.
+        #[arg(long, env = "CODERUN_RUNNER", default_value = "runner")]
+        id: String,
+    },
 }
 
 /// Exit codes.
@@ -140,7 +156,11 @@ impl Cli {
                     version: Option<String>,
                     #[serde(skip_serializing_if = "Option::is_none")]
                     reason: Option<String>,
-                    packages: &'static [&'static str],
+                    release: &'static str,
+                    /// Runtime memory allowed beyond the user's limit.
+                    memory_overhead_mb: u64,
+                    libraries: Vec<&'static str>,
+                    packages: Vec<&'static str>,
                 }
                 let entries: Vec<Entry> = LANGUAGES
                     .iter()
@@ -153,7 +173,10 @@ impl Cli {
                             available: tc.is_ok(),
                             version: tc.as_ref().ok().and_then(|t| t.version()),
                             reason: tc.err(),
-                            packages: l.packages,
+                            release: l.release,
+                            memory_overhead_mb: l.memory_overhead_mb,
+                            libraries: l.libraries.iter().map(|x| x.name).collect(),
+                            packages: l.all_packages(),
                         }
                     })
                     .collect();
@@ -174,9 +197,14 @@ impl Cli {
                     ..Limits::default()
                 };
                 limits.validate()?;
-                let lang = language_of(language.as_deref(), source)?;
-                let src = std::fs::read(source)
-                    .with_context(|| format!("reading {}", source.display()))?;
+                // A file, or a directory of the program's files.
+                let given = match language {
+                    Some(_) => Some(language_of(language.as_deref(), source)?),
+                    None if source.is_dir() => None,
+                    None => Some(language_of(None, source)?),
+                };
+                let files =
+                    ProgramFiles::read_as(source, given, &[]).map_err(anyhow::Error::msg)?;
                 let input = match stdin {
                     Some(p) => Stdin::Fd(
                         std::fs::File::open(p)
@@ -186,8 +214,8 @@ impl Cli {
                     None => Stdin::Null,
                 };
                 let runner = self.runner()?;
-                let tc = runner.toolchain(lang.id)?;
-                let program = runner.prepare(tc, &src)?;
+                let tc = runner.toolchain(files.lang.id)?;
+                let program = runner.prepare_with(tc, &files.source, &files.extra)?;
                 let result = if program.compiled() {
                     let out = runner.run(&program, limits, args, input)?;
                     job::run_result(
@@ -223,7 +251,8 @@ impl Cli {
                     .or(pkg.time_limit_ms)
                     .context("the package states no time limit: pass --time-limit or run `runner-task verify` on it first")?;
                 let prob = Problem::prepare(&runner, &pkg)?;
-                let program = runner.prepare(runner.toolchain(lang.id)?, &src)?;
+                let program =
+                    prob.prepare_submission(&runner, runner.toolchain(lang.id)?, &src, &[])?;
                 let result = prob.judge(
                     &runner,
                     &program,
@@ -240,22 +269,21 @@ impl Cli {
                 let pkg = Package::load(dir)?;
                 let runner = self.runner()?;
                 eprintln!(
-                    "{:<48} {:>8} {:>8} {:>8}",
-                    "submission", "expected", "verdict", "time ms"
+                    "{:<48} {:>8} {:>8}  expected",
+                    "submission", "verdict", "time ms"
                 );
                 let report = verify::verify(&runner, &pkg, *time_limit, &mut |r| {
-                    let expected = r
-                        .expected
-                        .map(|v| v.to_string())
-                        .unwrap_or_else(|| "?".into());
+                    let expected = r.expected.as_deref().unwrap_or("nothing");
                     let mark = if r.agrees { "" } else { "  <-- disagrees" };
                     eprintln!(
-                        "{:<48} {:>8} {:>8} {:>8}{mark}",
+                        "{:<48} {:>8} {:>8}  {expected}{mark}",
                         r.submission,
-                        expected,
                         r.verdict.to_string(),
                         r.time_ms
                     );
+                    for unmet in &r.unmet {
+                        eprintln!("    - {unmet}");
+                    }
                     if let Some(e) = &r.error {
                         eprintln!("    {e}");
                     }
@@ -271,8 +299,25 @@ impl Cli {
                     report.disagreements.len(),
                     report.submissions.len()
                 );
+                let failures = [
+                    ("input", &report.input_validation),
+                    ("answer", &report.answer_validation),
+                ]
+                .into_iter()
+                .flat_map(|(kind, v)| v.failures.iter().map(move |f| (kind, f)));
+                for (kind, f) in failures {
+                    eprintln!(
+                        "{kind} validator {}{}: {}",
+                        f.validator,
+                        f.test
+                            .as_deref()
+                            .map(|t| format!(" refused {t}"))
+                            .unwrap_or_default(),
+                        f.message
+                    );
+                }
                 print_json(&report)?;
-                Ok(if report.disagreements.is_empty() {
+                Ok(if report.is_consistent() {
                     0
                 } else {
                     EXIT_DISAGREEMENT
@@ -298,6 +343,24 @@ impl Cli {
                     writeln!(out, "{answer}")?;
                     out.flush()?;
                 }
+                Ok(0)
+            }
+            Cmd::Mailbox {
+                mailbox,
+                mailbox_put,
+                idle_seconds,
+                id,
+            } => {
+                let runner = self.runner()?;
+                let first = crate::protocol::mailbox::Mailbox {
+                    get: mailbox.clone(),
+                    put: mailbox_put.clone(),
+                };
+                let idle = std::time::Duration::from_secs(
+                    (*idle_seconds).min(crate::protocol::mailbox::MAX_IDLE_SECONDS),
+                );
+                let (served, ended) = crate::mailbox::serve(&runner, id, first, idle)?;
+                eprintln!("runner {id}: served {served} jobs; {ended:?}");
                 Ok(0)
             }
             Cmd::Job { manifest, result } => {

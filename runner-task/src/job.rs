@@ -23,11 +23,59 @@ fn is_url(s: &str) -> bool {
 }
 
 fn agent() -> ureq::Agent {
+    agent_with(Duration::from_secs(60))
+}
+
+/// An HTTP agent whose requests give up after `timeout` and whose non-2xx
+/// answers are errors.
+pub(crate) fn agent_with(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(60)))
+        .timeout_global(Some(timeout))
         .http_status_as_error(true)
         .build()
         .into()
+}
+
+/// Whether another attempt could mend `e` (transport trouble, 5xx, 408,
+/// 429), as opposed to a refusal (an expired or wrong URL).
+pub(crate) fn passing(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::StatusCode(code) => *code >= 500 || *code == 408 || *code == 429,
+        ureq::Error::Io(_)
+        | ureq::Error::Timeout(_)
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::HostNotFound => true,
+        _ => false,
+    }
+}
+
+/// PUTs `body` to a presigned URL, retrying passing errors after each of
+/// `delays`; `what` names it in the messages.
+pub(crate) fn put_retrying(
+    http: &ureq::Agent,
+    url: &str,
+    body: &[u8],
+    delays: &[Duration],
+    what: &str,
+) -> anyhow::Result<()> {
+    let mut delays = delays.iter();
+    loop {
+        let err = match http
+            .put(url)
+            .header("content-type", "application/json")
+            .send(body)
+        {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        match delays.next() {
+            Some(delay) if passing(&err) => {
+                eprintln!("{what} failed ({err}); trying again");
+                std::thread::sleep(*delay);
+            }
+            _ => return Err(err).with_context(|| what.to_string()),
+        }
+    }
 }
 
 /// Reads the manifest (at most [`protocol::MAX_MANIFEST_BYTES`]).
@@ -142,32 +190,7 @@ const UPLOAD_BACKOFF: [Duration; 3] = [
 /// wrong URL) is not. The error makes the runner exit non-zero, so the
 /// platform sees a stopped task without a result and runs the job again.
 fn upload(url: &str, body: &[u8]) -> anyhow::Result<()> {
-    let mut delays = UPLOAD_BACKOFF.iter();
-    loop {
-        let err = match agent()
-            .put(url)
-            .header("content-type", "application/json")
-            .send(body)
-        {
-            Ok(_) => return Ok(()),
-            Err(e) => e,
-        };
-        let passing = match &err {
-            ureq::Error::StatusCode(code) => *code >= 500 || *code == 408 || *code == 429,
-            ureq::Error::Io(_)
-            | ureq::Error::Timeout(_)
-            | ureq::Error::ConnectionFailed
-            | ureq::Error::HostNotFound => true,
-            _ => false,
-        };
-        match delays.next() {
-            Some(delay) if passing => {
-                eprintln!("uploading the result failed ({err}); trying again");
-                std::thread::sleep(*delay);
-            }
-            _ => return Err(err).context("uploading the result"),
-        }
-    }
+    put_retrying(&agent(), url, body, &UPLOAD_BACKOFF, "uploading the result")
 }
 
 /// Where live output of a job goes: `live/` beside a result file (local
@@ -241,7 +264,7 @@ fn run_inputs(
     live: Option<&Path>,
 ) -> anyhow::Result<()> {
     let tc = runner.toolchain(&m.language)?;
-    let program = runner.prepare_for_runs(tc, m.source.as_bytes())?;
+    let program = runner.prepare_for_runs(tc, m.source.as_bytes(), &extra_files(m))?;
     result.compile = program.compile.clone();
     if let Some(dir) = live {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -285,9 +308,22 @@ fn run_inputs(
             result.runs.push(ce);
             continue;
         }
-        result.runs.push(run_result(out, None));
+        let mut run = run_result(out, None);
+        if let Some(expected) = &inputs[i].expected_output {
+            run.output_matches = (run.status == RunStatus::OK)
+                .then(|| crate::protocol::same_output(&run.stdout, expected));
+        }
+        result.runs.push(run);
     }
     Ok(())
+}
+
+/// The program's files beside its entry point.
+fn extra_files(m: &Manifest) -> Vec<(String, Vec<u8>)> {
+    m.files
+        .iter()
+        .map(|f| (f.name.clone(), f.content.clone().into_bytes()))
+        .collect()
 }
 
 /// A submission judged against a problem's tests.
@@ -298,13 +334,13 @@ fn judge_source(
     time_limit_ms: Option<u64>,
     result: &mut JobResult,
 ) -> anyhow::Result<()> {
-    let tc = runner.toolchain(&m.language)?;
-    let program = runner.prepare(tc, m.source.as_bytes())?;
-    result.compile = program.compile.clone();
     // A fetched package lives as long as the judging.
     let (_fetched, dir) = problem_dir(runner, problem)?;
     let pkg = Package::load(&dir)?;
     let problem = judge::Problem::prepare(runner, &pkg)?;
+    let tc = runner.toolchain(&m.language)?;
+    let program = problem.prepare_submission(runner, tc, m.source.as_bytes(), &extra_files(m))?;
+    result.compile = program.compile.clone();
     let time_limit_ms = time_limit_ms
         .or(pkg.time_limit_ms)
         .context("the problem has no time limit: run `runner-task verify` on it first")?;
@@ -348,6 +384,7 @@ pub fn compile_error_run(runner: &Runner, program: &crate::runner::Program) -> R
         compile_output: program.compile.as_ref().map(|c| c.output.clone()),
         error: None,
         isolation: runner.sandbox.layers().to_vec(),
+        output_matches: None,
     }
 }
 
@@ -371,5 +408,6 @@ pub fn run_result(out: crate::sandbox::Outcome, compile_output: Option<String>) 
         compile_output,
         error: None,
         isolation: out.isolation,
+        output_matches: None,
     }
 }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod job;
 pub mod judge;
 pub mod lang;
+pub mod mailbox;
 pub mod runner;
 pub mod sandbox;
 pub mod verify;

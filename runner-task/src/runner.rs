@@ -35,6 +35,9 @@ pub struct Program {
     pub main: String,
     pub compile: Option<CompileReport>,
     box_dir: PathBuf,
+    /// A test's own copy holding its files (`.files`): runs in its box,
+    /// where the files are, rather than in a scratch directory.
+    runs_in_box: bool,
 }
 
 impl Program {
@@ -45,6 +48,11 @@ impl Program {
     /// The host directory holding the compiled program.
     pub fn box_dir(&self) -> &Path {
         &self.box_dir
+    }
+
+    /// Its entry point's file name in its box (`main.py`, `Main.java`).
+    pub fn source_file(&self) -> String {
+        source_file_name(&self.toolchain, &self.main)
     }
 
     /// Fills a language template: the toolchain's placeholders and `{main}`.
@@ -73,6 +81,168 @@ impl Drop for Program {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.box_dir);
     }
+}
+
+/// The name a program whose entry point is `main` (`{main}` in the
+/// language's templates) gets for it in its box.
+fn source_file_name(toolchain: &Toolchain, main: &str) -> String {
+    toolchain
+        .fill(toolchain.lang.source_file, 0, 0)
+        .replace("{main}", main)
+}
+
+/// Files and directories a test's `.files` and its program's box may hold.
+const MAX_TEST_FILES: usize = 10_000;
+
+/// What a tree copied by [`copy_tree`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tree {
+    /// A package's (or part of one): symbolic links are followed (a
+    /// package's test groups may be links), files are copied readable by
+    /// anyone (the copy's root directory is what keeps them private).
+    Package,
+    /// A compiled program's box: files are hard links (the program is
+    /// shared, never written), symbolic links are not followed (a
+    /// compiler's could point anywhere).
+    Box,
+}
+
+/// Copies the tree `from` into the directory `to`, replacing what is there
+/// of the same name (the link, never what it links to); at most `budget`
+/// entries.
+fn copy_tree(from: &Path, to: &Path, tree: Tree, budget: &mut usize) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        *budget = budget
+            .checked_sub(1)
+            .ok_or_else(|| std::io::Error::other(format!("{}: too many files", from.display())))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let meta = match tree {
+            Tree::Package => std::fs::metadata(&src)?,
+            Tree::Box => std::fs::symlink_metadata(&src)?,
+        };
+        if meta.is_dir() {
+            if !dst.is_dir() {
+                std::fs::create_dir(&dst)?;
+                std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755))?;
+            }
+            copy_tree(&src, &dst, tree, budget)?;
+        } else if meta.is_file() {
+            match std::fs::remove_file(&dst) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            if tree == Tree::Box && std::fs::hard_link(&src, &dst).is_ok() {
+                continue;
+            }
+            std::fs::copy(&src, &dst)?;
+            let mode = match tree {
+                Tree::Package => 0o644,
+                Tree::Box => meta.permissions().mode() & 0o755 | 0o444,
+            };
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(mode))?;
+        }
+    }
+    Ok(())
+}
+
+/// A program's files read from a file or a directory: its language (from
+/// the extensions), its entry point (the language's rule, `preferred`
+/// stems first among several sources) and the files beside it.
+#[derive(Debug)]
+pub struct ProgramFiles {
+    pub lang: &'static Language,
+    pub source: Vec<u8>,
+    pub extra: Vec<(String, Vec<u8>)>,
+}
+
+impl ProgramFiles {
+    pub fn read(path: &Path, preferred: &[&str]) -> Result<ProgramFiles, String> {
+        Self::read_as(path, None, preferred)
+    }
+
+    /// Like [`ProgramFiles::read`], in `lang` when given.
+    pub fn read_as(
+        path: &Path,
+        lang: Option<&'static Language>,
+        preferred: &[&str],
+    ) -> Result<ProgramFiles, String> {
+        let shown = path.display();
+        let mut files = read_files(path)?;
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        let lang = match lang {
+            Some(l) => l,
+            None => lang::files::language_of(&names).map_err(|e| format!("{shown}: {e}"))?,
+        };
+        let listed: Vec<(&str, &[u8])> = files.iter().map(|(n, c)| (n.as_str(), &c[..])).collect();
+        let entry = lang::files::entry_point(lang, &listed, preferred)
+            .map_err(|e| format!("{shown}: {e}"))?;
+        let (_, source) = files.remove(entry);
+        Ok(ProgramFiles {
+            lang,
+            source,
+            extra: files,
+        })
+    }
+}
+
+impl ProgramFiles {
+    /// The files with a package's constants substituted (its own programs:
+    /// validators and example submissions, never a user's).
+    pub fn with_constants(mut self, pkg: &crate::package::Package) -> ProgramFiles {
+        if pkg.constants.is_empty() {
+            return self;
+        }
+        self.source = pkg.substitute(&self.source);
+        for (_, content) in &mut self.extra {
+            *content = pkg.substitute(content);
+        }
+        self
+    }
+}
+
+impl ProgramFiles {
+    /// A package's `build`/`run` program: every file of its directory,
+    /// beside the step that builds it (`source`).
+    pub fn scripts(path: &Path, build: &[u8]) -> Result<ProgramFiles, String> {
+        Ok(ProgramFiles {
+            lang: &lang::PACKAGE_SCRIPTS,
+            source: build.to_vec(),
+            extra: read_files(path)?,
+        })
+    }
+}
+
+/// The files of a program: the file itself, or those of its directory (by
+/// name, at most [`lang::files::MAX_FILES`]).
+fn read_files(path: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let shown = path.display();
+    if !path.is_dir() {
+        return Ok(vec![read_named(path)?]);
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| format!("{shown}: {e}"))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    entries.sort();
+    if entries.len() > lang::files::MAX_FILES {
+        return Err(format!(
+            "{shown}: {} files; at most {}",
+            entries.len(),
+            lang::files::MAX_FILES
+        ));
+    }
+    entries.iter().map(|f| read_named(f)).collect()
+}
+
+/// A file's name and bytes.
+fn read_named(path: &Path) -> Result<(String, Vec<u8>), String> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((name.into_owned(), bytes))
 }
 
 /// The runner: a sandbox plus a place for job boxes.
@@ -133,7 +303,10 @@ impl Runner {
         std::fs::set_permissions(copy.path(), std::fs::Permissions::from_mode(0o700))
             .map_err(RunError::Box)?;
         let to = copy.path().join("package");
-        copy_tree(dir, &to).map_err(RunError::Box)?;
+        std::fs::create_dir(&to).map_err(RunError::Box)?;
+        // As many entries as an uploaded package may have.
+        let mut budget = crate::archive::MAX_ENTRIES;
+        copy_tree(dir, &to, Tree::Package, &mut budget).map_err(RunError::Box)?;
         Ok((Some(copy), to))
     }
 
@@ -149,11 +322,10 @@ impl Runner {
         &self,
         toolchain: Toolchain,
         source: &[u8],
+        extra: &[(String, Vec<u8>)],
     ) -> Result<Program, RunError> {
-        if toolchain.lang.startup_syntax_errors.is_empty() {
-            return self.prepare(toolchain, source);
-        }
-        self.prepare_inner(toolchain, source, &[], false)
+        let check = toolchain.lang.startup_syntax_errors.is_empty();
+        self.prepare_inner(toolchain, source, extra, check)
     }
 
     /// Like [`Runner::prepare`], with extra files (headers, modules) beside
@@ -165,6 +337,12 @@ impl Runner {
         extra: &[(String, Vec<u8>)],
     ) -> Result<Program, RunError> {
         self.prepare_inner(toolchain, source, extra, true)
+    }
+
+    /// The name a program's entry point gets in its box (`main.py`,
+    /// `Main.java` after the source's class).
+    pub fn entry_file_name(&self, toolchain: &Toolchain, source: &[u8]) -> String {
+        source_file_name(toolchain, &lang::main_class(toolchain.lang, source))
     }
 
     fn prepare_inner(
@@ -181,18 +359,47 @@ impl Runner {
             main,
             compile: None,
             box_dir,
+            runs_in_box: false,
         };
         let lang = program.lang();
-        let source_file = program.fill(lang.source_file, &Limits::default());
+        let source_file = program.source_file();
         for (name, bytes) in extra {
             if name.contains('/') || *name == source_file || name.starts_with('.') {
                 continue;
             }
             std::fs::write(program.box_dir.join(name), bytes).map_err(RunError::Box)?;
         }
-        std::fs::write(program.box_dir.join(&source_file), source).map_err(RunError::Box)?;
+        let source = program.toolchain.front_end(source);
+        std::fs::write(program.box_dir.join(&source_file), &source).map_err(RunError::Box)?;
+        for (name, text) in lang.support_files {
+            std::fs::write(program.box_dir.join(name), text).map_err(RunError::Box)?;
+        }
         if let Some(compile) = lang.compile.filter(|_| compile) {
             let mut cmd = program.command_for(compile, lang::compile_limits());
+            // `{sources}`: the program's other sources, then its entry
+            // point (modules before their users), for compilers that take
+            // them all.
+            let mut others: Vec<String> = extra
+                .iter()
+                .map(|(name, _)| name.clone())
+                .filter(|n| *n != source_file && lang::files::is_source_of(lang, n))
+                .collect();
+            others.sort();
+            let sources: Vec<String> = others
+                .into_iter()
+                .chain([source_file.clone()])
+                .map(|n| format!("{{box}}/{n}"))
+                .collect();
+            cmd.args = std::mem::take(&mut cmd.args)
+                .into_iter()
+                .flat_map(|a| {
+                    if a == "{sources}" {
+                        sources.clone()
+                    } else {
+                        vec![a]
+                    }
+                })
+                .collect();
             cmd.binds = program.toolchain.compile_binds();
             cmd.box_dir = Some((program.box_dir.clone(), true));
             cmd.cwd = "{box}".into();
@@ -235,11 +442,35 @@ impl Runner {
         cmd.args.extend(args.iter().cloned());
         cmd.binds = program.toolchain.run_binds();
         cmd.box_dir = Some((program.box_dir.clone(), false));
+        if program.runs_in_box {
+            cmd.cwd = "{box}".into();
+        }
         cmd.memory_bytes = (limits.memory_mb + lang.memory_overhead_mb) << 20;
         cmd.limit_address_space = lang.limit_address_space;
         cmd.stdin = stdin;
         cmd.stdout = stdout;
         cmd
+    }
+
+    /// A copy of a compiled program with a test's files (`.files`) in its
+    /// box, its working directory: the program's files are hard links (the
+    /// compiled program is shared, never written: a test file of the same
+    /// name replaces the link, not what it links to), the test's copies.
+    /// Gone when dropped.
+    pub fn with_files(&self, program: &Program, files: &Path) -> Result<Program, RunError> {
+        let box_dir = self.scratch_dir("box").map_err(RunError::Box)?;
+        let copy = Program {
+            toolchain: program.toolchain.clone(),
+            main: program.main.clone(),
+            compile: None,
+            box_dir,
+            runs_in_box: true,
+        };
+        let mut budget = MAX_TEST_FILES;
+        copy_tree(&program.box_dir, &copy.box_dir, Tree::Box, &mut budget)
+            .map_err(RunError::Box)?;
+        copy_tree(files, &copy.box_dir, Tree::Package, &mut budget).map_err(RunError::Box)?;
+        Ok(copy)
     }
 
     /// Runs a compiled program once.
@@ -356,22 +587,4 @@ fn only_root_enters(dir: &Path) -> bool {
     };
     dir.ancestors()
         .any(|a| std::fs::metadata(a).is_ok_and(|m| m.uid() == 0 && m.mode() & 0o077 == 0))
-}
-
-/// Copies a directory tree, following symbolic links (a package's test
-/// groups may be links), with files readable by anyone: the copy's root
-/// directory is what keeps them private.
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        if std::fs::metadata(&src)?.is_dir() {
-            copy_tree(&src, &dst)?;
-        } else {
-            std::fs::copy(&src, &dst)?;
-            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o644))?;
-        }
-    }
-    Ok(())
 }

@@ -2,8 +2,14 @@
 //! (reached only through `AWS_ENDPOINT_URL`), a platform over them, and the
 //! steps the cloud would take (ECS recording a task, Fargate running it).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tower::ServiceExt;
 
 use coderun_aws::dynamo::create_table;
 use coderun_aws::{s3_client, sdk_config, DynamoStore, S3Blobs, SqsQueue};
@@ -69,24 +75,6 @@ pub async fn task(ecs: &aws_sdk_ecs::Client, cluster: &str, arn: &str) -> aws_sd
     tasks.tasks()[0].clone()
 }
 
-/// The runner's arguments as the task's container overrides give them:
-/// the command, then the URLs from the environment as the arguments
-/// `runner-task job` reads them from (`--manifest` from CODERUN_MANIFEST,
-/// `--result` from CODERUN_RESULT).
-pub fn command_of(task: &aws_sdk_ecs::types::Task) -> Vec<String> {
-    let o = &task.overrides().unwrap().container_overrides()[0];
-    let mut args = o.command().to_vec();
-    for kv in o.environment() {
-        let flag = match kv.name().unwrap() {
-            coderun_aws::ecs::MANIFEST_VAR => "--manifest",
-            coderun_aws::ecs::RESULT_VAR => "--result",
-            other => panic!("unexpected variable {other}"),
-        };
-        args.extend([flag.to_string(), kv.value().unwrap().to_string()]);
-    }
-    args
-}
-
 /// The container overrides of a task, as ECS would measure them (JSON).
 pub fn overrides_json(task: &aws_sdk_ecs::types::Task) -> String {
     let o = &task.overrides().unwrap().container_overrides()[0];
@@ -99,28 +87,258 @@ pub fn overrides_json(task: &aws_sdk_ecs::types::Task) -> String {
         .to_string()
 }
 
-/// Plays Fargate: the runner with exactly the task's arguments, in the
-/// restricted profile; returns its exit code.
-pub async fn play_fargate(task: &aws_sdk_ecs::types::Task) -> i32 {
-    run_runner(command_of(task)).await
+/// `family/runner-…/seq` of a launch id: the runner and its mailbox.
+pub fn runner_of(launch: &str) -> (String, u64) {
+    let mut parts = launch.split('/');
+    let (_, id, seq) = (parts.next(), parts.next().unwrap(), parts.next().unwrap());
+    (id.to_string(), seq.parse().unwrap())
 }
 
-/// The runner with these arguments, in the restricted profile; its exit
-/// code (1 when it fails, as the binary's `main` would exit).
-pub async fn run_runner(command: Vec<String>) -> i32 {
-    tokio::task::spawn_blocking(move || {
-        let args = ["runner-task", "--profile", "restricted"]
+/// The runner-task binary `scripts/test` builds beside this test.
+pub fn runner_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("runner-task");
+    assert!(
+        bin.exists(),
+        "{} is missing: `cargo build -p runner-task` first (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// One runner task that Fargate runs here: the runner's process.
+struct Process {
+    child: std::process::Child,
+    task: aws_sdk_ecs::types::Task,
+    _work: tempfile::TempDir,
+}
+
+/// Plays Fargate: starts the runner-task process of a recorded task, with
+/// exactly its command and environment, in the restricted profile; and
+/// tells, when it ends, what ECS would send.
+pub struct Fargate {
+    ecs: aws_sdk_ecs::Client,
+    cluster: String,
+    bin: PathBuf,
+    processes: Mutex<HashMap<String, Process>>,
+    /// Runners' messages go nowhere (a benchmark's output stays its own).
+    pub quiet: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Fargate {
+    fn drop(&mut self) {
+        for (_, mut p) in self.processes.lock().unwrap().drain() {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+    }
+}
+
+impl Fargate {
+    /// The recorded task of runner `id`.
+    pub async fn task_of(&self, id: &str) -> aws_sdk_ecs::types::Task {
+        task_of(&self.ecs, &self.cluster, id).await
+    }
+
+    /// Starts runner `id`'s task unless it runs; its task.
+    pub async fn start(&self, id: &str) -> aws_sdk_ecs::types::Task {
+        if let Some(p) = self.processes.lock().unwrap().get(id) {
+            return p.task.clone();
+        }
+        let task = self.task_of(id).await;
+        let o = &task.overrides().unwrap().container_overrides()[0];
+        let work = tempfile::tempdir().unwrap();
+        let mut command = std::process::Command::new(&self.bin);
+        // A runner ends with whoever plays Fargate, as a task would.
+        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command
+            .args(["--profile", "restricted", "--work-dir"])
+            .arg(work.path())
+            .args(o.command())
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .envs(
+                o.environment()
+                    .iter()
+                    .map(|kv| (kv.name().unwrap(), kv.value().unwrap())),
+            )
+            .stderr(if self.quiet.load(std::sync::atomic::Ordering::Relaxed) {
+                std::process::Stdio::null()
+            } else {
+                std::process::Stdio::inherit()
+            })
+            .spawn()
+            .unwrap();
+        self.processes.lock().unwrap().insert(
+            id.to_string(),
+            Process {
+                child,
+                task: task.clone(),
+                _work: work,
+            },
+        );
+        task
+    }
+
+    /// Freezes runner `id`'s process (SIGSTOP): it stops answering while
+    /// its task runs on.
+    pub fn freeze(&self, id: &str) {
+        let procs = self.processes.lock().unwrap();
+        let pid = procs.get(id).expect("no such runner process").child.id();
+        // SAFETY: a plain signal to our own child.
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
+    }
+
+    /// Kills runner `id`'s process (a host lost, an out-of-memory kill).
+    pub fn is_running(&self, id: &str) -> bool {
+        let mut procs = self.processes.lock().unwrap();
+        procs
+            .get_mut(id)
+            .is_some_and(|p| p.child.try_wait().unwrap().is_none())
+    }
+
+    pub fn kill(&self, id: &str) {
+        let mut procs = self.processes.lock().unwrap();
+        let p = procs.get_mut(id).expect("no such runner process");
+        p.child.kill().unwrap();
+    }
+
+    /// The runners whose process ended since the last call, each with the
+    /// event of its task's stop; they are forgotten.
+    #[allow(dead_code)] // the benchmark's (functions/api/examples/aws-latency.rs)
+    pub fn reap(&self) -> Vec<(String, serde_json::Value)> {
+        let mut procs = self.processes.lock().unwrap();
+        let ended: Vec<String> = procs
+            .iter_mut()
+            .filter_map(|(id, p)| p.child.try_wait().unwrap().map(|_| id.clone()))
+            .collect();
+        ended
             .into_iter()
-            .map(String::from)
-            .chain(command);
-        let cli = <runner_task::cli::Cli as clap::Parser>::try_parse_from(args).unwrap();
-        cli.execute().unwrap_or_else(|e| {
-            eprintln!("runner-task: {e:#}");
-            1
-        })
-    })
-    .await
-    .unwrap()
+            .map(|id| {
+                let mut p = procs.remove(&id).unwrap();
+                let code = p.child.wait().unwrap().code().unwrap_or(137);
+                (id, stop_event(&p.task, code))
+            })
+            .collect()
+    }
+
+    /// Waits (up to `within`) for runner `id`'s process to end; the
+    /// "ECS Task State Change" event of its task's stop.
+    pub async fn stopped(&self, id: &str, within: Duration) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let ended = {
+                let mut procs = self.processes.lock().unwrap();
+                let p = procs.get_mut(id).expect("no such runner process");
+                p.child
+                    .try_wait()
+                    .unwrap()
+                    .map(|status| (status, p.task.clone()))
+            };
+            if let Some((status, task)) = ended {
+                return stop_event(&task, status.code().unwrap_or(137));
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "runner {id} still runs after {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// `ann`, a user without roles, as the core sees her.
+pub fn ann() -> coderun_core::Principal {
+    coderun_core::Principal {
+        user: "ann".into(),
+        name: None,
+        roles: vec![],
+    }
+}
+
+/// What ECS sends when `task`'s runner exited with `exit`.
+fn stop_event(task: &aws_sdk_ecs::types::Task, exit: i32) -> serde_json::Value {
+    coderun_aws::sample_events::ecs_task_state(serde_json::json!({
+        "lastStatus": "STOPPED", "desiredStatus": "STOPPED",
+        "startedBy": task.started_by(), "taskArn": task.task_arn(),
+        "taskDefinitionArn": task.task_definition_arn(),
+        "stopCode": "EssentialContainerExited",
+        "stoppedReason": "Essential container in task exited",
+        "containers": [{"name": "runner", "exitCode": exit}]}))
+}
+
+/// How the pool of an emulator environment behaves.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub idle: Duration,
+    pub take_timeout: Duration,
+    pub max_runners: u32,
+    pub min_warm: u32,
+}
+
+impl Default for PoolOptions {
+    fn default() -> PoolOptions {
+        PoolOptions {
+            idle: Duration::from_secs(600),
+            take_timeout: Duration::from_secs(20),
+            max_runners: 50,
+            min_warm: 0,
+        }
+    }
+}
+
+/// An API Gateway HTTP API (payload 2.0) event with the JWT authorizer's
+/// claims for `sub`, as the `api` function receives it. `sam` is in the
+/// `setter` group.
+pub fn event(
+    method: &str,
+    path: &str,
+    sub: &str,
+    body: Option<Value>,
+) -> axum::http::Request<axum::body::Body> {
+    let groups = if sub == "sam" { "[setter]" } else { "[]" };
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let e = json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
+        "headers": {"host": "api.example.com", "content-type": "application/json"},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com",
+            "domainPrefix": "api", "requestId": "r", "routeKey": "$default", "stage": "$default",
+            "time": "26/Nov/2026:14:00:00 +0000", "timeEpoch": 1_795_700_000_000_i64,
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "203.0.113.1", "userAgent": "test"},
+            "authorizer": {"jwt": {"claims": {"sub": sub, "cognito:username": sub,
+                                               "cognito:groups": groups}, "scopes": null}}
+        },
+        "body": body.map(|b| b.to_string()),
+        "isBase64Encoded": false
+    });
+    let req = lambda_http::request::from_str(&e.to_string()).unwrap();
+    let (parts, body) = req.into_parts();
+    axum::http::Request::from_parts(parts, axum::body::Body::from(body.to_vec()))
+}
+
+pub async fn call(
+    app: &axum::Router,
+    req: axum::http::Request<axum::body::Body>,
+) -> (StatusCode, Value) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 /// A platform over fresh emulator resources: table, bucket, queue, ECS
@@ -132,9 +350,48 @@ pub struct AwsEnv {
     pub ecs: aws_sdk_ecs::Client,
     pub cluster: String,
     pub blobs: S3Blobs,
+    pub fargate: Fargate,
+    pub table: String,
+    #[allow(dead_code)] // the benchmark's (functions/api/examples/aws-latency.rs)
+    pub bucket: String,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+impl AwsEnv {
+    /// The job as stored.
+    pub async fn job(&self, id: &str) -> coderun_core::Job {
+        self.platform
+            .ports()
+            .jobs
+            .get_job(id)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// How many runner tasks were started in this environment's cluster.
+    pub async fn tasks_started(&self) -> usize {
+        self.ecs
+            .list_tasks()
+            .cluster(&self.cluster)
+            .send()
+            .await
+            .unwrap()
+            .task_arns()
+            .len()
+    }
+
+    /// The pool's records.
+    pub fn pool(&self) -> coderun_aws::pool::PoolStore {
+        coderun_aws::pool::PoolStore::new(self.dynamodb.clone(), &self.table)
+    }
 }
 
 pub async fn aws_env() -> AwsEnv {
+    aws_env_with(PoolOptions::default()).await
+}
+
+pub async fn aws_env_with(pool: PoolOptions) -> AwsEnv {
     assert!(
         std::env::var_os("AWS_ENDPOINT_URL").is_some(),
         "the AWS end-to-end tests need the emulator: scripts/test starts moto server"
@@ -159,7 +416,7 @@ pub async fn aws_env() -> AwsEnv {
         .unwrap()
         .queue_url
         .unwrap();
-    env_over(conf, table, bucket, queue_url).await
+    env_over(conf, table, bucket, queue_url, pool).await
 }
 
 /// A platform over the table, bucket and queue that the LocalStack init
@@ -177,6 +434,7 @@ pub async fn hooked_env() -> AwsEnv {
         var("CODERUN_TABLE"),
         var("CODERUN_BUCKET"),
         var("CODERUN_QUEUE_URL"),
+        PoolOptions::default(),
     )
     .await
 }
@@ -188,6 +446,7 @@ async fn env_over(
     table: String,
     bucket: String,
     queue_url: String,
+    pool: PoolOptions,
 ) -> AwsEnv {
     use coderun_aws::{EcsConfig, EcsLauncher};
     use coderun_core::service::{Ports, Settings};
@@ -234,6 +493,7 @@ async fn env_over(
     let launcher = EcsLauncher::new(
         ecs.clone(),
         blobs.clone(),
+        coderun_aws::pool::PoolStore::new(aws_sdk_dynamodb::Client::new(&conf), &table),
         EcsConfig {
             cluster: cluster.clone(),
             task_definitions: EcsConfig::parse_task_definitions(
@@ -244,6 +504,10 @@ async fn env_over(
             subnets: subnets[..1].to_vec(),
             security_groups: groups[..1].to_vec(),
             url_ttl: Duration::from_secs(3600),
+            idle: pool.idle,
+            min_warm: pool.min_warm,
+            max_runners: pool.max_runners,
+            take_timeout: pool.take_timeout,
         },
     );
     let platform = Arc::new(Platform::new(
@@ -263,6 +527,13 @@ async fn env_over(
         },
         Settings::default(),
     ));
+    let fargate = Fargate {
+        ecs: ecs.clone(),
+        cluster: cluster.clone(),
+        bin: runner_binary(),
+        processes: Mutex::default(),
+        quiet: Default::default(),
+    };
     AwsEnv {
         platform,
         sqs,
@@ -270,6 +541,10 @@ async fn env_over(
         ecs,
         cluster,
         blobs,
+        fargate,
+        dynamodb: aws_sdk_dynamodb::Client::new(&conf),
+        table,
+        bucket,
     }
 }
 

@@ -2,61 +2,15 @@
 //! fixtures, and its failure paths.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use coderun_api::GatewayClaims;
 use coderun_core::service::Dispatched;
 use coderun_core::{Problem, ProblemKind, Status};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 use crate::emulator::*;
-
-/// An API Gateway HTTP API (payload 2.0) event with the JWT authorizer's
-/// claims for `sub`, as the `api` function receives it. `sam` is in the
-/// `setter` group.
-fn event(
-    method: &str,
-    path: &str,
-    sub: &str,
-    body: Option<Value>,
-) -> axum::http::Request<axum::body::Body> {
-    let groups = if sub == "sam" { "[setter]" } else { "[]" };
-    let (path, query) = path.split_once('?').unwrap_or((path, ""));
-    let e = json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
-        "headers": {"host": "api.example.com", "content-type": "application/json"},
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com",
-            "domainPrefix": "api", "requestId": "r", "routeKey": "$default", "stage": "$default",
-            "time": "26/Nov/2026:14:00:00 +0000", "timeEpoch": 1_795_700_000_000_i64,
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                     "sourceIp": "203.0.113.1", "userAgent": "test"},
-            "authorizer": {"jwt": {"claims": {"sub": sub, "cognito:username": sub,
-                                               "cognito:groups": groups}, "scopes": null}}
-        },
-        "body": body.map(|b| b.to_string()),
-        "isBase64Encoded": false
-    });
-    let req = lambda_http::request::from_str(&e.to_string()).unwrap();
-    let (parts, body) = req.into_parts();
-    axum::http::Request::from_parts(parts, axum::body::Body::from(body.to_vec()))
-}
-
-async fn call(
-    app: &axum::Router,
-    req: axum::http::Request<axum::body::Body>,
-) -> (StatusCode, Value) {
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
 
 /// The queued message, as the SQS event source mapping hands it over.
 async fn receive(env: &AwsEnv) -> coderun_aws::handlers::SqsEvent {
@@ -101,10 +55,30 @@ async fn deliver(env: &AwsEnv) {
     }
 }
 
-/// Plays the cloud for a dispatched job: Fargate runs the one recorded
-/// task, S3 notifies the results function.
-async fn run_in_the_cloud(env: &AwsEnv, job_id: &str) {
-    let task = task_of(&env.ecs, &env.cluster, job_id).await;
+/// Waits until `key` exists (a runner wrote it), up to a minute.
+async fn written(env: &AwsEnv, key: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !env.blobs.exists(key).await.unwrap() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{key} was never written"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Plays the cloud for a dispatched job: Fargate runs the task of the
+/// runner the job was handed to (a cold one starts; a warm one already
+/// runs), the runner writes the result, S3 notifies the results function.
+/// Returns the runner's id.
+async fn run_in_the_cloud(env: &AwsEnv, job_id: &str) -> String {
+    let job = env.job(job_id).await;
+    let (runner, _) = runner_of(
+        job.launch
+            .as_deref()
+            .expect("the job was handed to a runner"),
+    );
+    let task = env.fargate.start(&runner).await;
     let overrides = overrides_json(&task);
     assert!(
         overrides.len() < coderun_aws::ecs::MAX_OVERRIDES_BYTES / 2,
@@ -113,23 +87,31 @@ async fn run_in_the_cloud(env: &AwsEnv, job_id: &str) {
     );
     // The URLs are in the environment: other uids can read a command line.
     let o = &task.overrides().unwrap().container_overrides()[0];
-    assert_eq!(o.command().join(" "), "--min-isolation restricted job");
+    assert_eq!(o.command().join(" "), "--min-isolation restricted mailbox");
     assert!(overrides.contains("X-Amz-Signature"), "{overrides}");
-    assert!(
-        !overrides.contains("input()"),
-        "the source must not travel in overrides"
-    );
     // A presigned URL names the access key id; the secret never travels.
     let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_default();
     assert!(
         secret.len() >= 8 && !overrides.contains(&secret),
         "the secret key must not travel"
     );
-    assert_eq!(task.started_by(), Some(job_id));
-    assert_eq!(play_fargate(&task).await, 0);
+    assert_eq!(task.started_by(), Some(runner.as_str()));
+    written(env, &job.result_key()).await;
+    // Nor does the source travel in the mail: only URLs.
+    let (_, seq) = runner_of(job.launch.as_deref().unwrap());
+    use coderun_core::ports::Blobs;
+    let mail = env
+        .blobs
+        .get(&format!("runners/{runner}/{seq}.mail"))
+        .await
+        .unwrap()
+        .unwrap();
+    let mail = String::from_utf8(mail).unwrap();
+    assert!(!mail.contains(&secret) && mail.contains("X-Amz-Signature"));
     coderun_aws::handlers::handle_results(&env.platform, s3_event(job_id))
         .await
         .unwrap();
+    runner
 }
 
 /// Writes job `to`'s result as a copy of job `from`'s (the report and all)
@@ -152,15 +134,6 @@ async fn same_report_as(env: &AwsEnv, from: &str, to: &str) {
     coderun_aws::handlers::handle_results(&env.platform, s3_event(to))
         .await
         .unwrap();
-}
-
-/// `ann`, a user without roles, as the core sees her.
-fn ann() -> coderun_core::Principal {
-    coderun_core::Principal {
-        user: "ann".into(),
-        name: None,
-        roles: vec![],
-    }
 }
 
 /// A playground run of `source` in `language` with one empty input.
@@ -188,7 +161,7 @@ async fn judged(env: &AwsEnv, app: &axum::Router, problem: &str, source: &str) -
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_and_a_submission_through_the_api_handler() {
     let env = aws_env().await;
-    let app = coderun_api::app(env.platform.clone(), Arc::new(GatewayClaims));
+    let app = coderun_api::app(env.platform.clone(), Arc::new(GatewayClaims::default()));
 
     // Playground run.
     let body = json!({"language": "python3", "source": "print(input() * 2)", "inputs": [{"stdin": "ab\n"}]});
@@ -222,9 +195,11 @@ async fn a_run_and_a_submission_through_the_api_handler() {
         id: "sum".into(),
         title: "A plus B".into(),
         statement: String::new(),
+        statement_images: vec![],
         kind: ProblemKind::PassFail,
         time_limit_ms: 2000,
         memory_mb: 64,
+        code_limit_kib: None,
         samples: vec![],
         test_count: 4,
         version: 1,
@@ -270,7 +245,11 @@ async fn a_run_and_a_submission_through_the_api_handler() {
 /// derives it), one sample and one secret test.
 fn echo_package(dir: &std::path::Path) {
     let files = [
-        ("problem.yaml", "name: Echo\nlimits:\n  memory: 128\n"),
+        // The line back unchanged: letters' case matters.
+        (
+            "problem.yaml",
+            "name: Echo\nvalidator_flags: case_sensitive\nlimits:\n  memory: 128\n",
+        ),
         (
             "problem_statement/problem.en.md",
             "Print the line you read.\n",
@@ -305,7 +284,7 @@ fn import_event(path: &str, sub: &str, archive: Vec<u8>) -> axum::http::Request<
 #[tokio::test(flavor = "multi_thread")]
 async fn an_import_is_verified_by_a_runner_then_stored() {
     let env = aws_env().await;
-    let app = coderun_api::app(env.platform.clone(), Arc::new(GatewayClaims));
+    let app = coderun_api::app(env.platform.clone(), Arc::new(GatewayClaims::default()));
     let dir = tempfile::tempdir().unwrap();
     echo_package(dir.path());
     let archive = coderun_core::archive::pack_tar_gz(dir.path()).unwrap();
@@ -390,7 +369,7 @@ async fn an_import_is_verified_by_a_runner_then_stored() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_localstack_hook_resources_carry_a_run() {
     let env = hooked_env().await;
-    let app = coderun_api::app(env.platform.clone(), Arc::new(GatewayClaims));
+    let app = coderun_api::app(env.platform.clone(), Arc::new(GatewayClaims::default()));
     let body = json!({"language": "python3", "source": "print(sum(map(int, input().split())))",
         "inputs": [{"stdin": "40 2\n"}]});
     let (status, job) = call(&app, event("POST", "/runs", "ann", Some(body))).await;
@@ -427,41 +406,38 @@ async fn stopped_tasks_and_dead_letters_end_in_failed() {
         env.platform.dispatch(&lost.id).await.unwrap(),
         Dispatched::Launched
     );
-    let stopped = |task_arn: &str| {
+    let stopped = |task: &aws_sdk_ecs::types::Task| {
         coderun_aws::sample_events::ecs_task_state(json!({
-            "lastStatus": "STOPPED", "startedBy": lost.id, "taskArn": task_arn,
+            "lastStatus": "STOPPED", "startedBy": task.started_by(), "taskArn": task.task_arn(),
+            "taskDefinitionArn": task.task_definition_arn(),
             "stopCode": "SpotInterruption", "stoppedReason": "Your Spot Task was interrupted.",
             "containers": [{"exitCode": 137}]}))
     };
-    let first = env
-        .platform
-        .ports()
-        .jobs
-        .get_job(&lost.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .launch
-        .unwrap();
-    assert!(first.starts_with("arn:aws:ecs:"), "{first}");
-    // The end of a task the job no longer waits for changes nothing.
-    let job = handle(
-        &env.platform,
-        stopped("arn:aws:ecs:us-east-1:123456789012:task/x/old"),
-        &lost.id,
-    )
-    .await;
+    let first = env.job(&lost.id).await.launch.unwrap();
+    assert!(first.starts_with("coderun-python/runner-"), "{first}");
+    let task1 = env.fargate.task_of(&runner_of(&first).0).await;
+    // The end of a runner the pool no longer knows changes nothing.
+    let unknown = coderun_aws::sample_events::ecs_task_state(json!({
+        "lastStatus": "STOPPED", "startedBy": "runner-000000000000",
+        "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/x/old",
+        "taskDefinitionArn": task1.task_definition_arn(), "stopCode": "SpotInterruption"}));
+    let job = handle(&env.platform, unknown, &lost.id).await;
     assert_eq!((job.status, job.attempts), (Status::Starting, 0));
-    let job = handle(&env.platform, stopped(&first), &lost.id).await;
+    let job = handle(&env.platform, stopped(&task1), &lost.id).await;
     assert_eq!((job.status, job.attempts), (Status::Starting, 1));
     let second = job.launch.unwrap();
-    assert_ne!(second, first, "launched again");
-    let job = handle(&env.platform, stopped(&first), &lost.id).await;
+    assert_ne!(
+        runner_of(&second).0,
+        runner_of(&first).0,
+        "launched on another runner"
+    );
+    let job = handle(&env.platform, stopped(&task1), &lost.id).await;
     assert_eq!(
         job.attempts, 1,
         "a repeated event for the old task is stale"
     );
-    let job = handle(&env.platform, stopped(&second), &lost.id).await;
+    let task2 = env.fargate.task_of(&runner_of(&second).0).await;
+    let job = handle(&env.platform, stopped(&task2), &lost.id).await;
     assert_eq!(job.status, Status::Failed);
     let error = job.error.unwrap();
     assert!(
@@ -514,48 +490,35 @@ async fn a_failing_run_task_is_retried_then_dead_lettered() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_result_that_cannot_be_uploaded_is_run_again() {
+async fn a_runner_killed_mid_job_hands_the_job_to_another() {
     let env = aws_env().await;
     let ann = ann();
-    let req = run_request("python3", "print(6 * 7)");
+    let req = run_request("python3", "import time\ntime.sleep(1)\nprint(6 * 7)");
     let (job, _) = env.platform.create_run(&ann, req, None).await.unwrap();
     assert_eq!(
         env.platform.dispatch(&job.id).await.unwrap(),
         Dispatched::Launched
     );
-    let first = task_of(&env.ecs, &env.cluster, &job.id).await;
-    // S3 refuses the PUT (its URL names a bucket that is not there): the
-    // runner does not retry a refusal, and exits non-zero.
-    let mut command = command_of(&first);
-    let at = command.iter().position(|a| a == "--result").unwrap() + 1;
-    let url = command[at].clone();
-    let bucket = url.split('/').nth(3).unwrap().to_string();
-    command[at] = url.replacen(&format!("/{bucket}/"), "/no-such-bucket/", 1);
-    assert_ne!(run_runner(command).await, 0);
-    let j = env
-        .platform
-        .ports()
-        .jobs
-        .get_job(&job.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((j.status, j.finished_at), (Status::Starting, None));
-    // ECS reports the stopped task; with no result, the job runs again.
-    let stopped = coderun_aws::sample_events::ecs_task_state(json!({
-        "lastStatus": "STOPPED", "startedBy": job.id, "taskArn": first.task_arn(),
-        "stopCode": "EssentialContainerExited",
-        "stoppedReason": "Essential container in task exited",
-        "containers": [{"exitCode": 1}]}));
-    let j = handle(&env.platform, stopped, &job.id).await;
-    assert_eq!((j.status, j.attempts), (Status::Starting, 1));
-    let second = task(&env.ecs, &env.cluster, j.launch.as_deref().unwrap()).await;
-    assert_ne!(second.task_arn(), first.task_arn());
-    assert_eq!(play_fargate(&second).await, 0);
-    let j = handle(&env.platform, s3_event(&job.id), &job.id).await;
+    let (first, seq) = runner_of(&env.job(&job.id).await.launch.unwrap());
+    env.fargate.start(&first).await;
+    // It took the job; then its host goes.
+    written(&env, &format!("runners/{first}/{seq}.taken")).await;
+    env.fargate.kill(&first);
+    let stopped = env.fargate.stopped(&first, Duration::from_secs(10)).await;
+    let j = handle(&env.platform, stopped.clone(), &job.id).await;
+    assert_eq!(
+        (j.status, j.attempts, j.finished_at),
+        (Status::Starting, 1, None)
+    );
+    let second = run_in_the_cloud(&env, &job.id).await;
+    assert_ne!(second, first);
+    let j = env.job(&job.id).await;
     assert_eq!(j.status, Status::Completed, "{j:?}");
     let run = env.platform.get_run(&ann, &job.id).await.unwrap();
     assert_eq!(run.results[0].stdout, "42\n");
+    // The same stop reported again changes nothing.
+    let again = handle(&env.platform, stopped, &job.id).await;
+    assert_eq!(again, j);
 
     // DynamoDB's TTL removes the record in time; its stream event makes
     // the results function delete the run's blobs too.

@@ -5,3 +5,4 @@
 
 mod emulator;
 mod flow;
+mod pool;

@@ -653,6 +653,96 @@ async fn packages_import_as_multipart_and_problems_are_replaced_by_put() {
     assert_eq!(r.body["items"][0]["id"], "echo");
 }
 
+/// 2025-09 packages: a statement's image is served to anyone (an <img>
+/// sends no token), sandboxed, and nothing else of the package is; a
+/// submission joins what `include/` adds in its language; one above
+/// `limits.code` is refused and nothing stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_statements_images_are_served_and_the_code_limit_holds() {
+    let app = spawn_app().await;
+    let setter = app.token("sam", &[Role::Setter]);
+    let ann = app.token("ann", &[]);
+    let r = app
+        .import(&setter, &problems_dir().join("groups"), "")
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    assert_eq!(r.body["verify_report"]["disagreements"], json!([]), "{r:?}");
+    let r = app.call("GET", "/problems/groups", None, None).await;
+    assert!(
+        r.body["statement"]
+            .as_str()
+            .unwrap()
+            .contains("](total.svg)"),
+        "{r:?}"
+    );
+    assert_eq!(r.body["code_limit_kib"], 4);
+
+    let r = app
+        .call("GET", "/problems/groups/statement/total.svg", None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.headers["content-type"], "image/svg+xml");
+    assert!(r.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("sandbox"));
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    for hidden in [
+        "1.in",
+        "problem.en.md",
+        "..%2Fdata%2Fsecret%2F1-small%2F1.ans",
+    ] {
+        let r = app
+            .call(
+                "GET",
+                &format!("/problems/groups/statement/{hidden}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{hidden}: {r:?}");
+    }
+
+    // A package's include/: a C++ submission is the function its grader
+    // calls, judged by a worker.
+    let r = app
+        .import(&setter, &problems_dir().join("grader"), "")
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let function = "#include \"total.h\"\nlong long total(const std::vector<long long> &v) {\n  long long s = 0;\n  for (auto x : v) s += x;\n  return s;\n}\n";
+    let r = app
+        .post(
+            "/submissions",
+            &ann,
+            json!({"problem_id": "grader", "language": "cpp", "source": function}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let done = app.finished(&format!("/submissions/{id}"), &ann).await;
+    assert_eq!(done["verdict"], "AC", "{done}");
+
+    let big = format!("print(0)\n#{}\n", "x".repeat(5000));
+    let r = app
+        .post(
+            "/submissions",
+            &ann,
+            json!({"problem_id": "groups", "language": "python3", "source": big}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error().0),
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        "{r:?}"
+    );
+    let items = app.get("/submissions", &ann).await.body["items"].clone();
+    assert_eq!(
+        items.as_array().unwrap().len(),
+        1,
+        "only the grader's: {items}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_runs_are_pruned_with_their_blobs() {
     let data = tempfile::tempdir().unwrap();

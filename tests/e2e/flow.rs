@@ -1,7 +1,7 @@
 //! The whole flow over real HTTP: playground, problem import, submissions,
 //! history, profile, sessions, logs (paged and streamed) and callbacks.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -355,36 +355,7 @@ async fn logs_page_by_line_and_stream_as_server_sent_events() {
 async fn callbacks_are_signed_posts() {
     let app = spawn_app().await;
     let t = app.token("ann", &[]);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let received = std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        let mut reader = BufReader::new(conn.try_clone().unwrap());
-        let mut headers = Vec::new();
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            if line.trim().is_empty() {
-                break;
-            }
-            headers.push(line.trim().to_string());
-        }
-        let len: usize = headers
-            .iter()
-            .find_map(|h| {
-                h.to_ascii_lowercase()
-                    .strip_prefix("content-length: ")
-                    .map(|v| v.parse().unwrap())
-            })
-            .unwrap();
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body).unwrap();
-        conn.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
-            .unwrap();
-        (headers, body)
-    });
+    let (port, received) = capture_one_request();
     let mut body = run_body("python3", "print(7)", "");
     body["callback_url"] = json!(format!("http://127.0.0.1:{port}/hook"));
     let r = app.post("/runs", &t, body).await;
@@ -496,4 +467,108 @@ async fn output_streams_while_the_program_runs() {
         2,
         "{events:?}"
     );
+}
+
+/// One machine's persistent worker serves one job after another with its
+/// sandbox set up once: the second job finds nothing of the first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_persistent_worker_leaves_nothing_of_one_job_for_the_next() {
+    let app = spawn_configured(|c| c.workers = 1).await;
+    let token = app.token("ann", &[]);
+    let hostile = r#"import os, subprocess
+left = []
+for p in ('/tmp/left', '/var/tmp/left', '/dev/shm/left', '/dev/shm/fill'):
+    try:
+        open(p, 'wb').write(b'\0' * (8 << 20 if 'fill' in p else 16))
+        left.append(p)
+    except OSError:
+        pass
+subprocess.Popen(['python3', '-c', 'import time; time.sleep(600)  # worker-hostile-marker'],
+                 start_new_session=True)
+print('left', len(left))
+"#;
+    let probe = r#"import os
+found = [p for p in ('/tmp/left', '/var/tmp/left', '/dev/shm/left', '/dev/shm/fill')
+         if os.path.lexists(p)]
+for pid in filter(str.isdigit, os.listdir('/proc')):
+    try:
+        if b'worker-hostile-marker' in open('/proc/%s/cmdline' % pid, 'rb').read():
+            found.append('process ' + pid)
+    except OSError:
+        pass
+print(' '.join(found) or 'clean')
+"#;
+    let worker = || pids_with("runner-task").len();
+    let mut outputs = Vec::new();
+    for source in [hostile, probe] {
+        let r = app
+            .post("/runs", &token, run_body("python3", source, ""))
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        let run = app.finished(&format!("/runs/{id}"), &token).await;
+        assert_eq!(run["results"][0]["status"], json!("OK"), "{run}");
+        outputs.push(run["results"][0]["stdout"].as_str().unwrap().to_string());
+    }
+    let planted: usize = outputs[0].trim()["left ".len()..].parse().unwrap();
+    // In the full profile only its own /tmp is writable: it plants there.
+    assert!(planted >= 1, "the hostile job planted nothing: {outputs:?}");
+    assert_eq!(outputs[1], "clean\n", "{outputs:?}");
+    // Nothing of it on the host either, and the one worker still serves.
+    assert!(pids_with("worker-hostile-marker").is_empty());
+    assert!(worker() >= 1);
+}
+
+/// A program of several files and the libraries it asks for, over HTTP:
+/// the files are run as one program and shown back; a library the image
+/// lacks is refused before anything is stored; `GET /languages` tells
+/// every language's release, libraries and starter.
+#[tokio::test(flavor = "multi_thread")]
+async fn programs_of_several_files_and_their_libraries() {
+    let app = spawn_app().await;
+    let ann = app.token("ann", &[]);
+
+    let (status, langs) = http("GET", app.url("/languages"), ann.clone(), None).await;
+    assert_eq!(status, 200);
+    let langs = langs.as_array().unwrap();
+    assert!(langs.len() >= 25, "{}", langs.len());
+    let python = langs.iter().find(|l| l["id"] == "python3").unwrap();
+    assert_eq!(python["libraries"][0]["name"], "numpy");
+    assert!(python["hello"].as_str().unwrap().contains("input()"));
+    assert!(langs
+        .iter()
+        .all(|l| !l["release"].as_str().unwrap().is_empty()));
+
+    let body = json!({"language": "python3", "libraries": ["numpy"],
+        "files": [
+            {"name": "stats.py", "content": "import numpy\ndef mean(xs):\n    return float(numpy.mean(xs))\n"},
+            {"name": "main.py", "content": "import stats\nprint(stats.mean([1, 2, 3, 6]))\n"}],
+        "inputs": [{}]});
+    let (status, run) = http("POST", app.url("/runs?wait=10"), ann.clone(), Some(body)).await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["results"][0]["stdout"], "3.0\n", "{run}");
+    assert_eq!(
+        run["source"],
+        "import stats\nprint(stats.mean([1, 2, 3, 6]))\n"
+    );
+    assert_eq!(run["files"][0]["name"], "stats.py");
+
+    let body = json!({"language": "python3", "source": "import pandas",
+        "libraries": ["pandas"], "inputs": [{}]});
+    let (status, err) = http("POST", app.url("/runs"), ann.clone(), Some(body)).await;
+    assert_eq!(status, 422, "{err}");
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("pandas"),
+        "{err}"
+    );
+    let body = json!({"language": "csharp", "source": "Console.WriteLine(1);",
+        "nuget_packages": [{"name": "Newtonsoft.Json", "version": "13.0.1"}], "inputs": [{}]});
+    let (status, err) = http("POST", app.url("/runs"), ann.clone(), Some(body)).await;
+    assert_eq!(status, 422, "{err}");
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("6.0.8"),
+        "{err}"
+    );
+    let (_, page) = http("GET", app.url("/runs"), ann, None).await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
 }

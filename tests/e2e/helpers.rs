@@ -39,6 +39,7 @@ pub fn config(data: &Path, rate_limit: u32) -> ServeConfig {
         },
         runner_deadline: Duration::from_secs(300),
         dev_login: false,
+        judge0_at_root: false,
     }
 }
 
@@ -215,4 +216,44 @@ pub fn pids_with(needle: &str) -> Vec<i32> {
         }
     }
     out
+}
+
+/// A request as [`capture_one_request`] took it: its request line and
+/// headers (as lines), and its body.
+pub type Captured = (Vec<String>, Vec<u8>);
+
+/// A local HTTP server that takes one request and answers it 204.
+pub fn capture_one_request() -> (u16, std::thread::JoinHandle<Captured>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line.trim().is_empty() {
+                break;
+            }
+            headers.push(line.trim().to_string());
+        }
+        let len: usize = headers
+            .iter()
+            .find_map(|h| {
+                h.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")
+                    .map(|v| v.parse().unwrap())
+            })
+            .unwrap();
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).unwrap();
+        conn.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+            .unwrap();
+        (headers, body)
+    });
+    (port, received)
 }

@@ -6,3 +6,5 @@ mod api;
 mod durability;
 mod flow;
 mod helpers;
+mod judge0;
+mod piston;

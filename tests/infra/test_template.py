@@ -29,6 +29,13 @@ PUBLIC_ROUTES = {
     ("get", "/config.json"),
     ("get", "/problems"),
     ("get", "/problems/{id}"),
+    # A statement's images: an <img> sends no token.
+    ("get", "/problems/{id}/statement/{file}"),
+    # Judge0's API: its clients send X-Auth-Token, which the function
+    # verifies itself (JWT_ISSUER, JWKS_URL, JWT_AUDIENCE).
+    ("any", "/judge0/{proxy+}"),
+    # Piston's API likewise (the token as a Basic password).
+    ("any", "/piston/{proxy+}"),
 }
 # Services holding coderun's data: no wildcard actions on them.
 DATA_SERVICES = ("dynamodb", "s3", "sqs")
@@ -216,6 +223,12 @@ def violations(cfn):
                 authorized = any(set(req) & jwt for req in op.get("security", []))
                 if not authorized and (method, path) not in PUBLIC_ROUTES:
                     found.append(f"{name}: {method.upper()} {path} is not authorized")
+    # Routes without the authorizer that take tokens (Judge0's) are
+    # verified by the function: it must know the pool's issuer and keys.
+    env = cfn["Resources"]["ApiFunction"]["Properties"].get("Environment", {}).get("Variables", {})
+    for var in ("JWT_ISSUER", "JWKS_URL", "JWT_AUDIENCE"):
+        if var not in env:
+            found.append(f"ApiFunction: {var} is not set, and Judge0's routes take tokens unchecked by the gateway")
     return found
 
 
@@ -326,9 +339,12 @@ class Template(unittest.TestCase):
             for f in of_type(cfn, "AWS::Lambda::Function").values():
                 f["Properties"]["Environment"]["Variables"]["URL_TTL_SECONDS"] = "7200"
 
+        def unverified_judge0(cfn):
+            del cfn["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]["JWT_ISSUER"]
+
         for change in (task_role, wildcard, open_route, nat, public_bucket, plain_table, runner_ingress,
                        managed_policy, every_queue, execution_managed_policy, api_writes_results,
-                       open_egress, sys_admin, long_urls):
+                       open_egress, sys_admin, long_urls, unverified_judge0):
             with self.subTest(change.__name__):
                 self.assertNotEqual(broken(change), [], change.__name__)
 

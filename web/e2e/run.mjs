@@ -41,7 +41,8 @@ function check(cond, what) {
 /// A small problem package: Python references, two tests.
 function echoPackage(dir) {
   const files = {
-    "problem.yaml": "name: Echo a line\nlimits:\n  memory: 256\n",
+    // The line back unchanged: letters' case matters.
+    "problem.yaml": "name: Echo a line\nvalidator_flags: case_sensitive\nlimits:\n  memory: 256\n",
     "problem_statement/problem.en.md": "Read one line of at most $10^5$ characters and print it back, unchanged.\n\n$$|s| \\le 10^5$$\n",
     "data/sample/1.in": "hello\n",
     "data/sample/1.ans": "hello\n",
@@ -125,6 +126,17 @@ try {
   await page.getByTestId("run-status").filter({ hasText: "Finished" }).waitFor();
   check(true, "Python hello printed its output");
   await shot("03-playground-run");
+  const options = await page.getByTestId("language-select").locator("option").count();
+  check(options >= 25, `the language list follows the table (${options} languages)`);
+  await page.getByTestId("language-select").selectOption("ruby");
+  await page.locator(".cm-content").filter({ hasText: "puts" }).waitFor();
+  check((await page.locator(".cm-content span").count()) > 0, "Ruby's starter is highlighted");
+  await page.getByTestId("stdin-input").fill("ruby\n");
+  await page.getByTestId("run-button").click();
+  await page.getByTestId("run-output").filter({ hasText: "Hello, ruby!" }).waitFor();
+  check(true, "Ruby's starter greets its input");
+  await shot("03b-playground-ruby");
+  await page.getByTestId("language-select").selectOption("python3");
 
   console.log("the user solves the problem, then fails it");
   await page.getByRole("link", { name: "Problems", exact: true }).click();

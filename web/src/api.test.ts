@@ -53,3 +53,24 @@ describe("SseParser", () => {
     ]);
   });
 });
+
+describe("follow", () => {
+  it("asks again from the last event's id until the end", async () => {
+    const urls: string[] = [];
+    const windows = [
+      "event: status\nid: 0\ndata: RUNNING\n\nevent: line\nid: 1\ndata: first\n\n",
+      "event: status\nid: 1\ndata: RUNNING\n\n",
+      "event: line\nid: 2\ndata: second\n\nevent: end\ndata: COMPLETED\n\n",
+    ];
+    const api = new Api(() => "t", "http://x", async (url) => {
+      urls.push(String(url));
+      return new Response(windows.shift()!, { status: 200, headers: { "content-type": "text/event-stream" } });
+    });
+    const lines: string[] = [];
+    await api.follow("r1", 0, "stdout", (e) => {
+      if (e.event === "line") lines.push(e.data);
+    });
+    expect(lines).toEqual(["first", "second"]);
+    expect(urls.map((u) => new URL(u).searchParams.get("cursor"))).toEqual([null, "1", "1"]);
+  });
+});

@@ -2,151 +2,57 @@
 // ApiError with the server's JSON message ({"error":{"code","message"}}),
 // or `offline` when the server cannot be reached at all.
 
+import type { components } from "./api.gen";
+
+// The API's types, generated from its OpenAPI document (`npm run types`
+// writes openapi.json and api.gen.ts; the test command checks both are
+// current). What the document leaves open (a status's values, the verify
+// report's shape) is said here.
+type Schemas = components["schemas"];
+
 export type Status = "QUEUED" | "STARTING" | "RUNNING" | "COMPLETED" | "FAILED";
 export type Verdict = "AC" | "WA" | "TLE" | "MLE" | "OLE" | "RE" | "CE" | "IE" | "PA";
 
-export interface Language {
-  id: string;
-  name: string;
-  extensions: string[];
-  compiled: boolean;
-}
-
-export interface JobView {
-  id: string;
-  kind: "run" | "submission" | "import";
-  status: Status;
-  language: string;
-  problem_id?: string;
-  verdict?: Verdict;
-  score?: number;
-  outcome?: string;
-  time_ms?: number;
-  memory_kb?: number;
-  error?: string;
-  created_at: number;
-  finished_at?: number;
-}
-
-export interface InputView {
-  index: number;
-  status: string;
-  stdout: string;
-  stderr: string;
-  stdout_truncated: boolean;
-  stderr_truncated: boolean;
-  exit_code?: number;
-  signal?: number;
-  time_ms: number;
-  wall_ms: number;
-  memory_kb: number;
-}
-
-export interface RunView extends JobView {
-  source: string;
-  compile_output?: string;
-  results: InputView[];
-}
-
-export interface TestView {
-  name: string;
-  group: string;
-  sample: boolean;
-  verdict: Verdict;
-  time_ms: number;
-  memory_kb: number;
-  score?: number;
-  message?: string;
-}
-
-export interface SubmissionView extends JobView {
-  source: string;
-  compile_output?: string;
-  tests: TestView[];
-  max_score?: number;
-}
-
-export interface ProblemSummary {
-  id: string;
-  title: string;
-  kind: "pass_fail" | "scoring";
-  time_limit_ms: number;
-  memory_mb: number;
-  test_count: number;
-  version: number;
-}
-
-export interface Sample {
-  name: string;
-  input: string;
-  output: string;
-}
-
-export interface ProblemView extends ProblemSummary {
-  statement: string;
-  samples: Sample[];
-  author: string;
-}
-
-export interface ProblemStats {
-  problem_id: string;
-  attempts: number;
-  solved: boolean;
-  best_score?: number;
-  first_solved_at?: number;
-  last_attempt_at: number;
-}
-
-export interface Profile {
-  user: string;
-  name?: string;
-  roles: string[];
-  solved: number;
-  attempted: number;
-  submissions: number;
-  problems: ProblemStats[];
-}
-
-export interface QueueStatus {
-  queued: number;
-  starting: number;
-  running: number;
-  completed: number;
-  failed: number;
-  oldest_age_ms?: number;
-  busy_workers: number;
-  workers: number;
-}
-
-export interface ImportView {
-  id: string;
-  problem_id: string;
-  status: Status;
-  outcome?: "saved" | "rejected";
-  version?: number;
-  error?: string;
-  report?: VerifyReport;
-}
+export type Language = Schemas["LanguageView"];
+export type JobView = Schemas["JobView"];
+export type InputView = Schemas["InputView"];
+export type RunView = Schemas["RunView"];
+export type TestView = Schemas["TestView"];
+export type SubmissionView = Schemas["SubmissionView"];
+export type ProblemSummary = Schemas["ProblemSummary"];
+export type Sample = Schemas["Sample"];
+export type ProblemView = Schemas["ProblemView"];
+export type ProblemStats = Schemas["ProblemStats"];
+export type Profile = Schemas["Profile"];
+export type QueueStatus = Schemas["QueueStatus"];
+export type ClientConfig = Schemas["ClientConfig"];
+export type ImportView = Omit<Schemas["ImportView"], "report"> & { report?: VerifyReport | null };
 
 export interface VerifyReport {
   problem: string;
   time_limit_ms: number;
   time_limit_derived: boolean;
-  submissions: { submission: string; expected?: string; verdict: string; time_ms: number; agrees: boolean; error?: string }[];
+  submissions: {
+    submission: string;
+    expected?: string;
+    verdict: string;
+    time_ms: number;
+    agrees: boolean;
+    unmet?: string[];
+    error?: string;
+  }[];
   disagreements: unknown[];
+  /// Every input validator run on every input (absent in reports made before it).
+  input_validation?: DataValidation;
+  /// Every answer validator run on every answer (likewise).
+  answer_validation?: DataValidation;
 }
 
-export interface ClientConfig {
-  mode: "local" | "external" | "aws";
-  dev_login: boolean;
-  oidc?: {
-    issuer: string;
-    client_id: string;
-    authorize_url: string;
-    token_url: string;
-    logout_url: string;
-    scopes: string;
-  };
+export interface DataValidation {
+  validators: string[];
+  inputs: number;
+  failures: { validator: string; test?: string; message: string }[];
+  not_run?: string[];
 }
 
 export interface Page<T> {
@@ -261,22 +167,34 @@ export class Api {
     this.request<{ token: string; expires_in: number }>("POST", "/auth/dev-login", { user, roles });
 
   /// A run's output as the program prints it: Server-Sent Events over
-  /// fetch (EventSource cannot send the bearer token).
+  /// fetch (EventSource cannot send the bearer token). Where responses
+  /// arrive whole (on AWS, through API Gateway), the server answers in
+  /// windows that end with their news; this asks again from the last
+  /// event's id until the `end` event.
   async follow(id: string, input: number, stream: "stdout" | "stderr", onEvent: (e: SseEvent) => void, signal?: AbortSignal): Promise<void> {
-    const h: Record<string, string> = { accept: "text/event-stream" };
-    const t = this.token();
-    if (t) h.authorization = `Bearer ${t}`;
-    const resp = await this.fetchImpl(
-      `${this.base}/runs/${encodeURIComponent(id)}/logs${query({ stream, input, follow: "true" })}`,
-      { headers: h, signal },
-    );
-    if (!resp.ok || !resp.body) throw await errorOf(resp);
-    const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
-    const parser = new SseParser(onEvent);
+    let cursor: string | undefined;
     for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      parser.push(value);
+      const h: Record<string, string> = { accept: "text/event-stream" };
+      const t = this.token();
+      if (t) h.authorization = `Bearer ${t}`;
+      const resp = await this.fetchImpl(
+        `${this.base}/runs/${encodeURIComponent(id)}/logs${query({ stream, input, follow: "true", cursor })}`,
+        { headers: h, signal },
+      );
+      if (!resp.ok || !resp.body) throw await errorOf(resp);
+      let ended = false;
+      const parser = new SseParser((e) => {
+        if (e.id !== undefined) cursor = e.id;
+        if (e.event === "end" || e.event === "error") ended = true;
+        onEvent(e);
+      });
+      const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        parser.push(value);
+      }
+      if (ended || signal?.aborted) return;
     }
   }
 }
@@ -292,6 +210,8 @@ export function query(params: Record<string, string | number | undefined | null>
 export interface SseEvent {
   event: string;
   data: string;
+  /// The event's `id:` (where a follower resumes), if it has one.
+  id?: string;
 }
 
 /// Parses a text/event-stream as it arrives, in chunks cut anywhere.
@@ -299,6 +219,7 @@ export class SseParser {
   private buffer = "";
   private event = "message";
   private data: string[] = [];
+  private id: string | undefined;
 
   constructor(private readonly onEvent: (e: SseEvent) => void) {}
 
@@ -314,9 +235,14 @@ export class SseParser {
 
   private line(line: string): void {
     if (line === "") {
-      if (this.data.length) this.onEvent({ event: this.event, data: this.data.join("\n") });
+      if (this.data.length) {
+        const e: SseEvent = { event: this.event, data: this.data.join("\n") };
+        if (this.id !== undefined) e.id = this.id;
+        this.onEvent(e);
+      }
       this.event = "message";
       this.data = [];
+      this.id = undefined;
       return;
     }
     if (line.startsWith(":")) return;
@@ -326,5 +252,6 @@ export class SseParser {
     if (value.startsWith(" ")) value = value.slice(1);
     if (field === "event") this.event = value;
     else if (field === "data") this.data.push(value);
+    else if (field === "id") this.id = value;
   }
 }

@@ -17,6 +17,13 @@ describe("statements", () => {
     expect(text).toContain("`echo $HOME`");
     expect(text).toContain("x = $y$");
   });
+  it("points the package's images at the API and leaves other images alone", () => {
+    const md = "![A graph](graph.png) ![](https://example.test/x.png) ![](/abs.png)";
+    const html = renderStatement(md, undefined, "/problems/g%201/statement");
+    expect(html).toContain('<img src="/problems/g%201/statement/graph.png" alt="A graph">');
+    expect(html).toContain('src="https://example.test/x.png"');
+    expect(html).toContain('src="/abs.png"');
+  });
   it("removes scripts and handlers a statement might carry", () => {
     const html = renderStatement('Hi <img src=x onerror="alert(1)"><script>alert(2)</script> [x](javascript:alert(3))');
     expect(html).not.toMatch(/onerror|<script|javascript:/);

@@ -30,8 +30,18 @@ export function extractMath(src: string): { text: string; formulas: string[] } {
   return { text, formulas };
 }
 
-export function renderStatement(src: string, purify: typeof DOMPurify = DOMPurify): string {
-  const { text, formulas } = extractMath(src);
+/// Points a statement's images named as files of its package
+/// (`![graph](graph.png)`) at the URL they are served from.
+export function resolveImages(src: string, imageBase: string): string {
+  return src.replace(/(!\[[^\]]*\]\()([^)\s]+)/g, (m, head: string, target: string) =>
+    /^([a-z][a-z0-9+.-]*:|\/|#)/i.test(target) ? m : `${head}${imageBase}/${encodeURIComponent(target)}`,
+  );
+}
+
+/// `imageBase`: where the statement's images are served
+/// (`…/problems/{id}/statement`).
+export function renderStatement(src: string, purify: typeof DOMPurify = DOMPurify, imageBase?: string): string {
+  const { text, formulas } = extractMath(imageBase === undefined ? src : resolveImages(src, imageBase));
   const html = (marked.parse(text, { async: false }) as string).replace(/@@MATH(\d+)@@/g, (_, i) => formulas[Number(i)]);
   return purify.sanitize(html, { USE_PROFILES: { html: true, mathMl: true, svg: true } });
 }

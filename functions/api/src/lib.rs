@@ -16,18 +16,41 @@ use coderun_http::auth::{AuthError, Authenticator};
 use coderun_http::{router, AppState, HttpConfig, JwtVerifier, Keys, OidcConfig};
 use lambda_http::request::RequestContext;
 
+/// The longest a followed log's response waits for news: API Gateway's
+/// integration timeout is 30 s, and a client asks again at once.
+pub const FOLLOW_WINDOW: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// How callers are authenticated (`AUTH_MODE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthConfig {
-    /// `authorizer`: trust the claims of the gateway's JWT authorizer.
-    Authorizer,
-    /// `verify`: check bearer tokens here (`JWT_ISSUER`, `JWKS_URL`,
-    /// `JWT_AUDIENCE`, comma-separated).
-    Verify {
-        issuer: String,
-        jwks_url: String,
-        audiences: Vec<String>,
-    },
+    /// `authorizer`: trust the claims of the gateway's JWT authorizer; on
+    /// routes it does not guard (Judge0's API, whose clients send their
+    /// token as `X-Auth-Token`), verify the token here when `JWT_ISSUER`,
+    /// `JWKS_URL` and `JWT_AUDIENCE` are set, else refuse.
+    Authorizer { verify: Option<Verify> },
+    /// `verify`: check bearer tokens here.
+    Verify(Verify),
+}
+
+/// Checking tokens in the function: `JWT_ISSUER`, `JWKS_URL`,
+/// `JWT_AUDIENCE` (comma-separated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verify {
+    issuer: String,
+    jwks_url: String,
+    audiences: Vec<String>,
+}
+
+impl Verify {
+    fn verifier(&self) -> JwtVerifier {
+        JwtVerifier::new(
+            self.issuer.clone(),
+            self.audiences.clone(),
+            Keys::Remote {
+                url: self.jwks_url.clone(),
+            },
+        )
+    }
 }
 
 /// A missing or malformed variable.
@@ -46,9 +69,8 @@ impl AuthConfig {
                 problem: "is not set".into(),
             })
         };
-        match need("AUTH_MODE")?.as_str() {
-            "authorizer" => Ok(AuthConfig::Authorizer),
-            "verify" => Ok(AuthConfig::Verify {
+        let verify = || -> Result<Verify, ConfigError> {
+            Ok(Verify {
                 issuer: need("JWT_ISSUER")?,
                 jwks_url: need("JWKS_URL")?,
                 audiences: need("JWT_AUDIENCE")?
@@ -56,7 +78,16 @@ impl AuthConfig {
                     .map(|a| a.trim().to_string())
                     .filter(|a| !a.is_empty())
                     .collect(),
+            })
+        };
+        match need("AUTH_MODE")?.as_str() {
+            "authorizer" => Ok(AuthConfig::Authorizer {
+                verify: match get("JWT_ISSUER").filter(|v| !v.is_empty()) {
+                    Some(_) => Some(verify()?),
+                    None => None,
+                },
             }),
+            "verify" => Ok(AuthConfig::Verify(verify()?)),
             other => Err(ConfigError {
                 name: "AUTH_MODE",
                 problem: format!("{other:?}: expected authorizer or verify"),
@@ -66,18 +97,10 @@ impl AuthConfig {
 
     pub fn authenticator(&self) -> Arc<dyn Authenticator> {
         match self {
-            AuthConfig::Authorizer => Arc::new(GatewayClaims),
-            AuthConfig::Verify {
-                issuer,
-                jwks_url,
-                audiences,
-            } => Arc::new(JwtVerifier::new(
-                issuer.clone(),
-                audiences.clone(),
-                Keys::Remote {
-                    url: jwks_url.clone(),
-                },
-            )),
+            AuthConfig::Authorizer { verify } => Arc::new(GatewayClaims {
+                fallback: verify.as_ref().map(Verify::verifier),
+            }),
+            AuthConfig::Verify(v) => Arc::new(v.verifier()),
         }
     }
 }
@@ -115,9 +138,12 @@ pub fn oidc_from_vars(
 }
 
 /// The claims API Gateway's JWT authorizer verified (signature, issuer,
-/// audience, expiry), from the request context.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct GatewayClaims;
+/// audience, expiry), from the request context; where the authorizer did
+/// not run (a route without it), the token checked by `fallback`, if any.
+#[derive(Debug, Default)]
+pub struct GatewayClaims {
+    pub fallback: Option<JwtVerifier>,
+}
 
 /// The authorizer renders a list claim as `[admin setter]`.
 fn groups(claim: &str) -> Vec<Role> {
@@ -135,16 +161,20 @@ fn groups(claim: &str) -> Vec<Role> {
 #[async_trait]
 impl Authenticator for GatewayClaims {
     async fn authenticate(&self, parts: &Parts) -> Result<Principal, AuthError> {
-        let Some(RequestContext::ApiGatewayV2(ctx)) = parts.extensions.get::<RequestContext>()
-        else {
-            return Err(AuthError::Missing);
+        let claims = match parts.extensions.get::<RequestContext>() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+                .authorizer
+                .as_ref()
+                .and_then(|a| a.jwt.as_ref())
+                .map(|jwt| &jwt.claims),
+            _ => None,
         };
-        let claims = ctx
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.jwt.as_ref())
-            .map(|jwt| &jwt.claims)
-            .ok_or(AuthError::Missing)?;
+        let Some(claims) = claims else {
+            return match &self.fallback {
+                Some(verifier) => verifier.authenticate(parts).await,
+                None => Err(AuthError::Missing),
+            };
+        };
         let sub = claims
             .get("sub")
             .filter(|s| !s.is_empty() && s.len() <= 256)
@@ -181,6 +211,8 @@ pub fn app_with_sign_in(
         HttpConfig {
             mode: "aws".into(),
             oidc,
+            // API Gateway delivers a Lambda's response whole.
+            follow_window: Some(FOLLOW_WINDOW),
             ..HttpConfig::default()
         },
     ))
@@ -223,7 +255,13 @@ mod tests {
                     "TASK_DEFINITIONS" => "python3=coderun-python,package=coderun-all",
                     "CURSOR_SECRET" | "CALLBACK_SECRET" => "0123456789abcdef",
                     "QUEUE_URL" => "http://127.0.0.1:9/queue",
-                    "RUN_RETENTION_DAYS" | "MAX_ATTEMPTS" | "URL_TTL_SECONDS" => return None,
+                    "RUN_RETENTION_DAYS"
+                    | "MAX_ATTEMPTS"
+                    | "URL_TTL_SECONDS"
+                    | "RUNNER_IDLE_SECONDS"
+                    | "RUNNERS_MIN_WARM"
+                    | "RUNNERS_MAX"
+                    | "RUNNER_TAKE_SECONDS" => return None,
                     _ => "x",
                 }
                 .to_string(),
@@ -236,7 +274,7 @@ mod tests {
     async fn call(req: lambda_http::Request) -> StatusCode {
         let (parts, body) = req.into_parts();
         let req = axum::http::Request::from_parts(parts, axum::body::Body::from(body.to_vec()));
-        app(platform().await, Arc::new(GatewayClaims))
+        app(platform().await, Arc::new(GatewayClaims::default()))
             .oneshot(req)
             .await
             .unwrap()
@@ -259,12 +297,15 @@ mod tests {
             Some(json!({"sub": "u-2", "cognito:groups": "[admin setter]"})),
         )
         .into_parts();
-        let p = GatewayClaims.authenticate(&parts).await.unwrap();
+        let p = GatewayClaims::default().authenticate(&parts).await.unwrap();
         assert_eq!(p.user, "u-2");
         assert_eq!(p.roles, [Role::Admin, Role::Setter]);
         let (parts, _) = event("/me", Some(json!({"cognito:username": "x"}))).into_parts();
         assert_eq!(
-            GatewayClaims.authenticate(&parts).await.unwrap_err(),
+            GatewayClaims::default()
+                .authenticate(&parts)
+                .await
+                .unwrap_err(),
             AuthError::Malformed
         );
     }
@@ -315,6 +356,17 @@ mod tests {
             "JWT_ISSUER"
         );
         let gw = |k: &str| (k == "AUTH_MODE").then(|| "authorizer".to_string());
-        assert_eq!(AuthConfig::from_vars(gw).unwrap(), AuthConfig::Authorizer);
+        assert_eq!(
+            AuthConfig::from_vars(gw).unwrap(),
+            AuthConfig::Authorizer { verify: None }
+        );
+        // With a verifier for routes the authorizer does not guard: all
+        // three variables, or a clear refusal.
+        let half = |k: &str| match k {
+            "AUTH_MODE" => Some("authorizer".to_string()),
+            "JWT_ISSUER" => Some("https://issuer.example".to_string()),
+            _ => None,
+        };
+        assert_eq!(AuthConfig::from_vars(half).unwrap_err().name, "JWKS_URL");
     }
 }

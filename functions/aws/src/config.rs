@@ -47,7 +47,9 @@ pub struct AwsConfig {
     /// finished jobs.
     pub metrics_namespace: String,
     /// Where runners run: `CLUSTER`, `TASK_DEFINITIONS`, `RUNNER_CONTAINER`,
-    /// `SUBNETS`, `SECURITY_GROUPS`, `URL_TTL_SECONDS`.
+    /// `SUBNETS`, `SECURITY_GROUPS`, `URL_TTL_SECONDS`; the warm pool's
+    /// `RUNNER_IDLE_SECONDS`, `RUNNERS_MIN_WARM`, `RUNNERS_MAX`,
+    /// `RUNNER_TAKE_SECONDS`.
     pub ecs: EcsConfig,
 }
 
@@ -108,6 +110,16 @@ pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<AwsConfig, Conf
             ),
         });
     }
+    let idle = number("RUNNER_IDLE_SECONDS", 600)?;
+    if idle > coderun_protocol::mailbox::MAX_IDLE_SECONDS {
+        return Err(ConfigError {
+            name: "RUNNER_IDLE_SECONDS",
+            problem: format!(
+                "at most {} (a runner's next mailbox URLs must outlive it)",
+                coderun_protocol::mailbox::MAX_IDLE_SECONDS
+            ),
+        });
+    }
     Ok(AwsConfig {
         table: need("TABLE_NAME")?,
         bucket: need("BUCKET_NAME")?,
@@ -126,6 +138,18 @@ pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<AwsConfig, Conf
             subnets: list("SUBNETS")?,
             security_groups: list("SECURITY_GROUPS")?,
             url_ttl: Duration::from_secs(number("URL_TTL_SECONDS", 600)?),
+            idle: Duration::from_secs(idle),
+            min_warm: number("RUNNERS_MIN_WARM", 0)? as u32,
+            max_runners: match number("RUNNERS_MAX", 50)? {
+                0 => {
+                    return Err(ConfigError {
+                        name: "RUNNERS_MAX",
+                        problem: "must be at least 1".into(),
+                    })
+                }
+                m => m as u32,
+            },
+            take_timeout: Duration::from_secs(number("RUNNER_TAKE_SECONDS", 20)?),
         },
     })
 }
@@ -137,8 +161,10 @@ pub fn platform(sdk: &SdkConfig, cfg: &AwsConfig) -> Platform {
     let launcher = EcsLauncher::new(
         aws_sdk_ecs::Client::new(sdk),
         blobs.clone(),
+        crate::pool::PoolStore::new(aws_sdk_dynamodb::Client::new(sdk), &cfg.table),
         cfg.ecs.clone(),
-    );
+    )
+    .with_metrics(&cfg.metrics_namespace);
     platform_with(sdk, cfg, blobs, Arc::new(launcher))
 }
 
@@ -268,5 +294,13 @@ mod tests {
         let mut bad = good.to_vec();
         bad.push(("MAX_ATTEMPTS", "two"));
         assert_eq!(from_vars(vars(&bad)).unwrap_err().name, "MAX_ATTEMPTS");
+        // The pool: ten minutes idle, no warm minimum, a cap, by default.
+        assert_eq!(cfg.ecs.idle, Duration::from_secs(600));
+        assert_eq!((cfg.ecs.min_warm, cfg.ecs.max_runners), (0, 50));
+        for (name, value) in [("RUNNER_IDLE_SECONDS", "7200"), ("RUNNERS_MAX", "0")] {
+            let mut bad = good.to_vec();
+            bad.push((name, value));
+            assert_eq!(from_vars(vars(&bad)).unwrap_err().name, name);
+        }
     }
 }

@@ -15,14 +15,19 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::sqs::JobMessage;
 
-/// The dispatcher: each message dispatched on its own; failed ones (a
-/// throttled or failed RunTask, an unreadable message) are reported so SQS
-/// retries them and, after `maxReceiveCount`, moves them to the DLQ
+/// The dispatcher: the batch's messages dispatched at once, each on its
+/// own; failed ones (every runner busy, a throttled or failed RunTask, an
+/// unreadable message) are reported so SQS retries them, sooner than the
+/// visibility timeout, and after `maxReceiveCount` moves them to the DLQ
 /// (`ReportBatchItemFailures`).
 pub async fn dispatch_batch(platform: &Platform, batch: SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for record in batch.records {
+    let each = batch.records.into_iter().map(|record| async move {
         let message_id = record.message_id.unwrap_or_default();
+        let received: u32 = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
         let span = info_span!("message", message_id = %message_id, job_id = tracing::field::Empty);
         let ok = async {
             let body = record.body.as_deref().unwrap_or_default();
@@ -47,12 +52,26 @@ pub async fn dispatch_batch(platform: &Platform, batch: SqsEvent) -> SqsBatchRes
         }
         .instrument(span)
         .await;
-        if !ok {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = message_id;
-            response.batch_item_failures.push(failure);
+        if ok {
+            return None;
         }
-    }
+        // Sooner than the visibility timeout: a runner frees in seconds.
+        if let Some(receipt) = &record.receipt_handle {
+            let delay = crate::sqs::backoff(received);
+            if let Err(e) = platform.ports().queue.retry_after(receipt, delay).await {
+                warn!(error = %e, "the message's next delivery could not be brought forward");
+            }
+        }
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = message_id;
+        Some(failure)
+    });
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = futures_util::future::join_all(each)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     response
 }
 
@@ -61,12 +80,17 @@ pub async fn dispatch_batch(platform: &Platform, batch: SqsEvent) -> SqsBatchRes
 pub enum ResultsEvent {
     /// Result objects written under `results/` (S3 ObjectCreated).
     Results(Vec<String>),
-    /// An ECS task stopped (EventBridge "ECS Task State Change").
+    /// An ECS task stopped (EventBridge "ECS Task State Change"):
+    /// `started_by` is a runner's id (`family/runner-…`), or a job's for
+    /// a task started one per job.
     TaskStopped {
-        job_id: String,
+        started_by: String,
         task_arn: Option<String>,
         reason: String,
     },
+    /// The schedule's tick (EventBridge "Scheduled Event"): sweep the
+    /// runners, keep the warm minimum.
+    Sweep,
     /// Messages that exhausted their deliveries (the DLQ).
     DeadLetters(Vec<String>),
     /// Job records that DynamoDB's TTL removed (the table's stream): their
@@ -85,6 +109,8 @@ struct TaskStateChange {
     started_by: Option<String>,
     #[serde(default)]
     task_arn: Option<String>,
+    #[serde(default)]
+    task_definition_arn: Option<String>,
     #[serde(default)]
     stop_code: Option<String>,
     #[serde(default)]
@@ -111,6 +137,7 @@ pub fn classify(event: Value) -> ResultsEvent {
             .to_string(),
     };
     let read = match source.as_str() {
+        "eventbridge" if event["detail-type"] == "Scheduled Event" => return ResultsEvent::Sweep,
         "eventbridge" => serde_json::from_value(event).map(task_stopped),
         "aws:s3" => serde_json::from_value(event).map(results),
         "aws:sqs" => serde_json::from_value(event).map(dead_letters),
@@ -128,9 +155,12 @@ fn task_stopped(e: EventBridgeEvent<TaskStateChange>) -> ResultsEvent {
     if e.detail_type != "ECS Task State Change" || d.last_status != "STOPPED" {
         return ResultsEvent::Other;
     }
-    let Some(job_id) = d.started_by.filter(|s| !s.is_empty()) else {
+    let Some(mut started_by) = d.started_by.filter(|s| !s.is_empty()) else {
         return ResultsEvent::Other;
     };
+    if let (true, Some(td)) = (started_by.starts_with("runner-"), &d.task_definition_arn) {
+        started_by = format!("{}/{started_by}", crate::ecs::family_of(td));
+    }
     let exit = d.containers.first().and_then(|c| c.exit_code);
     let reason = format!(
         "the task stopped ({}: {}{})",
@@ -139,7 +169,7 @@ fn task_stopped(e: EventBridgeEvent<TaskStateChange>) -> ResultsEvent {
         exit.map(|c| format!("; exit code {c}")).unwrap_or_default()
     );
     ResultsEvent::TaskStopped {
-        job_id,
+        started_by,
         task_arn: d.task_arn,
         reason,
     }
@@ -150,9 +180,37 @@ fn results(e: S3Event) -> ResultsEvent {
         e.records
             .iter()
             .filter_map(|r| r.s3.object.key.as_deref())
-            .filter_map(job_of_result_key)
+            .filter_map(|k| job_of_result_key(&url_decoded(k)))
             .collect(),
     )
+}
+
+/// An object key as S3's notifications write it: URL-encoded, a space as
+/// `+`. A malformed escape is kept as it is.
+fn url_decoded(key: &str) -> String {
+    let bytes = key.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn dead_letters(e: SqsEvent) -> ResultsEvent {
@@ -213,16 +271,31 @@ pub async fn handle_results(
             }
         }
         ResultsEvent::TaskStopped {
-            job_id,
+            started_by,
             task_arn,
             reason,
         } => {
-            // With a result, the result wins; without one the job is
-            // launched again or, out of attempts, FAILED with this reason.
-            platform
-                .runner_stopped(&job_id, task_arn.as_deref(), &reason)
-                .instrument(info_span!("task_stopped", job_id = %job_id))
+            // A warm runner: the job it held, if any, is launched again
+            // or, out of attempts, FAILED with this reason. A task of one
+            // job (started before the pool): the same for that job. With
+            // a result, the result wins.
+            let span = info_span!("task_stopped", runner = %started_by);
+            let pooled = platform
+                .runner_ended(&started_by, &reason)
+                .instrument(span.clone())
                 .await?;
+            if !pooled && is_job_id(&started_by) {
+                platform
+                    .runner_stopped(&started_by, task_arn.as_deref(), &reason)
+                    .instrument(span)
+                    .await?;
+            }
+        }
+        ResultsEvent::Sweep => {
+            let given_up = platform.sweep().await?;
+            if given_up > 0 {
+                warn!(given_up, "runners that stopped answering were replaced");
+            }
         }
         ResultsEvent::DeadLetters(ids) => {
             for id in ids {
@@ -255,6 +328,13 @@ mod tests {
     fn events_are_told_apart_by_source() {
         let s3 = samples::s3_created(&["results/abc/result.json", "results/abc/live/0.stdout"]);
         assert_eq!(classify(s3), ResultsEvent::Results(vec!["abc".into()]));
+        // Keys come URL-encoded (some senders encode the slashes too).
+        let encoded = samples::s3_created(&[
+            "results%2Fabd%2Fresult.json",
+            "results/x+y/result.json",
+            "results/%zz/result.json",
+        ]);
+        assert_eq!(classify(encoded), ResultsEvent::Results(vec!["abd".into()]));
         let stopped = samples::ecs_task_state(json!({
             "lastStatus": "STOPPED", "desiredStatus": "STOPPED", "startedBy": "abc",
             "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/coderun/1",
@@ -263,11 +343,11 @@ mod tests {
             "containers": [{"name": "runner", "exitCode": 137}]}));
         match classify(stopped) {
             ResultsEvent::TaskStopped {
-                job_id,
+                started_by,
                 reason,
                 task_arn,
             } => {
-                assert_eq!(job_id, "abc");
+                assert_eq!(started_by, "abc");
                 assert!(task_arn.is_some_and(|a| a.ends_with("/1")));
                 assert!(
                     reason.contains("EssentialContainerExited") && reason.contains("137"),
@@ -276,6 +356,14 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // A warm runner's task: its family from the task definition.
+        let runner = samples::ecs_task_state(json!({
+            "lastStatus": "STOPPED", "startedBy": "runner-0a1b",
+            "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/coderun/2",
+            "taskDefinitionArn": "arn:aws:ecs:us-east-1:123456789012:task-definition/coderun-python:7"}));
+        assert!(matches!(classify(runner),
+            ResultsEvent::TaskStopped { started_by, .. } if started_by == "coderun-python/runner-0a1b"));
+        assert_eq!(classify(samples::scheduled()), ResultsEvent::Sweep);
         let running = samples::ecs_task_state(json!({
             "lastStatus": "RUNNING", "startedBy": "abc",
             "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/coderun/1"}));

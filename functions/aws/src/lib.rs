@@ -10,6 +10,7 @@ pub mod ecs;
 pub mod error;
 pub mod handlers;
 pub mod metrics;
+pub mod pool;
 pub mod s3;
 pub mod sample_events;
 pub mod sqs;

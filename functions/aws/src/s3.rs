@@ -62,6 +62,68 @@ impl S3Blobs {
     }
 }
 
+impl S3Blobs {
+    /// A URL that PUTs `key` only while it does not exist: S3 accepts it
+    /// only with `If-None-Match: *` (the header is signed).
+    pub async fn presign_put_if_absent(&self, key: &str, ttl: Duration) -> PortResult<String> {
+        let cfg = PresigningConfig::expires_in(ttl).map_err(PortError::internal)?;
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_none_match("*")
+            .presigned(cfg)
+            .await
+            .map_err(sort)?;
+        Ok(req.uri().to_string())
+    }
+
+    /// Writes `key` only if it does not exist yet; `false` when it did.
+    #[instrument(skip_all, fields(key = %key))]
+    pub async fn put_if_absent(&self, key: &str, bytes: Vec<u8>) -> PortResult<bool> {
+        let sent = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_none_match("*")
+            .body(ByteStream::from(bytes))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                // 412: it exists. 409: a concurrent conditional write won.
+                if matches!(status, Some(412 | 409)) {
+                    return Ok(false);
+                }
+                Err(sort(e))
+            }
+        }
+    }
+
+    /// Whether `key` exists.
+    pub async fn exists(&self, key: &str) -> PortResult<bool> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
+            Err(e) => match sort(e) {
+                PortError::NotFound => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+}
+
 fn files_under(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];

@@ -80,6 +80,22 @@ pub fn ecs_task_state(detail: Value) -> Value {
     })
 }
 
+/// The schedule's tick of the results function (EventBridge Scheduler's
+/// rule target: a "Scheduled Event").
+pub fn scheduled() -> Value {
+    json!({
+        "version": "0",
+        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": "2026-12-01T00:00:00Z",
+        "region": REGION,
+        "resources": [format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/coderun-sweep")],
+        "detail": {}
+    })
+}
+
 /// A DynamoDB stream's records of removed items `(PK, SK)`, removed by
 /// `principal` (`dynamodb.amazonaws.com` for TTL expiry).
 pub fn dynamodb_removed(items: &[(&str, &str)], principal: &str) -> Value {

@@ -49,4 +49,26 @@ impl Queue for SqsQueue {
             .map_err(sort)?;
         Ok(())
     }
+
+    async fn retry_after(&self, receipt: &str, delay: std::time::Duration) -> PortResult<()> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(delay.as_secs().min(43_200) as i32)
+            .send()
+            .await
+            .map_err(sort)?;
+        Ok(())
+    }
+}
+
+/// How long a message that could not be dispatched waits before its next
+/// delivery: a second more each time, at most ten. A runner frees within
+/// about a second of its job's result, so a job that found the pool at its
+/// cap is tried again soon, while a failing start backs off. With the
+/// queue's `maxReceiveCount` of 60, a job waits about nine minutes for a
+/// runner before it is dead-lettered.
+pub fn backoff(receive_count: u32) -> std::time::Duration {
+    std::time::Duration::from_secs((receive_count as u64).clamp(1, 10))
 }

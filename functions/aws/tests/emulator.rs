@@ -206,9 +206,11 @@ async fn problems_sessions_and_profiles() {
         id: id.into(),
         title: id.to_uppercase(),
         statement: String::new(),
+        statement_images: vec![],
         kind: ProblemKind::PassFail,
         time_limit_ms: 1000,
         memory_mb: 256,
+        code_limit_kib: None,
         samples: vec![],
         test_count: 3,
         version,
@@ -387,4 +389,104 @@ async fn queue_messages_name_the_job_only() {
     let body = got.messages()[0].body().unwrap();
     let msg: coderun_aws::sqs::JobMessage = serde_json::from_str(body).unwrap();
     assert_eq!(msg.job_id, "job-1");
+}
+
+#[tokio::test]
+async fn mailboxes_are_written_once_by_whoever_comes_first() {
+    let conf = config().await;
+    let client = s3_client(&conf);
+    let bucket = fresh("coderun");
+    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    let blobs = S3Blobs::new(client, &bucket);
+    let key = "runners/r/0.mail";
+    assert!(blobs.put_if_absent(key, b"job".to_vec()).await.unwrap());
+    assert!(!blobs.put_if_absent(key, b"other".to_vec()).await.unwrap());
+    assert_eq!(blobs.get(key).await.unwrap().unwrap(), b"job");
+    assert!(blobs.exists(key).await.unwrap());
+    assert!(!blobs.exists("runners/r/1.mail").await.unwrap());
+
+    // The runner's retirement: a presigned PUT that writes only into an
+    // empty mailbox, and only with the condition.
+    let next = "runners/r/1.mail";
+    let put = blobs
+        .presign_put_if_absent(next, Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert!(
+        put.contains("X-Amz-SignedHeaders=host%3Bif-none-match"),
+        "{put}"
+    );
+    let statuses = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let put_once = || {
+            agent
+                .put(&put)
+                .header("if-none-match", "*")
+                .send(&b"retired"[..])
+                .unwrap()
+                .status()
+                .as_u16()
+        };
+        (put_once(), put_once())
+    })
+    .await
+    .unwrap();
+    assert_eq!(statuses, (200, 412));
+    assert!(!blobs.put_if_absent(next, b"job".to_vec()).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_runner_takes_one_attempt_and_an_attempt_one_runner() {
+    use coderun_aws::pool::{Claim, PoolStore};
+    let (_, client, table) = store().await;
+    let pool = PoolStore::new(client, &table);
+    pool.add("py", "r1", None, 2, 1000, 2000).await.unwrap();
+    let r1 = pool.runner("py", "r1").await.unwrap().unwrap();
+    assert_eq!((r1.busy, r1.seq), (false, 0));
+
+    // Two jobs for the idle runner as both dispatchers read it: the
+    // second finds it taken.
+    let a = pool.claim(&r1, "job-a", 0, "py/r1/0", 1001, 2001).await;
+    let b = pool.claim(&r1, "job-b", 0, "py/r1/0", 1001, 2001).await;
+    assert_eq!(
+        [a.unwrap(), b.unwrap()],
+        [Claim::Claimed, Claim::RunnerTaken]
+    );
+    let holder = pool.runner("py", "r1").await.unwrap().unwrap();
+    assert!(holder.busy);
+    let job = holder.job.clone().unwrap();
+    // The same attempt again (a redelivered message) is the same runner.
+    pool.add("py", "r2", None, 2, 1002, 2002).await.unwrap();
+    // The family's cap (2) counts both: a third is refused.
+    assert_eq!(
+        pool.add("py", "r3", None, 2, 1002, 2002).await.unwrap(),
+        Claim::Full
+    );
+    assert_eq!(pool.runner("py", "r3").await.unwrap(), None);
+    let r2 = pool.runner("py", "r2").await.unwrap().unwrap();
+    assert_eq!(
+        pool.claim(&r2, &job, 0, "py/r2/0", 1003, 2003)
+            .await
+            .unwrap(),
+        Claim::AlreadyClaimed("py/r1".into(), 0)
+    );
+    assert!(!pool.runner("py", "r2").await.unwrap().unwrap().busy);
+
+    // Freed once, at the next mailbox; freeing again changes nothing.
+    assert!(pool.release("py", "r1", 0, 1004).await.unwrap());
+    assert!(!pool.release("py", "r1", 0, 1005).await.unwrap());
+    let r1 = pool.runner("py", "r1").await.unwrap().unwrap();
+    assert_eq!((r1.busy, r1.seq, r1.job), (false, 1, None));
+    assert_eq!(pool.runners("py").await.unwrap().len(), 2);
+    let gone = pool.remove("py", "r1").await.unwrap().unwrap();
+    assert_eq!(gone.id, "r1");
+    assert_eq!(pool.remove("py", "r1").await.unwrap(), None);
+    // Removed, it no longer counts: a new one fits again.
+    assert_eq!(
+        pool.add("py", "r3", None, 2, 1006, 2006).await.unwrap(),
+        Claim::Claimed
+    );
 }

@@ -138,6 +138,10 @@ pub struct Job {
     /// Why the job `FAILED`.
     pub error: Option<String>,
     pub callback_url: Option<String>,
+    /// The API whose shape the callback takes (a run made through Judge0's
+    /// API gets Judge0's `PUT`); none: coderun's own signed `POST`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_as: Option<CallbackAs>,
     pub created_at: Millis,
     pub started_at: Option<Millis>,
     pub finished_at: Option<Millis>,
@@ -169,6 +173,7 @@ impl Job {
             launch: None,
             error: None,
             callback_url: None,
+            callback_as: None,
             created_at: now,
             started_at: None,
             finished_at: None,
@@ -178,6 +183,10 @@ impl Job {
 
     pub fn source_key(&self) -> String {
         format!("sources/{}", self.id)
+    }
+    /// A program's files beside its entry point (JSON), when it has any.
+    pub fn files_key(&self) -> String {
+        format!("jobs/{}/files.json", self.id)
     }
     pub fn request_key(&self) -> String {
         format!("jobs/{}/request.json", self.id)
@@ -230,6 +239,14 @@ pub enum ProblemKind {
     Scoring,
 }
 
+/// The API whose callback a job's end sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallbackAs {
+    /// Judge0's: a `PUT` of the submission (its default fields, base64).
+    Judge0,
+}
+
 /// A sample shown with the statement (hidden tests are never in here).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Sample {
@@ -245,9 +262,17 @@ pub struct Problem {
     pub title: String,
     /// Markdown (with `$…$` math).
     pub statement: String,
+    /// The images the statement may show, as paths in the package
+    /// (`statement/graph.png`), served by `GET
+    /// /problems/{id}/statement/{file}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statement_images: Vec<String>,
     pub kind: ProblemKind,
     pub time_limit_ms: u64,
     pub memory_mb: u64,
+    /// The package's `limits.code`: the largest submission, KiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_limit_kib: Option<u64>,
     pub samples: Vec<Sample>,
     pub test_count: u32,
     /// Bumped by every update; submissions record the version they saw.

@@ -31,6 +31,11 @@ pub struct Memory {
     pub queued: Mutex<Vec<String>>,
     pub launches: Mutex<Vec<Launch>>,
     pub callbacks: Mutex<Vec<Callback>>,
+    /// Runners holding jobs, as a warm pool would report them: a launch
+    /// adds one (untaken, to answer within a minute), a release removes it.
+    pub held: Mutex<Vec<Held>>,
+    /// Runners given up on, with the reason.
+    pub abandoned: Mutex<Vec<(String, String)>>,
     /// The next this many `replace_job` calls lose their race.
     pub conflicts: AtomicU32,
     now: AtomicI64,
@@ -302,7 +307,47 @@ impl Launcher for Memory {
     async fn launch(&self, launch: &Launch) -> PortResult<String> {
         let mut launches = self.launches.lock().unwrap();
         launches.push(launch.clone());
-        Ok(format!("runner-{}", launches.len()))
+        let id = format!("runner-{}", launches.len());
+        let now = self.now();
+        self.held.lock().unwrap().push(Held {
+            runner: id.clone(),
+            launch: id.clone(),
+            job_id: launch.job_id.clone(),
+            since: now,
+            taken: false,
+            answer_by: now + 60_000,
+        });
+        Ok(id)
+    }
+
+    async fn release(&self, job_id: &str, _attempt: u32, launch: Option<&str>) -> PortResult<()> {
+        self.held
+            .lock()
+            .unwrap()
+            .retain(|h| launch.map_or(h.job_id != job_id, |l| h.launch != l));
+        Ok(())
+    }
+
+    async fn runner_ended(&self, runner: &str) -> PortResult<Option<Held>> {
+        let mut held = self.held.lock().unwrap();
+        let i = held.iter().position(|h| h.runner == runner);
+        Ok(i.map(|i| held.remove(i)))
+    }
+
+    async fn held(&self) -> PortResult<Vec<Held>> {
+        Ok(self.held.lock().unwrap().clone())
+    }
+
+    async fn abandon(&self, held: &Held, reason: &str) -> PortResult<()> {
+        self.held
+            .lock()
+            .unwrap()
+            .retain(|h| h.runner != held.runner);
+        self.abandoned
+            .lock()
+            .unwrap()
+            .push((held.runner.clone(), reason.to_string()));
+        Ok(())
     }
 
     async fn problem_ref(

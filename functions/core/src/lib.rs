@@ -9,6 +9,8 @@ pub mod error;
 #[cfg(test)]
 mod fakes;
 pub mod ids;
+pub mod judge0;
+pub mod piston;
 pub mod ports;
 pub mod problems;
 pub mod requests;

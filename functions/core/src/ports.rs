@@ -136,6 +136,13 @@ pub trait Blobs: Send + Sync {
 #[async_trait]
 pub trait Queue: Send + Sync {
     async fn send(&self, job_id: &str) -> PortResult<()>;
+
+    /// A delivered message whose job could not be dispatched yet (every
+    /// runner busy, a throttled start) comes back after `delay` instead of
+    /// the queue's whole visibility timeout. `receipt` names the delivery.
+    async fn retry_after(&self, _receipt: &str, _delay: std::time::Duration) -> PortResult<()> {
+        Ok(())
+    }
 }
 
 /// What a launcher starts: a runner for one job.
@@ -151,9 +158,33 @@ pub struct Launch {
     /// The most the runner may take once started (see
     /// `coderun_protocol::budget`): what its presigned URLs must outlive.
     pub budget: std::time::Duration,
+    /// Where a playground run's live output goes, per input
+    /// (`[stdout, stderr]` keys); empty for other jobs.
+    pub live_keys: Vec<[String; 2]>,
+}
+
+/// A runner holding a job, as a launcher that keeps runners warm knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub runner: String,
+    /// The id [`Launcher::launch`] returned for the job.
+    pub launch: String,
+    pub job_id: String,
+    /// When the job was handed to the runner.
+    pub since: Millis,
+    /// Whether the runner said it took the job.
+    pub taken: bool,
+    /// When a runner that has not taken its job is given up on (a cold
+    /// one may still be starting; a warm one looks at its mailbox often).
+    pub answer_by: Millis,
 }
 
 /// Starts runners (local child processes, or ECS tasks).
+///
+/// A launcher may keep runners warm and hand them one job after another;
+/// the methods with defaults are how the lifecycle tells it that a job is
+/// done, learns that a runner ended, and sweeps runners that stopped
+/// answering. A launcher that starts one runner per job needs none of them.
 #[async_trait]
 pub trait Launcher: Send + Sync {
     /// Starts a runner for the job; returns once it is started (not done),
@@ -168,6 +199,34 @@ pub trait Launcher: Send + Sync {
     ) -> PortResult<ProblemRef>;
     /// Busy and total runner slots, where the launcher knows them.
     fn workers(&self) -> Option<(usize, usize)>;
+
+    /// Attempt `attempt` of job `job_id` has its result: its runner (the
+    /// one launched as `launch`, when the job recorded it in time) may
+    /// take another. Saying it twice changes nothing.
+    async fn release(&self, _job_id: &str, _attempt: u32, _launch: Option<&str>) -> PortResult<()> {
+        Ok(())
+    }
+
+    /// A runner ended (its task stopped): it is forgotten; the job it held,
+    /// if any.
+    async fn runner_ended(&self, _runner: &str) -> PortResult<Option<Held>> {
+        Ok(None)
+    }
+
+    /// The runners holding jobs now.
+    async fn held(&self) -> PortResult<Vec<Held>> {
+        Ok(Vec::new())
+    }
+
+    /// Gives up on a runner that stopped answering: stops it, forgets it.
+    async fn abandon(&self, _held: &Held, _reason: &str) -> PortResult<()> {
+        Ok(())
+    }
+
+    /// Periodic upkeep: the warm minimum, the pool's gauges.
+    async fn upkeep(&self) -> PortResult<()> {
+        Ok(())
+    }
 }
 
 /// Runs `runner-task verify` on an unpacked problem package.
@@ -189,6 +248,8 @@ pub trait JobMetrics: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Callback {
     pub url: String,
+    /// `PUT` rather than `POST` (Judge0's callbacks).
+    pub put: bool,
     pub body: Vec<u8>,
     /// `X-Coderun-Timestamp`, seconds.
     pub timestamp: i64,

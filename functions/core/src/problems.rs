@@ -48,17 +48,76 @@ pub fn write_package(req: &ProblemRequest, dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The statement of a package: Markdown if it has one, else the text of
-/// its LaTeX statement as is (rendered as a code-free paragraph).
-fn statement(dir: &Path) -> String {
-    let d = dir.join("problem_statement");
+/// Images a statement may show, at most this many, each at most this
+/// large (the others are not served).
+pub const MAX_STATEMENT_IMAGES: usize = 64;
+pub const MAX_STATEMENT_IMAGE_BYTES: u64 = 4 << 20;
+
+/// The content type of a statement image, by its name; None: not one.
+pub fn image_type(name: &str) -> Option<&'static str> {
+    let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "svg" => "image/svg+xml",
+        "gif" => "image/gif",
+        _ => return None,
+    })
+}
+
+/// The statement's directory: `statement/` since 2025-09,
+/// `problem_statement/` before.
+fn statement_dir(pkg: &Package) -> (&'static str, std::path::PathBuf) {
+    ["statement", "problem_statement"]
+        .into_iter()
+        .map(|d| (d, pkg.dir.join(d)))
+        .find(|(_, d)| d.is_dir())
+        .unwrap_or(("problem_statement", pkg.dir.join("problem_statement")))
+}
+
+/// The statement's images, as paths in the package (`statement/graph.png`):
+/// the files of the statement's directory an image type names, small
+/// enough, and no others (the route that serves them serves nothing else).
+fn statement_images(pkg: &Package) -> Vec<String> {
+    let (name, dir) = statement_dir(pkg);
+    let mut images: Vec<String> = std::fs::read_dir(&dir)
+        .map(|r| {
+            r.flatten()
+                .filter(|e| {
+                    e.metadata()
+                        .is_ok_and(|m| m.is_file() && m.len() <= MAX_STATEMENT_IMAGE_BYTES)
+                })
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|f| image_type(f).is_some())
+                .map(|f| format!("{name}/{f}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    images.sort();
+    images.truncate(MAX_STATEMENT_IMAGES);
+    images
+}
+
+/// The statement of a package: Markdown if it has one (the package's
+/// constants substituted), else its LaTeX statement converted to Markdown
+/// with math (see `coderun_package::latex`).
+fn statement(pkg: &Package) -> String {
+    let (_, d) = statement_dir(pkg);
     for name in [
         "problem.en.md",
         "problem.md",
         "problem.en.tex",
         "problem.tex",
     ] {
-        if let Ok(text) = std::fs::read_to_string(d.join(name)) {
+        if let Ok(bytes) = std::fs::read(d.join(name)) {
+            let text = if name.ends_with(".md") {
+                String::from_utf8_lossy(&pkg.substitute(&bytes)).into_owned()
+            } else {
+                coderun_package::latex::to_markdown(
+                    &String::from_utf8_lossy(&bytes),
+                    &pkg.constants,
+                )
+            };
             return text
                 .chars()
                 .take(crate::requests::MAX_STATEMENT_BYTES)
@@ -95,15 +154,17 @@ pub fn record(
         title: pkg
             .name
             .chars()
-            .take(crate::requests::MAX_TITLE_BYTES)
+            .take(crate::requests::MAX_TITLE_CHARS)
             .collect(),
-        statement: statement(&pkg.dir),
+        statement: statement(pkg),
+        statement_images: statement_images(pkg),
         kind: match pkg.kind {
             Kind::Scoring => ProblemKind::Scoring,
             _ => ProblemKind::PassFail,
         },
         time_limit_ms,
         memory_mb: pkg.memory_mb,
+        code_limit_kib: pkg.code_kib,
         samples,
         test_count: pkg.tests.len() as u32,
         version,
@@ -182,6 +243,69 @@ mod tests {
             }]
         );
         assert_eq!(p.test_count, 2);
+    }
+
+    #[test]
+    fn a_statements_images_are_listed_and_nothing_else_of_the_package() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let write = |p: &str, bytes: &[u8]| {
+            let p = d.join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, bytes).unwrap();
+        };
+        write(
+            "problem.yaml",
+            b"problem_format_version: 2025-09\nname: G\nlimits:\n  time_limit: 1\n",
+        );
+        write("statement/problem.en.md", b"![A graph](graph.png)");
+        write("statement/graph.png", b"\x89PNG");
+        write("statement/plot.SVG", b"<svg/>");
+        write("statement/notes.txt", b"setter's notes");
+        write("data/secret/1.in", b"1\n");
+        write("data/secret/1.ans", b"1\n");
+        let p = record(&Package::load(d).unwrap(), "g", 1, "setter", 7).unwrap();
+        assert_eq!(
+            p.statement_images,
+            ["statement/graph.png", "statement/plot.SVG"]
+        );
+        assert_eq!(image_type("plot.SVG"), Some("image/svg+xml"));
+        assert_eq!(image_type("1.ans"), None);
+    }
+
+    /// The statement shown for a one-test package with this
+    /// `problem.yaml` and this statement file.
+    fn statement_of(yaml: &str, file: &str, text: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("problem.yaml"), yaml).unwrap();
+        let file = d.join(file);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+        std::fs::create_dir_all(d.join("data/secret")).unwrap();
+        std::fs::write(d.join("data/secret/1.in"), "1 2\n").unwrap();
+        std::fs::write(d.join("data/secret/1.ans"), "3\n").unwrap();
+        statement(&Package::load(d).unwrap())
+    }
+
+    #[test]
+    fn a_2025_09_statement_is_read_from_statement_with_its_constants() {
+        let yaml = "problem_format_version: 2025-09\nname: Add\nconstants:\n  max_n: 1000\n";
+        let md = "Add $a+b$, $a < {{max_n}}$.";
+        assert_eq!(
+            statement_of(yaml, "statement/problem.en.md", md),
+            "Add $a+b$, $a < 1000$."
+        );
+    }
+
+    #[test]
+    fn a_latex_statement_is_shown_as_markdown() {
+        let tex = "\\problemname{Add}\nAdd \\emph{two} numbers $a, b$.\n\\begin{Output}\nTheir sum.\n\\end{Output}\n";
+        let shown = statement_of("name: Add\n", "problem_statement/problem.en.tex", tex);
+        assert_eq!(
+            shown,
+            "Add *two* numbers $a, b$.\n\n## Output\n\nTheir sum.\n"
+        );
     }
 
     #[test]

@@ -89,6 +89,11 @@ pub struct InputView {
     pub time_ms: u64,
     pub wall_ms: u64,
     pub memory_kb: u64,
+    /// With the input's `expected_output`, when the program ran to its
+    /// end: whether it printed that (trailing whitespace of lines and of
+    /// the end aside, as Judge0 compares).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_matches: Option<bool>,
 }
 
 /// `GET /runs/{id}`.
@@ -97,6 +102,9 @@ pub struct RunView {
     #[serde(flatten)]
     pub job: JobView,
     pub source: String,
+    /// The program's other files, when it has any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<crate::requests::FileRequest>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compile_output: Option<String>,
     pub results: Vec<InputView>,
@@ -150,6 +158,7 @@ impl RunView {
                             time_ms: run.time_ms,
                             wall_ms: run.wall_ms,
                             memory_kb: run.memory_kb,
+                            output_matches: run.output_matches,
                         }
                     })
                     .collect()
@@ -170,6 +179,7 @@ impl RunView {
             isolation: layers(result),
             job: job.into(),
             source,
+            files: Vec::new(),
             results,
         }
     }
@@ -198,6 +208,9 @@ pub struct SubmissionView {
     #[serde(flatten)]
     pub job: JobView,
     pub source: String,
+    /// The program's other files, when it has any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<crate::requests::FileRequest>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_score: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -247,6 +260,7 @@ impl SubmissionView {
             isolation: layers(result),
             job: job.into(),
             source,
+            files: Vec::new(),
             tests,
         }
     }
@@ -316,6 +330,9 @@ pub struct ProblemSummary {
     pub kind: ProblemKind,
     pub time_limit_ms: u64,
     pub memory_mb: u64,
+    /// The largest submission, KiB, where the problem sets one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_limit_kib: Option<u64>,
     pub test_count: u32,
     pub version: u64,
 }
@@ -328,6 +345,7 @@ impl From<&Problem> for ProblemSummary {
             kind: p.kind,
             time_limit_ms: p.time_limit_ms,
             memory_mb: p.memory_mb,
+            code_limit_kib: p.code_limit_kib,
             test_count: p.test_count,
             version: p.version,
         }

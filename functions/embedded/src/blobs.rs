@@ -131,14 +131,24 @@ impl Blobs for DirBlobs {
         check_key(prefix)?;
         let path = self.path(prefix);
         Self::blocking(move || {
-            let r = match std::fs::symlink_metadata(&path) {
-                Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path),
-                Ok(_) => std::fs::remove_file(&path),
-                Err(e) => Err(e),
-            };
-            match r {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                r => r,
+            // A writer may add to the tree while it is removed (a problem
+            // replaced as it is deleted), and another removal may take
+            // entries first: gone is gone, and a tree that grew is removed
+            // again, a bounded number of times.
+            let mut tries = 0;
+            loop {
+                let r = match std::fs::symlink_metadata(&path) {
+                    Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path),
+                    Ok(_) => std::fs::remove_file(&path),
+                    Err(e) => Err(e),
+                };
+                match r {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty && tries < 10 => {
+                        tries += 1;
+                    }
+                    r => return r,
+                }
             }
         })
         .await

@@ -76,6 +76,16 @@ pub struct HttpConfig {
     pub dev_login: Option<Arc<dyn DevLogin>>,
     /// The front end's sign-in, told to it by `/config.json`.
     pub oidc: Option<OidcConfig>,
+    /// Where responses are delivered whole (API Gateway in front of a
+    /// Lambda function), a followed log is answered in windows: each
+    /// response ends as soon as it carries news, or after this long, and
+    /// the client asks again from the last event's id. `None`: one stream
+    /// until the run ends.
+    pub follow_window: Option<std::time::Duration>,
+    /// Judge0's API at the root as well as under `/judge0`, for clients
+    /// that cannot be given a path; coderun's own API (and the front end)
+    /// then under `/coderun`.
+    pub judge0_at_root: bool,
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -139,6 +149,7 @@ pub fn router(state: AppState) -> Router {
             "/problems/{id}",
             get(get_problem).put(replace_problem).delete(delete_problem),
         )
+        .route("/problems/{id}/statement/{file}", get(statement_image))
         .route("/runs", post(create_run).get(list_runs))
         .route("/runs/{id}", get(get_run))
         .route("/runs/{id}/logs", get(run_logs))
@@ -161,7 +172,19 @@ pub fn router(state: AppState) -> Router {
     let import = Router::new()
         .route("/problems/import", post(import_problem))
         .layer(DefaultBodyLimit::max(MAX_PACKAGE_BODY));
-    let app = api.merge(import);
+    // Judge0 CE's API, for clients written for it.
+    let judge0 = routes::judge0::router().layer(DefaultBodyLimit::max(MAX_JSON_BODY));
+    // Piston's API, likewise.
+    let piston = routes::piston::router().layer(DefaultBodyLimit::max(MAX_JSON_BODY));
+    let coderun = api.merge(import);
+    let app = if state.config.judge0_at_root {
+        Router::new()
+            .nest("/coderun", coderun)
+            .merge(routes::judge0::router().layer(DefaultBodyLimit::max(MAX_JSON_BODY)))
+    } else {
+        coderun
+    };
+    let app = app.nest("/judge0", judge0).nest("/piston", piston);
     let app = match &state.config.web_dir {
         Some(dir) if dir.join("index.html").is_file() => {
             let spa = tower_http::services::ServeDir::new(dir)

@@ -70,7 +70,15 @@ pub enum Cmd {
         /// reverse proxy even a loopback address is reached by everyone).
         #[arg(long, env = "CODERUN_DEV_LOGIN", value_parser = clap::builder::BoolishValueParser::new())]
         dev_login: Option<bool>,
+        /// Serve Judge0's API at the root too (`POST /submissions`…), for
+        /// clients that cannot be given a path: coderun's own API and the
+        /// web front end then move under `/coderun` (build the front end
+        /// with VITE_API_BASE=/coderun).
+        #[arg(long, env = "CODERUN_JUDGE0_AT_ROOT")]
+        judge0_at_root: bool,
     },
+    /// Print the API's OpenAPI document (as `/openapi.json` serves it).
+    Openapi,
     /// Print a token for the local server (only the token, on stdout).
     Token {
         #[arg(long)]
@@ -152,6 +160,11 @@ impl Cli {
                 package.into_os_string(),
                 solution.into_os_string(),
             ]),
+            Cmd::Openapi => {
+                let doc = serde_json::to_string_pretty(&coderun_http::openapi::document())?;
+                println!("{doc}");
+                Ok(0)
+            }
             Cmd::Token {
                 user,
                 role,
@@ -181,6 +194,7 @@ impl Cli {
                 jwks_url,
                 audience,
                 dev_login,
+                judge0_at_root,
             } => {
                 init_tracing();
                 let tokens = match (issuer, jwks_url) {
@@ -224,6 +238,7 @@ impl Cli {
                     },
                     runner_deadline: Duration::from_secs(1800),
                     dev_login: local && dev_login.unwrap_or(false),
+                    judge0_at_root,
                 };
                 let rt = tokio::runtime::Builder::new_multi_thread()
                     .enable_all()

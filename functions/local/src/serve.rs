@@ -49,6 +49,8 @@ pub struct ServeConfig {
     /// Offer the web front end's dev login (tokens from the local issuer
     /// for any user and role: for a machine's own users only).
     pub dev_login: bool,
+    /// Judge0's API at the root, coderun's own under `/coderun`.
+    pub judge0_at_root: bool,
 }
 
 /// The dev login's tokens: the local issuer's, for 12 hours.
@@ -244,6 +246,9 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<App> {
         },
         dev_login,
         oidc: None,
+        // Served directly: one stream per follower until the run ends.
+        follow_window: None,
+        judge0_at_root: cfg.judge0_at_root,
     };
     let router = router(AppState::new(platform.clone(), Arc::new(auth), http));
     Ok(App {

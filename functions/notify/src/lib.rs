@@ -24,8 +24,12 @@ async fn deliver(agent: &ureq::Agent, cb: &Callback, waits: &[Duration]) {
         tokio::time::sleep(*wait).await;
         let (agent, c) = (agent.clone(), cb.clone());
         let sent = tokio::task::spawn_blocking(move || {
-            agent
-                .post(&c.url)
+            let request = if c.put {
+                agent.put(&c.url)
+            } else {
+                agent.post(&c.url)
+            };
+            request
                 .header("content-type", "application/json")
                 .header("x-coderun-timestamp", c.timestamp.to_string())
                 .header("x-coderun-signature", &c.signature)

@@ -76,7 +76,7 @@ def queues(sqs, queue, dlq):
         "VisibilityTimeout": "180",
         "MessageRetentionPeriod": "86400",
         "SqsManagedSseEnabled": "true",
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 60}),
     })["QueueUrl"]
     return url, dlq_url
 
@@ -100,6 +100,8 @@ def bucket(s3, name, region):
          "Expiration": {"Days": RETENTION_DAYS}},
         {"ID": "staged-imports", "Status": "Enabled", "Filter": {"Prefix": "imports/"},
          "Expiration": {"Days": RETENTION_DAYS}},
+        {"ID": "mailboxes", "Status": "Enabled", "Filter": {"Prefix": "runners/"},
+         "Expiration": {"Days": 1}},
         {"ID": "incomplete-uploads", "Status": "Enabled", "Filter": {"Prefix": ""},
          "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
     ]})

@@ -179,7 +179,7 @@ pub(super) fn supervise(
     loop {
         let now = Instant::now();
         if now >= deadline {
-            killed = Some(Kill::Wall);
+            killed = Some(out_of_time(Kill::Wall, cgroup, &mut memory_at_oom));
             break;
         }
         let mut timeout = deadline - now;
@@ -245,7 +245,7 @@ pub(super) fn supervise(
         }
         if let (Some(cg), Some(base)) = (cgroup, &parts.baseline) {
             if cg.cpu_since(base).unwrap_or(0) > limits.time_ms * 1_000_000 {
-                killed = Some(Kill::Cpu);
+                killed = Some(out_of_time(Kill::Cpu, cgroup, &mut memory_at_oom));
                 break;
             }
         }
@@ -397,6 +397,18 @@ pub(super) fn supervise(
         isolation: Vec::new(),
         ended_ns,
     })
+}
+
+/// What a run out of time ends as: over its memory limit if it spent its
+/// time pressed against it (see `Slot::programs_memory_at_time_out`).
+fn out_of_time(kill: Kill, cgroup: Option<&cgroup::Slot>, memory_at_oom: &mut u64) -> Kill {
+    match cgroup.and_then(|cg| cg.programs_memory_at_time_out()) {
+        Some(bytes) => {
+            *memory_at_oom = bytes;
+            Kill::Memory
+        }
+        None => kill,
+    }
 }
 
 /// What a meter's finding ends a run as.

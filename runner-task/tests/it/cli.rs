@@ -103,11 +103,19 @@ fn languages_are_all_available_with_versions() {
     let out = Command::new(bin()).arg("languages").output().unwrap();
     let v = json(&out);
     let langs = v.as_array().unwrap();
-    assert_eq!(langs.len(), 8);
+    assert_eq!(langs.len(), runner_task::lang::LANGUAGES.len());
+    assert!(langs.len() >= 25);
     for l in langs {
         assert_eq!(l["available"], true, "{l}");
         assert!(l["version"].as_str().is_some_and(|s| !s.is_empty()), "{l}");
+        assert!(l["release"].as_str().is_some_and(|s| !s.is_empty()), "{l}");
     }
+    let python = langs.iter().find(|l| l["id"] == "python3").unwrap();
+    assert_eq!(python["libraries"], serde_json::json!(["numpy", "scipy"]));
+    assert!(python["packages"]
+        .as_array()
+        .unwrap()
+        .contains(&"python3-numpy".into()));
 }
 
 #[test]
@@ -283,4 +291,35 @@ fn job_over_presigned_urls() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["job_id"], "j3");
     assert_eq!(v["runs"][0]["stdout"], "hi\n");
+}
+
+#[test]
+fn run_takes_a_directory_as_one_program() {
+    let dir = problems_dir().join("divisor/submissions/accepted/split");
+    let input = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(input.path(), "15\n").unwrap();
+    let out = Command::new(bin())
+        .arg("run")
+        .arg("--stdin")
+        .arg(input.path())
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let v = json(&out);
+    assert_eq!(
+        (v["status"].as_str(), v["stdout"].as_str()),
+        (Some("OK"), Some("3\n")),
+        "{v}"
+    );
+    // Sources of two languages with no --language to choose.
+    let mixed = tempfile::tempdir().unwrap();
+    std::fs::write(mixed.path().join("a.py"), "").unwrap();
+    std::fs::write(mixed.path().join("b.rb"), "").unwrap();
+    let out = Command::new(bin())
+        .arg("run")
+        .arg(mixed.path())
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("several languages"));
 }

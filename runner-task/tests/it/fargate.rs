@@ -198,6 +198,7 @@ fn serve(conn: TcpStream, secret: &[u8], objects: &Objects) {
         parts.next().unwrap_or("").to_string(),
     );
     let mut length = 0usize;
+    let mut if_none_match = false;
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
@@ -207,13 +208,16 @@ fn serve(conn: TcpStream, secret: &[u8], objects: &Objects) {
             if k.eq_ignore_ascii_case("content-length") {
                 length = v.trim().parse().unwrap_or(0);
             }
+            if k.eq_ignore_ascii_case("if-none-match") && v.trim() == "*" {
+                if_none_match = true;
+            }
         }
     }
     let mut body = vec![0u8; length.min(512 << 20)];
     if reader.read_exact(&mut body).is_err() {
         return;
     }
-    let (status, reply) = answer(&method, &target, body, secret, objects);
+    let (status, reply) = answer(&method, &target, body, if_none_match, secret, objects);
     let mut conn = reader.into_inner();
     let _ = write!(
         conn,
@@ -227,6 +231,7 @@ fn answer(
     method: &str,
     target: &str,
     body: Vec<u8>,
+    if_none_match: bool,
     secret: &[u8],
     objects: &Objects,
 ) -> (&'static str, Vec<u8>) {
@@ -262,7 +267,12 @@ fn answer(
             None => ("404 Not Found", Vec::new()),
         },
         "PUT" => {
-            objects.lock().unwrap().insert(key.to_string(), body);
+            // S3's conditional write: only while the key does not exist.
+            let mut objects = objects.lock().unwrap();
+            if if_none_match && objects.contains_key(key) {
+                return ("412 Precondition Failed", Vec::new());
+            }
+            objects.insert(key.to_string(), body);
             ("200 OK", Vec::new())
         }
         _ => denied,
@@ -309,6 +319,19 @@ struct Task {
     image: Option<PathBuf>,
 }
 
+/// A task's container, running.
+struct Running {
+    child: std::process::Child,
+    name: String,
+    scratch: PathBuf,
+}
+
+/// One task at a time on this host (see [`Task::job`]).
+fn one_task_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: Mutex<()> = Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Where the image puts the runner, and so the task definition runs it.
 const RUNNER_IN_IMAGE: &str = "/usr/local/bin/runner-task";
 
@@ -352,8 +375,7 @@ impl Task {
     /// the host's, and two runners leasing the same uids in two containers
     /// would end each other's programs.
     fn job(&self, manifest: &Manifest) -> JobResult {
-        static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let _turn = one_task_at_a_time();
         let id = &manifest.job_id;
         let (mkey, rkey) = (
             format!("jobs/{id}/manifest.json"),
@@ -361,6 +383,27 @@ impl Task {
         );
         self.standin
             .put(&mkey, serde_json::to_vec(manifest).unwrap());
+        // The dispatcher's container override of a task of one job.
+        let running = self.start(
+            id,
+            "job",
+            vec![
+                format!("CODERUN_MANIFEST={}", self.standin.presign("GET", &mkey)),
+                format!("CODERUN_RESULT={}", self.standin.presign("PUT", &rkey)),
+            ],
+        );
+        let (status, stderr) = self.finish(running, Duration::from_secs(120));
+        let result = self
+            .standin
+            .get(&rkey)
+            .unwrap_or_else(|| panic!("{id}: no result uploaded (exit {status:?}): {stderr}"));
+        assert!(status.success(), "{id}: runner exit {status:?}: {stderr}");
+        serde_json::from_slice(&result).unwrap()
+    }
+
+    /// Starts the task's container running `runner-task … {subcommand}`
+    /// with the task's environment and `env`.
+    fn start(&self, id: &str, subcommand: &str, env: Vec<String>) -> Running {
         // The scratch volume: a fresh directory, world-writable as an
         // image's /tmp is.
         let scratch = self.bundle.join(format!("scratch-{id}"));
@@ -370,14 +413,10 @@ impl Task {
             std::os::unix::fs::PermissionsExt::from_mode(0o1777),
         )
         .unwrap();
-        let config = self.config(
-            &scratch,
-            &self.standin.presign("GET", &mkey),
-            &self.standin.presign("PUT", &rkey),
-        );
+        let config = self.config(&scratch, subcommand, env);
         std::fs::write(self.bundle.join("config.json"), config.to_string()).unwrap();
         let name = format!("coderun-fargate-{}-{id}", std::process::id());
-        let mut child = Command::new("runc")
+        let child = Command::new("runc")
             .arg("--root")
             .arg(&self.state)
             .args(["run", "--bundle"])
@@ -388,33 +427,46 @@ impl Task {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("runc (Debian's package) runs the task");
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while child.try_wait().unwrap().is_none() {
+        Running {
+            child,
+            name,
+            scratch,
+        }
+    }
+
+    /// Waits for the container to end (killed after `within`); its exit
+    /// status and the runner's messages.
+    fn finish(&self, mut r: Running, within: Duration) -> (std::process::ExitStatus, String) {
+        let deadline = Instant::now() + within;
+        while r.child.try_wait().unwrap().is_none() {
             if Instant::now() > deadline {
                 let _ = Command::new("runc")
                     .arg("--root")
                     .arg(&self.state)
-                    .args(["kill", &name, "KILL"])
+                    .args(["kill", &r.name, "KILL"])
                     .status();
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let out = child.wait_with_output().unwrap();
-        let _ = std::fs::remove_dir_all(&scratch);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let result = self.standin.get(&rkey).unwrap_or_else(|| {
-            panic!("{id}: no result uploaded (exit {:?}): {stderr}", out.status)
-        });
-        assert!(
-            out.status.success(),
-            "{id}: runner exit {:?}: {stderr}",
-            out.status
-        );
-        serde_json::from_slice(&result).unwrap()
+        let out = r.child.wait_with_output().unwrap();
+        let _ = std::fs::remove_dir_all(&r.scratch);
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
-    fn config(&self, scratch: &Path, manifest: &str, result: &str) -> serde_json::Value {
+    fn config(&self, scratch: &Path, subcommand: &str, env: Vec<String>) -> serde_json::Value {
         let caps: Vec<String> = self.caps.iter().map(|c| format!("CAP_{c}")).collect();
+        let environment: Vec<String> = [
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOSTNAME=ip-10-0-1-23.ec2.internal",
+            "CODERUN_WORK_DIR=/tmp/coderun",
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain(env)
+        .collect();
         let ro = |dest: &str, src: &str| json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "ro", "nosuid", "nodev"]});
         let mut mounts = vec![
             json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
@@ -440,14 +492,8 @@ impl Task {
                 "terminal": false,
                 "user": {"uid": 0, "gid": 0},
                 // The dispatcher's container override (see functions/aws ecs.rs).
-                "args": [runner, "--min-isolation", "restricted", "job"],
-                "env": [
-                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    "HOSTNAME=ip-10-0-1-23.ec2.internal",
-                    "CODERUN_WORK_DIR=/tmp/coderun",
-                    format!("CODERUN_MANIFEST={manifest}"),
-                    format!("CODERUN_RESULT={result}"),
-                ],
+                "args": [runner, "--min-isolation", "restricted", subcommand],
+                "env": environment,
                 "cwd": "/",
                 "capabilities": {
                     "bounding": caps, "effective": caps, "permitted": caps,
@@ -557,10 +603,11 @@ fn run_job(id: &str, language: &str, source: &str, limits: Limits, args: &[&str]
         job_id: id.to_string(),
         language: language.to_string(),
         source: source.to_string(),
+        files: Vec::new(),
         work: Work::Run {
             inputs: vec![Input {
-                stdin: String::new(),
                 args: args.iter().map(|a| a.to_string()).collect(),
+                ..Input::default()
             }],
             limits,
         },
@@ -660,6 +707,7 @@ fn judged(task: &Task, id: &str, source: &str, problem: &str) -> JudgeResult {
         job_id: id.into(),
         language: "python3".into(),
         source: source.into(),
+        files: Vec::new(),
         work: Work::Judge {
             problem: ProblemRef::Url(package_url(task, problem)),
             time_limit_ms: Some(scaled(2000)),
@@ -938,6 +986,7 @@ print('found', found)
             job_id: "leaks".into(),
             language: "python3".into(),
             source: src.into(),
+            files: Vec::new(),
             work: Work::Run {
                 inputs: vec![Input::default(), Input::default(), Input::default()],
                 limits: limits(2000, 128),
@@ -949,5 +998,142 @@ print('found', found)
             assert_eq!(run.status, RunStatus::OK, "{}: {run:?}", variant(&task));
             assert_eq!(run.stdout, "found []\n", "{}: {run:?}", variant(&task));
         }
+    }
+}
+
+/// A mail handing `id` (a run of `source`) to the runner, naming mailbox
+/// `next` of runner `r` as where to wait afterwards.
+fn post_job(s: &Standin, r: &str, at: u64, id: &str, source: &str, idle_seconds: u64) {
+    use runner_task::protocol::mailbox::{Assignment, Mail, Mailbox};
+    let m = run_job(id, "python3", source, limits(2000, 128), &[]);
+    let mkey = format!("jobs/{id}/manifest.json");
+    s.put(&mkey, serde_json::to_vec(&m).unwrap());
+    let next = format!("runners/{r}/{}.mail", at + 1);
+    let mail = Mail::Job {
+        job: Assignment {
+            job_id: id.into(),
+            manifest: s.presign("GET", &mkey),
+            result: s.presign("PUT", &format!("results/{id}/result.json")),
+            taken: s.presign("PUT", &format!("runners/{r}/{at}.taken")),
+            live: vec![[
+                s.presign("PUT", &format!("results/{id}/live/0.stdout")),
+                s.presign("PUT", &format!("results/{id}/live/0.stderr")),
+            ]],
+        },
+        next: Mailbox {
+            get: s.presign("GET", &next),
+            put: s.presign("PUT", &next),
+        },
+        idle_seconds,
+    };
+    s.put(
+        &format!("runners/{r}/{at}.mail"),
+        serde_json::to_vec(&mail).unwrap(),
+    );
+}
+
+/// Waits for job `id`'s result in the stand-in, while the task runs.
+fn result_of(task: &Task, running: &mut Option<Running>, id: &str) -> JobResult {
+    let deadline = Instant::now() + Duration::from_secs(scaled(60_000) / 1000);
+    loop {
+        if let Some(b) = task.standin.get(&format!("results/{id}/result.json")) {
+            return serde_json::from_slice(&b).unwrap();
+        }
+        let ended = running
+            .as_mut()
+            .unwrap()
+            .child
+            .try_wait()
+            .unwrap()
+            .is_some();
+        if ended || Instant::now() > deadline {
+            let (status, stderr) = task.finish(running.take().unwrap(), Duration::ZERO);
+            panic!("{id}: no result; the runner ended {status:?}: {stderr}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_warm_task_serves_its_mailbox_and_leaves_nothing_between_jobs() {
+    // The first job plants what it can: files wherever it may write, a
+    // filled /dev/shm, a process in its own session, a variable; the next
+    // job on the same runner looks for all of it.
+    let hostile = r#"import os, subprocess
+left = []
+for p in ('/tmp/left', '/var/tmp/left', '/dev/shm/left', os.environ.get('TMPDIR', '/tmp') + '/left'):
+    try:
+        open(p, 'w').write('secret of the last job')
+        left.append(p)
+    except OSError:
+        pass
+try:
+    open('/dev/shm/fill', 'wb').write(b'\0' * (16 << 20))
+    left.append('/dev/shm/fill')
+except OSError:
+    pass
+subprocess.Popen(['python3', '-c', 'import time; time.sleep(600)  # hostile-marker'],
+                 start_new_session=True)
+os.environ['LEFT'] = '1'
+print('left', len(left))
+"#;
+    let probe = r#"import os
+found = [p for p in ('/tmp/left', '/var/tmp/left', '/dev/shm/left', '/dev/shm/fill')
+         if os.path.lexists(p)]
+for pid in filter(str.isdigit, os.listdir('/proc')):
+    try:
+        if b'hostile-marker' in open('/proc/%s/cmdline' % pid, 'rb').read():
+            found.append('process ' + pid)
+    except OSError:
+        pass
+found += [k for k in os.environ if k.startswith(('CODERUN', 'LEFT', 'AWS'))]
+st = os.statvfs('/dev/shm')
+if st.f_bfree * st.f_frsize < (60 << 20):
+    found.append('/dev/shm is not empty')
+print(' '.join(found) or 'clean')
+"#;
+    for task in tasks() {
+        let _turn = one_task_at_a_time();
+        let v = variant(&task).replace(' ', "-");
+        let s = &task.standin;
+        let r = format!("runner-{v}");
+        post_job(s, &r, 0, &format!("hostile-{v}"), hostile, 30);
+        let first = format!("runners/{r}/0.mail");
+        let mut running = Some(task.start(
+            &r,
+            "mailbox",
+            vec![
+                format!("CODERUN_MAILBOX={}", s.presign("GET", &first)),
+                format!("CODERUN_MAILBOX_PUT={}", s.presign("PUT", &first)),
+                "CODERUN_IDLE_SECONDS=30".into(),
+                format!("CODERUN_RUNNER={r}"),
+            ],
+        ));
+        let h = result_of(&task, &mut running, &format!("hostile-{v}"));
+        assert_eq!(h.runs[0].status, RunStatus::OK, "{v}: {h:?}");
+        // Without Landlock its files are really there (in /tmp and
+        // /dev/shm), for the runner to remove.
+        let planted: usize = h.runs[0].stdout.trim()["left ".len()..].parse().unwrap();
+        if !h.runs[0].isolation.contains(&Layer::Landlock) {
+            assert!(planted >= 3, "{v}: {h:?}");
+        }
+        assert!(s.get(&format!("runners/{r}/0.taken")).is_some(), "{v}");
+        // Its live output reached its URL as it ran.
+        assert!(
+            s.get(&format!("results/hostile-{v}/live/0.stdout"))
+                .is_some(),
+            "{v}"
+        );
+
+        // The next job, at the mailbox the first named; then a short idle
+        // window, after which the runner retires and ends.
+        post_job(s, &r, 1, &format!("probe-{v}"), probe, 1);
+        let p = result_of(&task, &mut running, &format!("probe-{v}"));
+        assert_eq!(p.runs[0].stdout, "clean\n", "{v}: {p:?}");
+        let (status, stderr) = task.finish(running.unwrap(), Duration::from_secs(60));
+        assert!(status.success(), "{v}: {status:?} {stderr}");
+        let retired = s.get(&format!("runners/{r}/2.mail")).expect("retired");
+        assert!(String::from_utf8_lossy(&retired).contains("retired"), "{v}");
+        assert!(stderr.contains("served 2 jobs"), "{v}: {stderr}");
     }
 }

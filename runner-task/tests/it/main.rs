@@ -8,4 +8,5 @@ mod cli;
 mod fargate;
 mod helpers;
 mod hostile;
+mod languages;
 mod packages;

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { isFinal, type ImportView, type QueueStatus, type VerifyReport } from "../api";
+import { isFinal, type DataValidation, type ImportView, type QueueStatus, type VerifyReport } from "../api";
 import { useApp } from "../context";
 import { ms } from "../format";
 import { href } from "../router";
@@ -120,6 +120,31 @@ export function Admin() {
   );
 }
 
+/// What a package's input or answer validators said of its test data.
+function Validation({ kind, testid, v }: { kind: string; testid: string; v?: DataValidation }) {
+  if (!v) return null;
+  const files = kind === "input" ? "input" : "answer";
+  return (
+    <>
+      <p data-testid={testid}>
+        {v.validators.length} {kind} validator{v.validators.length === 1 ? "" : "s"} on {v.inputs} {files}
+        {v.inputs === 1 ? "" : "s"}: {v.failures.length} failure{v.failures.length === 1 ? "" : "s"}
+        {v.not_run?.length ? ` (not run: ${v.not_run.join(", ")})` : ""}.
+      </p>
+      {v.failures.length ? (
+        <ul className="failures">
+          {v.failures.map((f, i) => (
+            <li key={i}>
+              {f.validator}
+              {f.test ? ` refused ${f.test}` : ""}: {f.message}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </>
+  );
+}
+
 function Report({ id, report }: { id: string; report: VerifyReport }) {
   return (
     <div data-testid="verify-report">
@@ -128,6 +153,10 @@ function Report({ id, report }: { id: string; report: VerifyReport }) {
         {report.time_limit_derived ? " (derived from the accepted submissions)" : ""}; {report.disagreements.length} disagreement
         {report.disagreements.length === 1 ? "" : "s"}.
       </p>
+      <Validation kind="input" testid="input-validation" v={report.input_validation} />
+      {report.answer_validation?.validators.length ? (
+        <Validation kind="answer" testid="answer-validation" v={report.answer_validation} />
+      ) : null}
       <table className="list">
         <thead>
           <tr>
@@ -141,7 +170,16 @@ function Report({ id, report }: { id: string; report: VerifyReport }) {
           {report.submissions.map((r) => (
             <tr key={r.submission} className={r.agrees ? "" : "disagrees"}>
               <td>{r.submission}</td>
-              <td>{r.expected ?? "?"}</td>
+              <td>
+                {r.expected ?? "nothing"}
+                {r.unmet?.length ? (
+                  <ul className="unmet">
+                    {r.unmet.map((u) => (
+                      <li key={u}>{u}</li>
+                    ))}
+                  </ul>
+                ) : null}
+              </td>
               <td>
                 <Badge value={r.verdict} />
               </td>

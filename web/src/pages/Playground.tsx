@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "react";
 import { isFinal, type JobView, type RunView } from "../api";
-import { useApp, HELLO } from "../context";
+import { starters, useApp } from "../context";
 import { Editor } from "../Editor";
 import { kib, ms, pendingText } from "../format";
 import { Badge, ErrorNote, LanguageSelect, useCode, useInterval } from "./common";
@@ -13,8 +13,8 @@ interface Input {
 }
 
 export function Playground() {
-  const { api, session } = useApp();
-  const { language, setLanguage, source, setSource } = useCode(HELLO);
+  const { api, session, languages } = useApp();
+  const { language, setLanguage, source, setSource } = useCode(starters(languages));
   const [inputs, setInputs] = useState<Input[]>([{ stdin: "world\n", args: "" }]);
   const [selected, setSelected] = useState(0);
   const [job, setJob] = useState<JobView | RunView | null>(null);

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
-import { isFinal, type JobView, type ProblemView, type SubmissionView } from "../api";
-import { useApp, HELLO } from "../context";
+import { apiBase, isFinal, type JobView, type ProblemView, type SubmissionView } from "../api";
+import { starters, useApp } from "../context";
 import { Editor } from "../Editor";
 import { kib, ms, pendingText, verdictName } from "../format";
 import { href } from "../router";
@@ -8,7 +8,7 @@ import { Badge, ErrorNote, LanguageSelect, useCode, useInterval } from "./common
 import { TestTable } from "./SubmissionPage";
 
 export function ProblemPage({ id }: { id: string }) {
-  const { api, session } = useApp();
+  const { api, session, languages } = useApp();
   const [problem, setProblem] = useState<ProblemView | null>(null);
   const [error, setError] = useState<unknown>(null);
   const { language, setLanguage, source, setSource } = useCode();
@@ -28,7 +28,11 @@ export function ProblemPage({ id }: { id: string }) {
     let live = true;
     // Markdown, math and sanitising load with the first problem page.
     import("../markdown").then(
-      (m) => live && setStatement(m.renderStatement(problem.statement)),
+      (m) =>
+        live &&
+        setStatement(
+          m.renderStatement(problem.statement, undefined, `${apiBase}/problems/${encodeURIComponent(problem.id)}/statement`),
+        ),
       setError,
     );
     return () => {
@@ -110,7 +114,7 @@ export function ProblemPage({ id }: { id: string }) {
         {!source.trim() && (
           <p className="muted">
             Write your solution above{" "}
-            <button type="button" className="link" onClick={() => setSource(HELLO[language] ?? "")}>
+            <button type="button" className="link" onClick={() => setSource(starters(languages)[language] ?? "")}>
               (or start from a template)
             </button>
             .

@@ -49,18 +49,19 @@ export function useInterval(tick: () => void, ms: number, active: boolean) {
   }, [ms, active]);
 }
 
-/// The code being written: a source per language, and the language last
-/// used, remembered across pages.
-export function useCode(initial: Record<string, string> = {}) {
+/// The code being written: a source per language (until edited, the
+/// language's starter if given), and the language last used, remembered
+/// across pages.
+export function useCode(starter: Record<string, string> = {}) {
   const [language, setLanguage] = useState(() => localStorage.getItem("coderun.language") ?? "python3");
-  const [sources, setSources] = useState(initial);
+  const [sources, setSources] = useState<Record<string, string>>({});
   return {
     language,
     setLanguage: (id: string) => {
       setLanguage(id);
       localStorage.setItem("coderun.language", id);
     },
-    source: sources[language] ?? "",
+    source: sources[language] ?? starter[language] ?? "",
     setSource: (text: string) => setSources((s) => ({ ...s, [language]: text })),
   };
 }

@@ -36,6 +36,38 @@ impl Platform {
             .ok_or(CoreError::NotFound("problem"))
     }
 
+    /// An image of a problem's statement (by file name) and its content
+    /// type: only the files its record lists, from the version it shows.
+    pub async fn statement_image(
+        &self,
+        id: &str,
+        file: &str,
+    ) -> Result<(Vec<u8>, &'static str), CoreError> {
+        let problem = self.get_problem(id).await?;
+        // By its name, or (LaTeX's `\includegraphics{graph}`) its stem.
+        let name = |p: &&String| p.rsplit('/').next().unwrap_or_default().to_string();
+        let path = problem
+            .statement_images
+            .iter()
+            .find(|p| name(p) == file)
+            .or_else(|| {
+                let mut stem = problem
+                    .statement_images
+                    .iter()
+                    .filter(|p| name(p).rsplit_once('.').is_some_and(|(s, _)| s == file));
+                stem.next().filter(|_| stem.next().is_none())
+            })
+            .ok_or(CoreError::NotFound("statement image"))?;
+        let kind = problems::image_type(path).ok_or(CoreError::NotFound("statement image"))?;
+        let bytes = self
+            .ports
+            .blobs
+            .get(&format!("{}/{path}", problem.package_prefix()))
+            .await?
+            .ok_or(CoreError::NotFound("statement image"))?;
+        Ok((bytes, kind))
+    }
+
     pub(super) fn require_setter(who: &Principal) -> Result<(), CoreError> {
         if !who.can_set() {
             return Err(CoreError::Forbidden(

@@ -13,6 +13,7 @@ use super::catalog::Imported;
 use super::{sign, Dispatched, Platform, StoredRun};
 use crate::domain::*;
 use crate::error::{CoreError, PortError};
+use crate::judge0;
 use crate::ports::*;
 use crate::views::JobView;
 
@@ -20,6 +21,10 @@ use crate::views::JobView;
 /// race means another writer moved the job on, which a handful of them
 /// cannot keep doing.
 const TRANSITION_TRIES: usize = 5;
+
+/// How long past a job's time budget a runner may hold it (uploads, a
+/// slow start of the sandbox) before the sweep gives up on the runner.
+pub const OVERRUN_GRACE: Duration = Duration::from_secs(60);
 
 /// What [`Platform::transition`] came to.
 #[derive(Debug)]
@@ -34,9 +39,9 @@ enum Transition {
 
 impl Platform {
     async fn manifest(&self, job: &Job) -> Result<Result<Manifest, String>, CoreError> {
-        let source = match job.kind {
-            JobKind::Import => String::new(),
-            _ => self.source_of(job).await?,
+        let (source, files) = match job.kind {
+            JobKind::Import => (String::new(), Vec::new()),
+            _ => (self.source_of(job).await?, self.files_of(job).await?),
         };
         let work = match job.kind {
             JobKind::Import => Work::Verify {
@@ -82,6 +87,7 @@ impl Platform {
             job_id: job.id.clone(),
             language: job.language.clone(),
             source,
+            files,
             work,
         }))
     }
@@ -94,6 +100,12 @@ impl Platform {
             manifest_key: job.manifest_key(),
             result_key: job.result_key(),
             budget: self.budget_of(job).await?,
+            live_keys: match job.kind {
+                JobKind::Run => (0..job.input_count)
+                    .map(|i| [job.live_key(i, "stdout"), job.live_key(i, "stderr")])
+                    .collect(),
+                _ => Vec::new(),
+            },
         })
     }
 
@@ -286,6 +298,11 @@ impl Platform {
                 (!cur.status.is_final()).then(|| finished(cur, &result, imported.as_ref(), now))
             })
             .await?;
+        // The runner that wrote this result may take another job (its
+        // launch may not be on the job yet: a fast runner's result can
+        // come before the dispatcher records it).
+        self.release(&job.id, job.attempts, job.launch.as_deref())
+            .await;
         match applied {
             Transition::Written(next) => {
                 if next.kind == JobKind::Import {
@@ -300,6 +317,81 @@ impl Platform {
             Transition::Declined(done) => self.record_profile(&done).await,
             Transition::Missing => Ok(()),
         }
+    }
+
+    /// Frees a job's runner for the next job. A failure leaves it held,
+    /// which the sweep repairs: no job is lost by it.
+    async fn release(&self, job_id: &str, attempt: u32, launch: Option<&str>) {
+        if let Err(e) = self.ports.launcher.release(job_id, attempt, launch).await {
+            warn!(job_id, error = %e, "the runner could not be released; the sweep will");
+        }
+    }
+
+    /// A runner ended (its task stopped). The job it held, if any, is
+    /// handled as [`Self::runner_stopped`] handles a runner's end; `false`
+    /// when the launcher keeps no such runner.
+    #[instrument(skip(self))]
+    pub async fn runner_ended(&self, runner: &str, reason: &str) -> Result<bool, CoreError> {
+        let Some(held) = self.ports.launcher.runner_ended(runner).await? else {
+            return Ok(false);
+        };
+        self.runner_stopped(&held.job_id, Some(&held.launch), reason)
+            .await?;
+        Ok(true)
+    }
+
+    /// Runners that stopped answering, found and replaced; runners whose
+    /// job finished without them being freed, freed; then the launcher's
+    /// upkeep. A runner is given up on when it has not taken its job by
+    /// its launcher's deadline, or holds it past the job's time budget and
+    /// [`OVERRUN_GRACE`]: its job is launched again through the attempts
+    /// path. Returns the runners given up on.
+    #[instrument(skip(self))]
+    pub async fn sweep(&self) -> Result<usize, CoreError> {
+        let now = self.now();
+        let mut given_up = 0;
+        for held in self.ports.launcher.held().await? {
+            let job = self.ports.jobs.get_job(&held.job_id).await?;
+            // Its launch may not be recorded yet (a dispatch under way).
+            let current = job.as_ref().filter(|j| {
+                !j.status.is_final()
+                    && j.launch
+                        .as_deref()
+                        .is_none_or(|l| l == held.launch.as_str())
+            });
+            let Some(job) = current else {
+                // Done, gone, or relaunched elsewhere: the runner is free.
+                let attempt = job.as_ref().map_or(0, |j| j.attempts);
+                self.release(&held.job_id, attempt, Some(&held.launch))
+                    .await;
+                continue;
+            };
+            let reason = if !held.taken && now > held.answer_by {
+                format!(
+                    "runner {} did not take the job within {} s",
+                    held.runner,
+                    (held.answer_by - held.since).max(0) / 1000
+                )
+            } else {
+                let budget = self.budget_of(job).await? + OVERRUN_GRACE;
+                if held.taken && now - held.since > budget.as_millis() as i64 {
+                    format!(
+                        "runner {} held the job past its time budget ({} s)",
+                        held.runner,
+                        budget.as_secs()
+                    )
+                } else {
+                    continue;
+                }
+            };
+            warn!(job_id = %job.id, runner = %held.runner, reason, "giving up on a runner");
+            self.ports.launcher.abandon(&held, &reason).await?;
+            self.runner_stopped(&job.id, Some(&held.launch), &reason)
+                .await?;
+            given_up += 1;
+        }
+        self.ports.launcher.upkeep().await?;
+        Ok(given_up)
     }
 
     async fn record_profile(&self, job: &Job) -> Result<(), CoreError> {
@@ -335,18 +427,35 @@ impl Platform {
             m.finished(job);
         }
         if let Some(url) = &job.callback_url {
-            let body = serde_json::to_vec(&JobView::from(job.clone())).unwrap_or_default();
+            let body = match job.callback_as {
+                None => serde_json::to_vec(&JobView::from(job.clone())).unwrap_or_default(),
+                Some(CallbackAs::Judge0) => match self.run_record_of(job.clone()).await {
+                    Ok(record) => serde_json::to_vec(&judge0::submission(
+                        &record,
+                        &judge0::Fields::default(),
+                        true,
+                    ))
+                    .unwrap_or_default(),
+                    Err(e) => {
+                        warn!(job_id = %job.id, error = %e, "no Judge0 callback: the run is unreadable");
+                        Vec::new()
+                    }
+                },
+            };
             let timestamp = self.now() / 1000;
             let signature = sign(&self.settings.callback_secret, timestamp, &body);
-            self.ports
-                .notifier
-                .deliver(Callback {
-                    url: url.clone(),
-                    body,
-                    timestamp,
-                    signature,
-                })
-                .await;
+            if !body.is_empty() {
+                self.ports
+                    .notifier
+                    .deliver(Callback {
+                        url: url.clone(),
+                        put: job.callback_as.is_some(),
+                        body,
+                        timestamp,
+                        signature,
+                    })
+                    .await;
+            }
         }
         let _ = self.finished.send(job.id.clone());
     }
@@ -575,8 +684,8 @@ mod tests {
             language: "python3".into(),
             source: "print(1)".into(),
             inputs: vec![Input::default()],
-            limits: None,
             callback_url: Some("https://example.test/done".into()),
+            ..RunRequest::default()
         };
         let (job, _) = p.create_run(&alice(), req, None).await.unwrap();
         assert_eq!(job.status, Status::Queued);
@@ -602,6 +711,7 @@ mod tests {
                 compile_output: None,
                 error: None,
                 isolation: vec![],
+                output_matches: None,
             }],
             judge: None,
             verify: None,
@@ -790,6 +900,84 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_result_frees_the_runner_and_an_ended_runner_is_replaced() {
+        let m = Memory::new();
+        let p = m.platform(2);
+        let done = queued_run(&m, &p).await;
+        let lost = queued_run(&m, &p).await;
+        p.dispatch(&done).await.unwrap();
+        p.dispatch(&lost).await.unwrap();
+        assert_eq!(m.held.lock().unwrap().len(), 2);
+        result_of(&m, &done, JobState::Completed);
+        p.apply_result(&done).await.unwrap();
+        let held: Vec<String> = m
+            .held
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|h| h.job_id.clone())
+            .collect();
+        assert_eq!(held, std::slice::from_ref(&lost));
+
+        // The runner of `lost` ends mid-job: the job goes to another.
+        assert!(p.runner_ended("runner-2", "task stopped").await.unwrap());
+        let job = m.job(&lost);
+        assert_eq!((job.attempts, job.launch.as_deref()), (1, Some("runner-3")));
+        // A runner the launcher does not know (already forgotten).
+        assert!(!p.runner_ended("runner-2", "again").await.unwrap());
+        assert_eq!(m.job(&lost).attempts, 1);
+
+        // A result that comes before the dispatcher recorded the launch
+        // on the job still frees its runner.
+        let fast = queued_run(&m, &p).await;
+        p.dispatch(&fast).await.unwrap();
+        m.jobs.lock().unwrap().get_mut(&fast).unwrap().launch = None;
+        assert!(m.held.lock().unwrap().iter().any(|h| h.job_id == fast));
+        result_of(&m, &fast, JobState::Completed);
+        p.apply_result(&fast).await.unwrap();
+        assert!(!m.held.lock().unwrap().iter().any(|h| h.job_id == fast));
+    }
+
+    #[tokio::test]
+    async fn the_sweep_replaces_a_runner_that_never_took_its_job() {
+        let m = Memory::new();
+        let p = m.platform(3);
+        let id = queued_run(&m, &p).await;
+        p.dispatch(&id).await.unwrap();
+        // Within its deadline: left alone.
+        m.advance(30_000);
+        assert_eq!(p.sweep().await.unwrap(), 0);
+        assert_eq!(m.job(&id).launch.as_deref(), Some("runner-1"));
+        // Past it: given up on, the job launched again as a new attempt.
+        m.advance(31_000);
+        assert_eq!(p.sweep().await.unwrap(), 1);
+        let (runner, reason) = m.abandoned.lock().unwrap()[0].clone();
+        assert_eq!(runner, "runner-1");
+        assert!(reason.contains("did not take the job"), "{reason}");
+        let job = m.job(&id);
+        assert_eq!((job.status, job.attempts), (Status::Starting, 1));
+        assert_eq!(job.launch.as_deref(), Some("runner-2"));
+
+        // The new runner takes it, then hangs past the job's budget.
+        m.held.lock().unwrap()[0].taken = true;
+        let budget = budget::run(&Default::default(), 1) + OVERRUN_GRACE;
+        m.advance(budget.as_millis() as i64 - 1000);
+        assert_eq!(p.sweep().await.unwrap(), 0);
+        m.advance(2000);
+        assert_eq!(p.sweep().await.unwrap(), 1);
+        assert!(m.abandoned.lock().unwrap()[1].1.contains("time budget"));
+        assert_eq!(m.job(&id).attempts, 2);
+
+        // A runner still held for a job that finished is freed.
+        result_of(&m, &id, JobState::Completed);
+        let last = m.held.lock().unwrap()[0].clone();
+        p.apply_result(&id).await.unwrap();
+        m.held.lock().unwrap().push(last);
+        assert_eq!(p.sweep().await.unwrap(), 0);
+        assert!(m.held.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
     async fn recovery_requeues_relaunches_and_applies_what_it_finds() {
         let m = Memory::new();
         let p = m.platform(2);
@@ -811,5 +999,95 @@ mod tests {
         assert_eq!((job.status, job.attempts), (Status::Starting, 0));
         assert_eq!(m.launches.lock().unwrap().len(), launched + 1);
         assert_eq!(m.job(&done).status, Status::Completed);
+    }
+
+    /// A stored problem's record, of one test.
+    fn a_problem(id: &str) -> crate::domain::Problem {
+        crate::domain::Problem {
+            id: id.into(),
+            title: id.to_uppercase(),
+            statement: String::new(),
+            statement_images: vec![],
+            kind: crate::domain::ProblemKind::PassFail,
+            time_limit_ms: 1000,
+            memory_mb: 64,
+            code_limit_kib: None,
+            samples: vec![],
+            test_count: 1,
+            version: 1,
+            author: "sam".into(),
+            created_at: 1,
+            updated_at: 1,
+            verify_report: None,
+            import_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_submission_above_the_problems_code_limit_is_refused_and_nothing_stored() {
+        let m = Memory::new();
+        let p = m.platform(3);
+        let problem = crate::domain::Problem {
+            code_limit_kib: Some(1),
+            ..a_problem("sum")
+        };
+        m.problems.lock().unwrap().insert("sum".into(), problem);
+        let submit = |source: String| crate::requests::SubmissionRequest {
+            problem_id: "sum".into(),
+            language: "python3".into(),
+            source,
+            files: vec![],
+            files_zip: None,
+            libraries: vec![],
+            nuget_packages: vec![],
+            target_framework: None,
+            callback_url: None,
+        };
+        let big = format!("print(1)\n#{}\n", "x".repeat(1100));
+        let e = p
+            .create_submission(&alice(), submit(big), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, CoreError::TooLarge { field, message } if field == "source" && message.contains("at most 1 KiB")),
+            "{e:?}"
+        );
+        assert!(m.queued.lock().unwrap().is_empty());
+        let (job, _) = p
+            .create_submission(&alice(), submit("print(1)\n".into()), None)
+            .await
+            .unwrap();
+        assert_eq!(job.status, Status::Queued);
+    }
+
+    #[tokio::test]
+    async fn a_statement_image_is_served_by_name_or_stem_and_nothing_else() {
+        let m = Memory::new();
+        let p = m.platform(3);
+        let problem = crate::domain::Problem {
+            statement_images: vec!["statement/graph.png".into(), "statement/plot.svg".into()],
+            version: 2,
+            ..a_problem("g")
+        };
+        let prefix = problem.package_prefix();
+        m.problems.lock().unwrap().insert("g".into(), problem);
+        for (path, bytes) in [
+            ("statement/graph.png", &b"png"[..]),
+            ("statement/plot.svg", b"<svg/>"),
+            ("data/secret/1.ans", b"hidden"),
+        ] {
+            m.blobs
+                .lock()
+                .unwrap()
+                .insert(format!("{prefix}/{path}"), bytes.to_vec());
+        }
+        let (bytes, kind) = p.statement_image("g", "graph.png").await.unwrap();
+        assert_eq!((bytes.as_slice(), kind), (&b"png"[..], "image/png"));
+        let (_, kind) = p.statement_image("g", "plot").await.unwrap();
+        assert_eq!(kind, "image/svg+xml");
+        for file in ["1.ans", "../data/secret/1.ans", "statement", "graph.PNG"] {
+            let e = p.statement_image("g", file).await.unwrap_err();
+            assert!(matches!(e, CoreError::NotFound(_)), "{file}: {e:?}");
+        }
     }
 }

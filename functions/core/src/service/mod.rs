@@ -20,6 +20,7 @@ use tracing::{info, instrument, warn};
 
 use crate::domain::*;
 use crate::error::{CoreError, PortError};
+use crate::judge0;
 use crate::ports::*;
 use crate::requests::*;
 use crate::views::*;
@@ -197,15 +198,19 @@ impl Platform {
     async fn accept(
         &self,
         job: Job,
-        source: Option<&str>,
+        program: Option<&Program>,
         request: Option<Vec<u8>>,
         key: Option<IdempotencyKey>,
     ) -> Result<(Job, bool), CoreError> {
         let blobs = &self.ports.blobs;
-        if let Some(source) = source {
+        if let Some(program) = program {
             blobs
-                .put(&job.source_key(), source.as_bytes().to_vec())
+                .put(&job.source_key(), program.source.as_bytes().to_vec())
                 .await?;
+            if !program.files.is_empty() {
+                let files = serde_json::to_vec(&program.files).map_err(CoreError::internal)?;
+                blobs.put(&job.files_key(), files).await?;
+            }
         }
         if let Some(r) = request {
             blobs.put(&job.request_key(), r).await?;
@@ -276,7 +281,44 @@ impl Platform {
     ) -> Result<(Job, bool), CoreError> {
         req.validate()?;
         let key = self.idempotency(who, "runs", key, &req)?;
-        self.start_run(who, req, key, None).await
+        self.start_run(who, req, key, None, None).await
+    }
+
+    /// A run asked for through Judge0's API: its callback is Judge0's.
+    pub async fn create_judge0_run(
+        &self,
+        who: &Principal,
+        req: RunRequest,
+    ) -> Result<Job, CoreError> {
+        req.validate()?;
+        let (job, _) = self
+            .start_run(who, req, None, None, Some(CallbackAs::Judge0))
+            .await?;
+        Ok(job)
+    }
+
+    /// A run as Judge0's API shows it (see [`judge0::RunRecord`]).
+    pub async fn run_record(
+        &self,
+        who: &Principal,
+        id: &str,
+    ) -> Result<judge0::RunRecord, CoreError> {
+        let job = self.owned_job(who, id, JobKind::Run).await?;
+        self.run_record_of(job).await
+    }
+
+    pub(super) async fn run_record_of(&self, job: Job) -> Result<judge0::RunRecord, CoreError> {
+        let stored: StoredRun = match self.ports.blobs.get(&job.request_key()).await? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(CoreError::internal)?,
+            None => return Err(CoreError::NotFound("run")),
+        };
+        Ok(judge0::RunRecord {
+            source: self.source_of(&job).await?,
+            result: self.result_of(&job).await?,
+            input: stored.inputs.into_iter().next().unwrap_or_default(),
+            limits: stored.limits,
+            job,
+        })
     }
 
     async fn start_run(
@@ -285,8 +327,11 @@ impl Platform {
         req: RunRequest,
         key: Option<IdempotencyKey>,
         session_id: Option<String>,
+        callback_as: Option<CallbackAs>,
     ) -> Result<(Job, bool), CoreError> {
+        let program = req.program()?;
         let mut job = self.new_job(JobKind::Run, who, &req.language);
+        job.callback_as = callback_as;
         job.limits = Some(req.limits.unwrap_or_default());
         job.input_count = req.inputs.len() as u32;
         job.callback_url = req.callback_url.clone();
@@ -297,8 +342,7 @@ impl Platform {
             limits: req.limits.unwrap_or_default(),
         };
         let request = serde_json::to_vec(&stored).map_err(CoreError::internal)?;
-        self.accept(job, Some(&req.source), Some(request), key)
-            .await
+        self.accept(job, Some(&program), Some(request), key).await
     }
 
     async fn owned_job(&self, who: &Principal, id: &str, kind: JobKind) -> Result<Job, CoreError> {
@@ -326,11 +370,25 @@ impl Platform {
         Ok(String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned())
     }
 
+    /// The program's files beside its entry point (none for most).
+    async fn files_of(
+        &self,
+        job: &Job,
+    ) -> Result<Vec<coderun_protocol::lang::SourceFile>, CoreError> {
+        match self.ports.blobs.get(&job.files_key()).await? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(CoreError::internal),
+            None => Ok(Vec::new()),
+        }
+    }
+
     pub async fn get_run(&self, who: &Principal, id: &str) -> Result<RunView, CoreError> {
         let job = self.owned_job(who, id, JobKind::Run).await?;
         let result = self.result_of(&job).await?;
         let source = self.source_of(&job).await?;
-        Ok(RunView::new(job, source, result.as_ref()))
+        let files = self.files_of(&job).await?;
+        let mut view = RunView::new(job, source, result.as_ref());
+        view.files = files.into_iter().map(FileRequest::from).collect();
+        Ok(view)
     }
 
     /// One page of a run's output, by lines.
@@ -459,7 +517,9 @@ impl Platform {
         job.problem_id = Some(problem.id.clone());
         job.problem_version = Some(problem.version);
         job.callback_url = req.callback_url.clone();
-        self.accept(job, Some(&req.source), None, key).await
+        let program = req.program()?;
+        program.check_code_limit(problem.code_limit_kib)?;
+        self.accept(job, Some(&program), None, key).await
     }
 
     pub async fn create_submissions(
@@ -514,12 +574,10 @@ impl Platform {
         let job = self.owned_job(who, id, JobKind::Submission).await?;
         let result = self.result_of(&job).await?;
         let source = self.source_of(&job).await?;
-        Ok(SubmissionView::new(
-            job,
-            source,
-            result.as_ref(),
-            who.can_set(),
-        ))
+        let files = self.files_of(&job).await?;
+        let mut view = SubmissionView::new(job, source, result.as_ref(), who.can_set());
+        view.files = files.into_iter().map(FileRequest::from).collect();
+        Ok(view)
     }
 
     /// An import handed to a runner (setters only; their own, or any for
@@ -571,7 +629,10 @@ impl Platform {
             .get_problem(&problem_id)
             .await?
             .ok_or(CoreError::NotFound("problem"))?;
-        let source = self.source_of(&old).await?;
+        let program = Program {
+            source: self.source_of(&old).await?,
+            files: self.files_of(&old).await?,
+        };
         let owner = Principal {
             user: old.user.clone(),
             name: None,
@@ -581,7 +642,7 @@ impl Platform {
         job.problem_id = Some(problem.id);
         job.problem_version = Some(problem.version);
         job.rejudge_of = Some(old.id.clone());
-        Ok(self.accept(job, Some(&source), None, None).await?.0)
+        Ok(self.accept(job, Some(&program), None, None).await?.0)
     }
 
     pub async fn profile(&self, who: &Principal) -> Result<Profile, CoreError> {
@@ -673,14 +734,13 @@ impl Platform {
             source: s.source.clone(),
             inputs: vec![coderun_protocol::Input {
                 stdin: s.stdin.clone(),
-                args: vec![],
+                ..Default::default()
             }],
-            limits: None,
-            callback_url: None,
+            ..RunRequest::default()
         };
         req.validate()?;
         let key = self.idempotency(who, &format!("sessions/{id}"), key, &(&s.id, s.version))?;
-        self.start_run(who, req, key, Some(s.id)).await
+        self.start_run(who, req, key, Some(s.id), None).await
     }
 
     pub async fn queue_status(&self) -> Result<QueueStatus, CoreError> {

@@ -20,7 +20,9 @@ use crate::AppState;
 
 type ApiResult<T> = Result<T, ApiError>;
 
+pub mod judge0;
 mod operations;
+pub mod piston;
 mod problems;
 mod public;
 mod runs;
@@ -59,8 +61,39 @@ fn rate_limit(state: &AppState, caller: &Caller) -> ApiResult<()> {
     })
 }
 
+/// How long a request may wait for a run to end where the API answers
+/// only when it has (Judge0's `?wait=true`, Piston's execute): within
+/// API Gateway's 30 s where responses are delivered whole, else the
+/// longest a run with its compilation can take.
+fn longest_wait(state: &AppState) -> Duration {
+    if state.config.follow_window.is_some() {
+        Duration::from_secs(25)
+    } else {
+        Duration::from_millis(
+            coderun_protocol::Limits::MAX_WALL_TIME_MS
+                + coderun_protocol::lang::compile_limits().wall_ms()
+                + 10_000,
+        )
+    }
+}
+
+/// Waits, at most [`longest_wait`], for job `id` to end (or be gone): the
+/// platform's own wait is bounded per call.
+async fn wait_for_end(state: &AppState, id: &str) -> Result<(), coderun_core::CoreError> {
+    let deadline = tokio::time::Instant::now() + longest_wait(state);
+    while tokio::time::Instant::now() < deadline {
+        let left = deadline - tokio::time::Instant::now();
+        match state.platform.wait(id, left).await? {
+            Some(job) if !job.status.is_final() => {}
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
 /// `?wait=SECONDS` on creation.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WaitParams {
     /// Answer with the finished result if it is ready within this many
@@ -186,6 +219,7 @@ async fn list(state: &AppState, q: JobQuery) -> ApiResult<axum::Json<JobPage>> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageParams {
     cursor: Option<String>,

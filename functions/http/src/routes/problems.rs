@@ -48,6 +48,31 @@ pub async fn get_problem(
     Ok(axum::Json((&state.platform.get_problem(&id).await?).into()))
 }
 
+/// An image of a problem's statement, as the statement names it. SVG is
+/// served sandboxed (no script runs in it, nothing outside it loads).
+#[utoipa::path(get, path = "/problems/{id}/statement/{file}", tag = "public",
+    responses((status = 200, description = "the image (PNG, JPEG, GIF or SVG)"),
+        (status = 404, body = crate::error::ErrorBody)))]
+pub async fn statement_image(
+    State(state): State<AppState>,
+    Path((id, file)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let (bytes, kind) = state.platform.statement_image(&id, &file).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+            ),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SavedProblem {
     #[serde(flatten)]
@@ -132,6 +157,7 @@ pub async fn delete_problem(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ImportParams {
     /// The problem id; derived from the package's directory or name if absent.

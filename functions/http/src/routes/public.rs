@@ -29,10 +29,27 @@ pub async fn health() -> axum::Json<Health> {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LanguageView {
+    /// The Problem Package Format's code where it names the language.
     id: &'static str,
     name: &'static str,
+    /// The toolchain's version in the runner images.
+    release: &'static str,
+    /// Extensions that select the language, most usual first (none: chosen
+    /// by id only).
     extensions: &'static [&'static str],
     compiled: bool,
+    /// Libraries programs may ask for (`libraries`, C#: `nuget_packages`).
+    libraries: Vec<LibraryView>,
+    /// The syntax the editor highlights programs as.
+    highlight: &'static str,
+    /// A starter program: it greets the name on its input.
+    hello: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LibraryView {
+    name: &'static str,
+    version: &'static str,
 }
 
 #[utoipa::path(get, path = "/languages", tag = "public", responses((status = 200, body = Vec<LanguageView>)))]
@@ -43,8 +60,19 @@ pub async fn languages() -> axum::Json<Vec<LanguageView>> {
             .map(|l| LanguageView {
                 id: l.id,
                 name: l.name,
+                release: l.release,
                 extensions: l.extensions,
                 compiled: l.compile.is_some(),
+                libraries: l
+                    .libraries
+                    .iter()
+                    .map(|x| LibraryView {
+                        name: x.name,
+                        version: x.version,
+                    })
+                    .collect(),
+                highlight: l.highlight,
+                hello: l.hello,
             })
             .collect(),
     )

@@ -71,6 +71,7 @@ pub async fn get_run(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogParams {
     #[serde(default)]
@@ -89,7 +90,9 @@ pub struct LogParams {
 
 #[utoipa::path(get, path = "/runs/{id}/logs", tag = "runs", params(LogParams), security(("bearer" = [])),
     responses((status = 200, body = LogPage, description = "JSON, or text/event-stream with follow=true: \
-        `status` events, `line` events and a final `end` event")))]
+        `status` events, `line` events and a final `end` event. Each event's `id` is the `cursor` to resume \
+        from; where responses are delivered whole (on AWS) a response ends with its news, and the client \
+        asks again from the last `id` until `end`")))]
 #[instrument(skip_all, fields(job_id = %id))]
 pub async fn run_logs(
     State(state): State<AppState>,
@@ -108,7 +111,8 @@ pub async fn run_logs(
     if !q.follow {
         return Ok(axum::Json(first).into_response());
     }
-    let stream = follow_logs(state, caller, id, query, first);
+    let window = state.config.follow_window;
+    let stream = follow_logs(state, caller, id, query, first, window);
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
@@ -121,8 +125,13 @@ fn follow_logs(
     id: String,
     query: LogQuery,
     first: LogPage,
+    window: Option<Duration>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     struct Tail {
+        /// Windowed: when to end without news.
+        until: Option<tokio::time::Instant>,
+        /// Whether a page was read in this response already.
+        read_one: bool,
         state: AppState,
         caller: Caller,
         id: String,
@@ -135,6 +144,8 @@ fn follow_logs(
     }
     let events = state.platform.subscribe();
     let tail = Tail {
+        until: window.map(|w| tokio::time::Instant::now() + w),
+        read_one: false,
         state,
         caller,
         id,
@@ -171,16 +182,28 @@ fn follow_logs(
                     }
                 },
             };
-            if t.last_status != Some(page.status) {
+            let first_line: usize = match &t.query.cursor {
+                Some(c) => c.parse().unwrap_or(0),
+                None => 0,
+            };
+            // Each event's id is where a client following in windows
+            // resumes (`cursor`): the lines it has seen.
+            let seen = |n: usize| (first_line + n).to_string();
+            let status_changed = t.last_status != Some(page.status);
+            if status_changed {
                 t.last_status = Some(page.status);
-                t.pending
-                    .push_back(Event::default().event("status").data(page.status.as_str()));
+                t.pending.push_back(
+                    Event::default()
+                        .event("status")
+                        .id(seen(0))
+                        .data(page.status.as_str()),
+                );
             }
             let got_lines = !page.lines.is_empty();
-            for line in &page.lines {
+            for (i, line) in page.lines.iter().enumerate() {
                 let text = line.strip_suffix('\n').unwrap_or(line);
                 t.pending
-                    .push_back(Event::default().event("line").data(text));
+                    .push_back(Event::default().event("line").id(seen(i + 1)).data(text));
             }
             if page.complete {
                 t.done = true;
@@ -189,6 +212,16 @@ fn follow_logs(
                 continue;
             }
             t.query.cursor = page.next_cursor;
+            if let Some(until) = t.until {
+                // A window ends with its news (lines, or a status that
+                // changed while it was open), or empty at its end.
+                let news = got_lines || (status_changed && t.read_one);
+                if news || tokio::time::Instant::now() >= until {
+                    t.done = true;
+                    continue;
+                }
+            }
+            t.read_one = true;
             if !got_lines {
                 // Nothing new: wait for a job to finish here, or poll.
                 tokio::select! {

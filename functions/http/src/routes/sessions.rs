@@ -50,7 +50,8 @@ pub async fn update_session(
 }
 
 #[utoipa::path(post, path = "/sessions/{id}/run", tag = "sessions", params(WaitParams),
-    security(("bearer" = [])), responses((status = 202, body = JobView)))]
+    security(("bearer" = [])), responses((status = 202, body = JobView),
+        (status = 200, body = RunView, description = "finished within ?wait")))]
 #[instrument(skip_all, fields(session_id = %id, job_id))]
 pub async fn run_session(
     State(state): State<AppState>,

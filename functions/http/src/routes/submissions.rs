@@ -72,6 +72,7 @@ pub async fn create_submissions(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SubmissionFilter {
     problem_id: Option<String>,

@@ -14,6 +14,7 @@ use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 mod layout;
 pub use layout::{delegate, Layout};
@@ -22,8 +23,6 @@ pub use layout::{delegate, Layout};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Baseline {
     oom_kills: u64,
-    /// v1 with the OOM killer kept out: kernel memory held by the slot.
-    kmem: u64,
     cpu_ns: u64,
 }
 
@@ -80,9 +79,6 @@ pub struct Slot {
     oom_events: Option<OwnedFd>,
     /// v2: the counters of `memory.events` last read.
     v2_events: std::cell::Cell<(u64, u64, u64)>,
-    /// v1: the last run left much kernel memory for the kernel to free,
-    /// which is waited for before the next (see `drain_kernel_memory`).
-    pressed: std::cell::Cell<bool>,
     /// v2: the runs' leaves, where the kernel lets the slot have children
     /// with the memory controller; otherwise runs are born in the slot.
     runs: Option<Runs>,
@@ -133,7 +129,6 @@ impl Slot {
                     written: Default::default(),
                     oom_events,
                     v2_events: Default::default(),
-                    pressed: Default::default(),
                     runs: None,
                 })
             }
@@ -159,7 +154,6 @@ impl Slot {
                     written: Default::default(),
                     oom_events: events,
                     v2_events: Default::default(),
-                    pressed: Default::default(),
                     runs,
                 })
             }
@@ -227,9 +221,7 @@ impl Slot {
 
     /// Sets this run's limits and snapshots the counters.
     pub fn prepare(&self, memory_bytes: u64, processes: u64) -> io::Result<Baseline> {
-        if self.pressed.take() {
-            self.drain_kernel_memory(memory_bytes);
-        }
+        self.drain_kernel_memory(memory_bytes);
         if self.written.get() == Some((memory_bytes, processes)) {
             // Unchanged since the last run of this slot.
         } else if self.v2 {
@@ -265,30 +257,41 @@ impl Slot {
         self.take_oom_events();
         Ok(Baseline {
             oom_kills: self.oom_kills(),
-            kmem: self.kmem(),
             cpu_ns: self.cpu_ns().unwrap_or(0),
         })
     }
 
-    /// v1: after a run that left much kernel memory in the slot (a fork
-    /// bomb's task structures, freed an RCU grace period later), waits
-    /// while it is above a quarter of this run's limit and still going
-    /// down, a bounded number of grace periods. The kernel does not wake a
-    /// task waiting at the limit when kernel memory is freed, only when
-    /// pages are: a run started in a slot still full of it could wait until
-    /// its time ran out.
+    /// v1: before a run, waits while the slot holds more kernel memory
+    /// than a quarter of the run's limit and it is still being freed, at
+    /// most [`DRAIN_FOR`]. A fork bomb leaves its failed forks' task
+    /// structures, freed only when an RCU grace period has passed and the
+    /// kernel has got round to its callbacks, which on a busy host takes
+    /// tens of milliseconds. A run started in a slot still full of them
+    /// fails where no verdict can say why: with the OOM killer kept out,
+    /// the kernel's own allocations over the limit fail, so the program's
+    /// `execve` dies of SIGSEGV past its point of no return, or its PID 1
+    /// cannot even write its report. Memory that stops going down for
+    /// [`DRAIN_STALLED`] is caches (dentries and inodes of earlier runs'
+    /// files), which the kernel reclaims as the run needs room.
     fn drain_kernel_memory(&self, memory_bytes: u64) {
+        let enough = memory_bytes / 4;
         let mut last = self.kmem();
-        for _ in 0..50 {
-            if last <= memory_bytes / 4 {
+        if last <= enough {
+            return;
+        }
+        let start = Instant::now();
+        let mut progress = start;
+        while start.elapsed() < DRAIN_FOR && progress.elapsed() < DRAIN_STALLED {
+            wait_for_rcu();
+            std::thread::sleep(Duration::from_millis(1));
+            let now = self.kmem();
+            if now <= enough {
                 return;
             }
-            wait_for_rcu();
-            let now = self.kmem();
-            if now >= last {
-                return; // not being freed: caches, not garbage
+            if now < last {
+                progress = Instant::now();
+                last = now;
             }
-            last = now;
         }
     }
 
@@ -403,6 +406,26 @@ impl Slot {
         }
     }
 
+    /// When a run runs out of time: the program's memory, if the slot sits
+    /// at its limit with the program's own unreclaimable pages (anonymous
+    /// and tmpfs; there is no swap) holding nearly all of it. The kernel
+    /// then spends the run's time reclaiming the little left, the program's
+    /// own code among it, and faulting it back: no OOM is ever declared (on
+    /// v1) or the program crawls under throttling (v2), and the time limit
+    /// strikes first. Such a run is over its memory limit.
+    pub fn programs_memory_at_time_out(&self) -> Option<u64> {
+        let (limit, _) = self.written.get()?;
+        let (usage, anon) = if self.v2 {
+            ("memory.current", "anon")
+        } else {
+            ("memory.usage_in_bytes", "rss")
+        };
+        let usage = read_u64(&self.memory.join(usage))?;
+        let stat = self.memory.join("memory.stat");
+        let own = read_key(&stat, anon).unwrap_or(0) + read_key(&stat, "shmem").unwrap_or(0);
+        (usage >= limit - limit / 16 && own >= limit - limit / 8).then_some(own)
+    }
+
     /// v1 with the OOM killer kept out: the slot's kernel memory (bytes);
     /// otherwise 0. (`memory.failcnt` would say when the limit was hit,
     /// but this kernel keeps it at 0.)
@@ -448,10 +471,6 @@ impl Slot {
 
     /// Usage of the run that started at `base`.
     pub fn usage(&self, base: &Baseline) -> Usage {
-        let limit = self.written.get().map_or(u64::MAX, |(m, _)| m);
-        if self.kmem() > base.kmem.saturating_add(limit / 4) {
-            self.pressed.set(true);
-        }
         Usage {
             oom_killed: self.oom_kills() > base.oom_kills,
             cpu_ns: self.cpu_since(base).unwrap_or(0),
@@ -544,6 +563,12 @@ pub fn empty_tree(dir: &Path) {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
+
+/// The longest a run waits for the kernel memory of the slot's last run to
+/// be freed (see `Slot::drain_kernel_memory`), and how long that memory may
+/// stay where it is before it counts as caches.
+const DRAIN_FOR: Duration = Duration::from_secs(2);
+const DRAIN_STALLED: Duration = Duration::from_millis(250);
 
 /// v2: room above a run's memory limit for kernel memory (see
 /// `Slot::prepare`): half the limit, at least 64 MiB.
@@ -638,15 +663,20 @@ mod tests {
         Slot::create(&layout, "slot-0").unwrap()
     }
 
+    /// Slot `slot-0` of a v1 tree injected at `root`.
+    fn v1_slot(root: &Path) -> Slot {
+        let layout = Layout::V1 {
+            memory: root.join("memory"),
+            pids: root.join("pids"),
+            cpuacct: None,
+        };
+        Slot::create(&layout, "slot-0").unwrap()
+    }
+
     #[test]
     fn a_full_v1_slot_is_the_programs_when_its_pages_fill_half_the_limit() {
         let tmp = tempfile::tempdir().unwrap();
-        let layout = Layout::V1 {
-            memory: tmp.path().join("memory"),
-            pids: tmp.path().join("pids"),
-            cpuacct: None,
-        };
-        let slot = Slot::create(&layout, "slot-0").unwrap();
+        let slot = v1_slot(tmp.path());
         slot.prepare(64 << 20, 10).unwrap();
         let stat = tmp.path().join("memory/slot-0/memory.stat");
         // A fork bomb: the cgroup is full of kernel memory.
@@ -655,6 +685,31 @@ mod tests {
         // A memory bomb: its own pages (anonymous and files) filled it.
         fs::write(&stat, "cache 8388608\nrss 58720256\n").unwrap();
         assert_eq!(slot.programs_memory_at_oom(), Some(64 << 20));
+    }
+
+    #[test]
+    fn a_run_out_of_time_at_its_memory_limit_is_over_it_when_its_pages_hold_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let slot = v1_slot(tmp.path());
+        slot.prepare(64 << 20, 10).unwrap();
+        let d = tmp.path().join("memory/slot-0");
+        let at = |usage: u64, stat: &str| {
+            fs::write(d.join("memory.usage_in_bytes"), usage.to_string()).unwrap();
+            fs::write(d.join("memory.stat"), stat).unwrap();
+            slot.programs_memory_at_time_out()
+        };
+        // A memory hog thrashing at the limit: its pages hold nearly all.
+        assert_eq!(
+            at(64 << 20, "cache 2097152\nrss 65011712\nshmem 0\n"),
+            Some(62 << 20)
+        );
+        // A slow program with 40 MiB, the rest the page cache it reads.
+        assert_eq!(
+            at(64 << 20, "cache 25165824\nrss 41943040\nshmem 0\n"),
+            None
+        );
+        // 57 MiB of its own, but the slot is not at its limit.
+        assert_eq!(at(58 << 20, "cache 0\nrss 59768832\nshmem 0\n"), None);
     }
 
     #[test]

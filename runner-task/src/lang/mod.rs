@@ -7,6 +7,8 @@ use std::process::Command as HostCommand;
 
 pub use coderun_protocol::lang::*;
 
+pub mod csharp;
+
 use crate::sandbox::Bind;
 
 /// Shared libraries and the loader, for dynamically linked runtimes.
@@ -120,6 +122,7 @@ impl Toolchain {
                 .run_paths
                 .iter()
                 .filter(|p| p.starts_with("/etc"))
+                .chain(self.lang.compile_paths)
                 .flat_map(|p| expand(p))
                 .map(Bind::same),
         );
@@ -146,6 +149,18 @@ impl Toolchain {
         env
     }
 
+    /// The source as the toolchain is given it (see [`FrontEnd`]).
+    pub fn front_end<'a>(&self, source: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        match self.lang.front_end {
+            None => source.into(),
+            Some(FrontEnd::CsharpForMcs) => match std::str::from_utf8(source) {
+                Ok(text) => csharp::for_mcs(text).into_bytes().into(),
+                // Not UTF-8: the compiler says what is wrong with it.
+                Err(_) => source.into(),
+            },
+        }
+    }
+
     /// The toolchain's version line, asked of the host toolchain itself.
     pub fn version(&self) -> Option<String> {
         let argv: Vec<String> = self
@@ -164,10 +179,12 @@ impl Toolchain {
         } else {
             out.stdout
         };
+        // The first line that is not a warning of the JVM a compiler runs on.
         String::from_utf8_lossy(&text)
             .lines()
-            .next()
-            .map(|l| l.trim().to_string())
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.contains("warning"))
+            .map(str::to_string)
     }
 }
 

@@ -1,0 +1,2 @@
+x=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+while true; do x="$x$x"; done

@@ -1,0 +1,2 @@
+var keep = new List<byte[]>();
+while (true) keep.Add(new byte[1 << 20]);

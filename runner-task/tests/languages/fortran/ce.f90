@@ -1,0 +1,3 @@
+program main
+  x = = 1
+end program main

@@ -1,0 +1,3 @@
+(defun f (x)
+  (+ x (undefined-function-call x))
+(f 1

@@ -1,0 +1,4 @@
+:- initialization(main, main).
+
+grow(L) :- length(X, 100000), grow([X|L]).
+main :- grow([]).

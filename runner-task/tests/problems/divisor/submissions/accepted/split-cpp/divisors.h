@@ -1,0 +1,1 @@
+long long smallest(long long n);

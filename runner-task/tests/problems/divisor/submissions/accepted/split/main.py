@@ -1,0 +1,3 @@
+from divisors import smallest
+
+print(smallest(int(input())))

@@ -1,0 +1,4 @@
+#include <vector>
+
+// What a C++ submission implements.
+long long total(const std::vector<long long> &values);

@@ -1,0 +1,2 @@
+word = input()
+print(open("words.txt").read().split("\n").index(word) + 1)

