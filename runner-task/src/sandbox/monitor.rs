@@ -355,6 +355,13 @@ pub(super) fn supervise(
         && cgroup.is_some_and(|c| !c.is_v2());
     let near_memory_cap =
         cgroup.is_none() && failed && maxrss_kb * 1024 >= parts.memory_bytes / 10 * 8;
+    // A crash where the kernel's allocations fail: the slot was full.
+    let crashed_at_limit = cg_usage
+        .and_then(|u| u.reached_limit)
+        .filter(|_| killed.is_none() && matches!(signal, Some(libc::SIGSEGV | libc::SIGBUS)));
+    if let Some(bytes) = crashed_at_limit {
+        memory_at_oom = memory_at_oom.max(bytes);
+    }
     let metered_peak = parts.meter.as_ref().map_or(0, |m| m.peak_memory);
     let status =
         if matches!(killed, Some(Kill::Output | Kill::Scratch)) || signal == Some(libc::SIGXFSZ) {
@@ -363,6 +370,7 @@ pub(super) fn supervise(
             || killed == Some(Kill::Memory)
             || maxrss_kb * 1024 > parts.memory_bytes
             || near_memory_cap
+            || crashed_at_limit.is_some()
         {
             Status::Mle
         } else if matches!(killed, Some(Kill::Cpu | Kill::Wall))

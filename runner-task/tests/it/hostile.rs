@@ -403,6 +403,34 @@ fn results_record_the_layers_in_force() {
 }
 
 #[test]
+fn a_crash_where_the_kernel_found_the_slot_full_is_mle() {
+    // Files in /tmp are the run's memory. Written, they fill the slot from
+    // the kernel's side, where nothing waits at the limit (on cgroup v1 no
+    // OOM is signalled): the write that finds it full fails, and the
+    // program crashes as one that does not check would.
+    let src = r#"#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+static char b[1 << 20];
+int main(void) {
+  for (unsigned i = 0; i < sizeof b; i++) b[i] = 1;
+  for (int f = 0;; f++) {
+    char n[32];
+    snprintf(n, sizeof n, "/tmp/f%d", f);
+    int fd = open(n, O_CREAT | O_WRONLY, 0600);
+    for (int k = 0; k < 8; k++)
+      if (write(fd, b, sizeof b) != sizeof b) *(volatile int *)0 = 0;
+    close(fd);
+  }
+}"#;
+    let r = runner(Profile::Full);
+    let out = r.run("c", src, limits(3000, 64), &[]);
+    assert_eq!(out.status, Status::Mle, "{out:?}");
+    assert!(out.memory_kb >= 48 << 10, "{out:?}");
+    r.assert_host_clean();
+}
+
+#[test]
 fn memory_over_many_processes_is_mle() {
     // Eight processes of 24 MiB under a 64 MiB limit: each within any
     // per-process cap, together three times the limit.

@@ -37,6 +37,9 @@ pub struct Usage {
     /// pages, its files and the kernel's memory for them, as charged to its
     /// leaf (`memory.peak`, or the supervisor's samples before Linux 5.19).
     pub peak_bytes: Option<u64>,
+    /// v1: the most the slot's memory held during the run, if that came to
+    /// its limit (see [`Slot::reached_limit`]), bytes.
+    pub reached_limit: Option<u64>,
 }
 
 /// v2: the leaves of a slot's runs, `run-N`. The slot's own `memory.peak`
@@ -253,8 +256,12 @@ impl Slot {
             write(&self.pids.join("pids.max"), &processes.to_string())?;
         }
         self.written.set(Some((memory_bytes, processes)));
-        // What the end of the last run signalled is not this run's.
+        // What the end of the last run signalled is not this run's, nor
+        // the most it held.
         self.take_oom_events();
+        if !self.v2 {
+            let _ = write(&self.memory.join("memory.max_usage_in_bytes"), "0");
+        }
         Ok(Baseline {
             oom_kills: self.oom_kills(),
             cpu_ns: self.cpu_ns().unwrap_or(0),
@@ -475,7 +482,21 @@ impl Slot {
             oom_killed: self.oom_kills() > base.oom_kills,
             cpu_ns: self.cpu_since(base).unwrap_or(0),
             peak_bytes: self.run_peak(),
+            reached_limit: self.reached_limit(),
         }
+    }
+
+    /// v1: whether the slot's memory came within a sixteenth of its limit
+    /// since the run's limits were set (`memory.max_usage_in_bytes`). With
+    /// the OOM killer kept out, a program's page faults wait at the limit
+    /// for the supervisor, but the kernel's own allocations fail there: a
+    /// process of the run may then die of SIGSEGV (an `execve` past its
+    /// point of no return, a fault that needed a page table) before any
+    /// OOM is signalled. Such a run ran out of memory.
+    fn reached_limit(&self) -> Option<u64> {
+        let (limit, _) = self.written.get().filter(|_| !self.v2)?;
+        read_u64(&self.memory.join("memory.max_usage_in_bytes"))
+            .filter(|peak| *peak >= limit - limit / 16)
     }
 
     /// The processes in the slot and its runs' leaves, but never the runner
