@@ -384,6 +384,30 @@ async fn callbacks_are_signed_posts() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn callbacks_reach_no_private_address_unless_the_server_allows_it() {
+    let app = spawn_configured(|c| c.private_callbacks = false).await;
+    let t = app.token("ann", &[]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    for host in ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]"] {
+        let mut body = run_body("python3", "print(7)", "");
+        body["callback_url"] = json!(format!("http://{host}:{port}/hook"));
+        let r = app.post("/runs?wait=10", &t, body).await;
+        assert_eq!(r.body["outcome"], "OK", "{r:?}");
+    }
+    // The first attempt is at once, the next a second later.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let reached = listener.accept();
+    assert!(
+        reached
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "{reached:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn python_syntax_errors_are_compile_errors_even_without_a_check_step() {
     let app = spawn_app().await;
     let t = app.token("ann", &[]);

@@ -40,6 +40,8 @@ pub fn config(data: &Path, rate_limit: u32) -> ServeConfig {
         runner_deadline: Duration::from_secs(300),
         dev_login: false,
         judge0_at_root: false,
+        // The callback tests' receivers listen on loopback.
+        private_callbacks: true,
     }
 }
 

@@ -76,6 +76,12 @@ pub enum Cmd {
         /// with VITE_API_BASE=/coderun).
         #[arg(long, env = "CODERUN_JUDGE0_AT_ROOT")]
         judge0_at_root: bool,
+        /// Deliver completion callbacks to private and loopback addresses
+        /// too (a webhook receiver on this machine or its network). Off by
+        /// default: a caller's callback URL could otherwise reach services
+        /// that only this machine can.
+        #[arg(long, env = "CODERUN_ALLOW_PRIVATE_CALLBACKS")]
+        allow_private_callbacks: bool,
     },
     /// Print the API's OpenAPI document (as `/openapi.json` serves it).
     Openapi,
@@ -195,6 +201,7 @@ impl Cli {
                 audience,
                 dev_login,
                 judge0_at_root,
+                allow_private_callbacks,
             } => {
                 init_tracing();
                 let tokens = match (issuer, jwks_url) {
@@ -239,6 +246,7 @@ impl Cli {
                     runner_deadline: Duration::from_secs(1800),
                     dev_login: local && dev_login.unwrap_or(false),
                     judge0_at_root,
+                    private_callbacks: allow_private_callbacks,
                 };
                 let rt = tokio::runtime::Builder::new_multi_thread()
                     .enable_all()

@@ -51,6 +51,9 @@ pub struct ServeConfig {
     pub dev_login: bool,
     /// Judge0's API at the root, coderun's own under `/coderun`.
     pub judge0_at_root: bool,
+    /// Callbacks may go to private and loopback addresses (see
+    /// `coderun_notify::Reach`).
+    pub private_callbacks: bool,
 }
 
 /// The dev login's tokens: the local issuer's, for 12 hours.
@@ -192,7 +195,13 @@ pub async fn build(cfg: &ServeConfig) -> anyhow::Result<App> {
             cfg.runner.clone(),
             Duration::from_secs(600),
         ))),
-        notifier: Arc::new(coderun_notify::BackgroundNotifier::default()),
+        notifier: Arc::new(coderun_notify::BackgroundNotifier::new(
+            if cfg.private_callbacks {
+                coderun_notify::Reach::Private
+            } else {
+                coderun_notify::Reach::Public
+            },
+        )),
         metrics: None,
         clock,
         ids: Arc::new(TimeOrderedIds),
