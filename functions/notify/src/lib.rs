@@ -9,7 +9,7 @@
 //! connection is made to, after resolution, so a name that resolves to a
 //! private address (or changes to one) is refused too.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -97,8 +97,7 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || s[0] & 0xffc0 == 0xfe80
                 || s[0] & 0xffc0 == 0xfec0
                 // documentation 2001:db8::/32
-                || (s[0] == 0x2001 && s[1] == 0x0db8)
-                || v6 == Ipv6Addr::from_bits(u128::MAX))
+                || (s[0] == 0x2001 && s[1] == 0x0db8))
         }
     }
 }
