@@ -21,14 +21,19 @@ use runner_task::package::Package;
 use runner_task::runner::{Program, Runner};
 use runner_task::sandbox::{self, Limits, Sandbox, Stdin};
 
-/// Runs per median: 200, or `CODERUN_BENCH_RUNS` (fewer under emulation,
-/// see `scripts/host-test bench-cgroup-v2`).
-fn runs() -> usize {
-    std::env::var("CODERUN_BENCH_RUNS")
+/// A positive count from the environment variable `var`, else `default`.
+fn count_from_env(var: &str, default: usize) -> usize {
+    std::env::var(var)
         .ok()
         .and_then(|n| n.parse().ok())
         .filter(|n| *n > 0)
-        .unwrap_or(200)
+        .unwrap_or(default)
+}
+
+/// Runs per median: 200, or `CODERUN_BENCH_RUNS` (fewer under emulation,
+/// see `scripts/host-test bench-cgroup-v2`).
+fn runs() -> usize {
+    count_from_env("CODERUN_BENCH_RUNS", 200)
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -109,11 +114,7 @@ fn sandboxed(runner: &Runner, program: &Program) {
 /// `CODERUN_BENCH_LANGUAGE_RUNS` (the JVM's and the BEAM's take a tenth of
 /// a second or more each).
 fn language_runs() -> usize {
-    std::env::var("CODERUN_BENCH_LANGUAGE_RUNS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(20)
+    count_from_env("CODERUN_BENCH_LANGUAGE_RUNS", 20)
 }
 
 /// The starter's run command as the sandbox would run it, on the host:

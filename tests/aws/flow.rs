@@ -102,7 +102,7 @@ async fn run_in_the_cloud(env: &AwsEnv, job_id: &str) -> String {
     use coderun_core::ports::Blobs;
     let mail = env
         .blobs
-        .get(&format!("runners/{runner}/{seq}.mail"))
+        .get(&coderun_aws::ecs::mail_key(&runner, seq))
         .await
         .unwrap()
         .unwrap();

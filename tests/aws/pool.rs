@@ -135,7 +135,7 @@ async fn an_idle_runner_leaves_and_the_pool_scales_to_zero() {
     use coderun_core::ports::Blobs;
     let mail = env
         .blobs
-        .get(&format!("runners/{runner}/1.mail"))
+        .get(&coderun_aws::ecs::mail_key(&runner, 1))
         .await
         .unwrap()
         .unwrap();

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 use coderun_core::error::PortError;
@@ -30,6 +30,7 @@ use sha2::Sha256;
 use tracing::instrument;
 
 use crate::error::sort;
+use crate::item::{get_n, get_s, key, n, s, Item};
 
 /// Idempotency keys are kept a day (DynamoDB TTL removes them).
 const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
@@ -43,20 +44,6 @@ pub struct DynamoStore {
     cursor_key: Vec<u8>,
 }
 
-type Item = HashMap<String, AttributeValue>;
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn get_s<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
-    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
-}
-
 fn body<T: serde::de::DeserializeOwned>(item: &Item) -> PortResult<T> {
     let b = get_s(item, "body").ok_or_else(|| PortError::internal("an item without a body"))?;
     serde_json::from_str(b).map_err(PortError::internal)
@@ -68,10 +55,6 @@ fn job_pk(kind: JobKind, id: &str) -> String {
         JobKind::Submission => format!("SUB#{id}"),
         JobKind::Import => format!("IMP#{id}"),
     }
-}
-
-fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([("PK".into(), s(pk)), ("SK".into(), s(sk))])
 }
 
 fn job_item(job: &Job) -> PortResult<Item> {
@@ -502,11 +485,7 @@ impl JobStore for DynamoStore {
                     None => {}
                 }
                 if status.is_some_and(|s| !s.is_final()) {
-                    let created: i64 = item
-                        .get("createdAt")
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(now);
+                    let created = get_n(item, "createdAt").unwrap_or(now);
                     let age = (now - created).max(0);
                     counts.oldest_unfinished_ms =
                         Some(counts.oldest_unfinished_ms.unwrap_or(0).max(age));
@@ -551,13 +530,12 @@ impl JobStore for DynamoStore {
 #[async_trait]
 impl ProblemStore for DynamoStore {
     async fn put_problem(&self, p: &Problem, expected: Option<u64>) -> PortResult<()> {
-        let item = key("PROBLEMS".into(), &format!("PROB#{}", p.id));
+        let item = key("PROBLEMS", format!("PROB#{}", p.id));
         self.put_versioned(item, p, p.version, expected).await
     }
 
     async fn get_problem(&self, id: &str) -> PortResult<Option<Problem>> {
-        self.get_body(key("PROBLEMS".into(), &format!("PROB#{id}")))
-            .await
+        self.get_body(key("PROBLEMS", format!("PROB#{id}"))).await
     }
 
     async fn list_problems(&self, cursor: Option<&str>, limit: u32) -> PortResult<Page<Problem>> {
@@ -587,7 +565,7 @@ impl ProblemStore for DynamoStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(key("PROBLEMS".into(), &format!("PROB#{id}"))))
+            .set_key(Some(key("PROBLEMS", format!("PROB#{id}"))))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await
@@ -615,7 +593,7 @@ impl ProfileStore for DynamoStore {
         // One item per judged job: recording it again overwrites itself.
         let mut item = key(
             format!("USER#{}", a.user),
-            &format!("ATTEMPT#{}#{}", a.problem_id, a.job_id),
+            format!("ATTEMPT#{}#{}", a.problem_id, a.job_id),
         );
         item.insert("problemId".into(), s(&a.problem_id));
         item.insert("verdict".into(), s(a.verdict.to_string()));

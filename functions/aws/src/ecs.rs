@@ -115,12 +115,18 @@ pub fn command() -> Vec<String> {
         .to_vec()
 }
 
-fn mail_key(id: &str, seq: u64) -> String {
-    format!("runners/{id}/{seq}.mail")
+/// Where a runner's objects are: its mailboxes and their "taken" marks.
+fn runner_prefix(id: &str) -> String {
+    format!("runners/{id}/")
+}
+
+/// A runner's mailbox number `seq`.
+pub fn mail_key(id: &str, seq: u64) -> String {
+    format!("{}{seq}.mail", runner_prefix(id))
 }
 
 fn taken_key(id: &str, seq: u64) -> String {
-    format!("runners/{id}/{seq}.taken")
+    format!("{}{seq}.taken", runner_prefix(id))
 }
 
 /// `family/id/seq`: the launch id of a job handed to a runner.
@@ -469,7 +475,7 @@ impl Launcher for EcsLauncher {
         let Some(r) = self.pool.remove(family, id).await? else {
             return Ok(None);
         };
-        coderun_core::ports::Blobs::delete_prefix(&self.blobs, &format!("runners/{id}/"))
+        coderun_core::ports::Blobs::delete_prefix(&self.blobs, &runner_prefix(id))
             .await
             .ok();
         info!(runner = id, busy = r.busy, "runner ended");

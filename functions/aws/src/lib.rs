@@ -9,6 +9,7 @@ pub mod dynamo;
 pub mod ecs;
 pub mod error;
 pub mod handlers;
+mod item;
 pub mod metrics;
 pub mod pool;
 pub mod s3;

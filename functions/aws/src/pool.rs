@@ -5,8 +5,6 @@
 //! a runner holds one job at a time and an attempt goes to one runner,
 //! however many dispatchers race for them.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use coderun_core::error::PortError;
@@ -14,8 +12,7 @@ use coderun_core::ports::PortResult;
 use coderun_core::Millis;
 
 use crate::error::sort;
-
-type Item = HashMap<String, AttributeValue>;
+use crate::item::{get_n, get_s, key, n, s, Item};
 
 /// How long a record outlives its last change when its task's end is
 /// never reported (DynamoDB's TTL then removes it).
@@ -74,25 +71,13 @@ where
     }
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn key(pk: String, sk: String) -> Item {
-    HashMap::from([("PK".into(), s(pk)), ("SK".into(), s(sk))])
-}
-
 fn runner_key(family: &str, id: &str) -> Item {
     key(format!("POOL#{family}"), format!("RUNNER#{id}"))
 }
 
 /// The family's count of runners, which caps new ones atomically.
 fn count_key(family: &str) -> Item {
-    key(format!("POOL#{family}"), "COUNT".to_string())
+    key(format!("POOL#{family}"), "COUNT")
 }
 
 fn claim_key(job: &str, attempt: u32) -> Item {
@@ -100,14 +85,11 @@ fn claim_key(job: &str, attempt: u32) -> Item {
 }
 
 fn text(item: &Item, k: &str) -> Option<String> {
-    item.get(k).and_then(|v| v.as_s().ok()).cloned()
+    get_s(item, k).map(str::to_string)
 }
 
 fn number(item: &Item, k: &str) -> i64 {
-    item.get(k)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_default()
+    get_n(item, k).unwrap_or_default()
 }
 
 fn runner_of(item: &Item) -> Option<Runner> {
@@ -162,33 +144,29 @@ impl PoolStore {
         }
     }
 
-    pub async fn runner(&self, family: &str, id: &str) -> PortResult<Option<Runner>> {
+    /// The item at `key`, read consistently.
+    async fn get(&self, key: Item) -> PortResult<Option<Item>> {
         let got = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(runner_key(family, id)))
+            .set_key(Some(key))
             .consistent_read(true)
             .send()
             .await
             .map_err(sort)?;
-        Ok(got.item.as_ref().and_then(runner_of))
+        Ok(got.item)
+    }
+
+    pub async fn runner(&self, family: &str, id: &str) -> PortResult<Option<Runner>> {
+        let item = self.get(runner_key(family, id)).await?;
+        Ok(item.as_ref().and_then(runner_of))
     }
 
     /// Which runner and mailbox an attempt was handed to, if it was.
     pub async fn claim_of(&self, job: &str, attempt: u32) -> PortResult<Option<(String, u64)>> {
-        let got = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(claim_key(job, attempt)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sort)?;
-        Ok(got
-            .item
-            .and_then(|i| Some((text(&i, "runner")?, number(&i, "seq") as u64))))
+        let item = self.get(claim_key(job, attempt)).await?;
+        Ok(item.and_then(|i| Some((text(&i, "runner")?, number(&i, "seq") as u64))))
     }
 
     /// Hands an idle runner at mailbox `seq` the attempt: the runner's item

@@ -49,30 +49,28 @@ impl S3Blobs {
 
     /// A URL that PUTs `key` until `ttl` passes.
     pub async fn presign_put(&self, key: &str, ttl: Duration) -> PortResult<String> {
-        let cfg = PresigningConfig::expires_in(ttl).map_err(PortError::internal)?;
-        let req = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .presigned(cfg)
-            .await
-            .map_err(sort)?;
-        Ok(req.uri().to_string())
+        self.presigned_put(key, ttl, None).await
     }
-}
 
-impl S3Blobs {
     /// A URL that PUTs `key` only while it does not exist: S3 accepts it
     /// only with `If-None-Match: *` (the header is signed).
     pub async fn presign_put_if_absent(&self, key: &str, ttl: Duration) -> PortResult<String> {
+        self.presigned_put(key, ttl, Some("*")).await
+    }
+
+    async fn presigned_put(
+        &self,
+        key: &str,
+        ttl: Duration,
+        if_none_match: Option<&str>,
+    ) -> PortResult<String> {
         let cfg = PresigningConfig::expires_in(ttl).map_err(PortError::internal)?;
         let req = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            .if_none_match("*")
+            .set_if_none_match(if_none_match.map(str::to_string))
             .presigned(cfg)
             .await
             .map_err(sort)?;
