@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use runner_task::sandbox::{Layer, Limits, Profile, Status, Stdin};
+use runner_task::sandbox::{Layer, Limits, Outcome, Profile, Status, Stdin};
 
 use crate::helpers::{limits, processes_of, runner, scaled};
 
@@ -30,7 +30,7 @@ fn fork_bomb_in_c_is_contained() {
                 ..limits(300, 64)
             };
             let out = r.runner.run(&bomb, l, &[], Stdin::Null).unwrap();
-            assert_eq!(out.status, Status::Tle, "{p}: {out:?}");
+            assert_endless_or_slot_full(&out, l, p);
             r.assert_host_clean();
             // The next runs, one of them in the bomb's slot, get a limit
             // below what the bomb left there for the kernel to free.
@@ -60,9 +60,25 @@ fn fork_bomb_in_python_is_contained() {
             ..limits(1000, 512)
         };
         let out = r.run("python3", src, l, &[]);
-        assert_eq!(out.status, Status::Tle, "{p}: {out:?}");
+        assert_endless_or_slot_full(&out, l, p);
         r.assert_host_clean();
     }
+}
+
+/// A fork bomb is an endless loop: TLE. But a fork the pids limit refuses
+/// has already allocated its task and stack, which the kernel frees only
+/// after an RCU grace period; on a loaded machine (CI) the bomb's refused
+/// forks can fill a v1 slot with them before that (CI saw 64 MiB in 68 ms).
+/// The kernel's own allocations for a process then fail there, which can end
+/// it with SIGSEGV, and a crash in a full slot is MLE (see
+/// `a_crash_where_the_kernel_found_the_slot_full_is_mle`). So: TLE, or MLE in
+/// a slot that was full; never RE, never OK.
+fn assert_endless_or_slot_full(out: &Outcome, l: Limits, p: Profile) {
+    let limit_kb = l.memory_mb << 10;
+    let slot_full = out.status == Status::Mle
+        && p == Profile::Full
+        && out.memory_kb >= limit_kb - limit_kb / 16;
+    assert!(out.status == Status::Tle || slot_full, "{p}: {out:?}");
 }
 
 #[test]
