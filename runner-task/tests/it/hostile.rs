@@ -530,6 +530,46 @@ fn scratch_is_limited_in_total_deleted_files_included() {
 }
 
 #[test]
+fn a_runs_scratch_is_gone_before_its_slots_next_run() {
+    // A run's /tmp is its memory: when the slot's next run starts, the last
+    // one's must be gone (its mounts taken down with its namespaces), or
+    // that run would find the slot full.
+    let fill = r#"#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+int main(void){static char b[1<<20];memset(b,'x',sizeof b);char p[512];
+snprintf(p,sizeof p,"%s/left",getenv("TMPDIR"));FILE*f=fopen(p,"w");if(!f)return 1;
+for(int i=0;i<36;i++)if(fwrite(b,1,sizeof b,f)!=sizeof b)return 2;
+return fclose(f)?3:0;}"#;
+    let grow = "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\nint main(void){char*p=malloc(40<<20);if(!p)return 1;memset(p,1,40<<20);puts(\"ok\");return 0;}";
+    let r = runner(Profile::Full);
+    let tc = r.runner.toolchain("c").unwrap();
+    let fill = r.runner.prepare(tc.clone(), fill.as_bytes()).unwrap();
+    let grow = r.runner.prepare(tc, grow.as_bytes()).unwrap();
+    let l = Limits {
+        file_size_bytes: 40 << 20,
+        ..limits(2000, 64)
+    };
+    for _ in 0..3 {
+        // Two slots, each taken longest idle first: each growth runs in
+        // the slot that a filler ran in last.
+        for _ in 0..2 {
+            let out = r.runner.run(&fill, l, &[], Stdin::Null).unwrap();
+            assert_eq!(out.status, Status::Ok, "{out:?}");
+        }
+        for _ in 0..2 {
+            let out = r.runner.run(&grow, l, &[], Stdin::Null).unwrap();
+            assert_eq!(
+                (out.status, &out.stdout[..]),
+                (Status::Ok, &b"ok\n"[..]),
+                "{out:?}"
+            );
+        }
+    }
+    r.assert_host_clean();
+}
+
+#[test]
 fn system_v_shared_memory_needs_an_ipc_namespace() {
     let src = "#include <stdio.h>\n#include <sys/ipc.h>\n#include <sys/shm.h>\nint main(void){int id=shmget(IPC_PRIVATE,1<<20,IPC_CREAT|0600);if(id>=0)shmctl(id,IPC_RMID,0);puts(id<0?\"refused\":\"made\");return 0;}";
     for (p, expected) in [
