@@ -160,12 +160,13 @@ fn a_slot_warms_its_next_run_up_and_replaces_one_that_died() {
 fn busy_loop_is_tle_by_cpu_time() {
     for p in PROFILES {
         let r = runner(p);
-        let out = r.run(
-            "c",
-            "int main(void){volatile long x=0;for(;;)x++;}",
-            limits(500, 64),
-            &[],
-        );
+        // Wall time to spare: on a loaded machine the loop may get a fifth
+        // of a CPU, and it is its CPU time that must end it.
+        let l = Limits {
+            wall_time_ms: scaled(20_000).min(Limits::MAX_WALL_TIME_MS),
+            ..limits(500, 64)
+        };
+        let out = r.run("c", "int main(void){volatile long x=0;for(;;)x++;}", l, &[]);
         assert_eq!(out.status, Status::Tle, "{p}: {out:?}");
         assert!(out.time_ms >= 500, "{p}: {out:?}");
         r.assert_host_clean();
