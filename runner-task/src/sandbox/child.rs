@@ -111,6 +111,9 @@ pub struct Prepared<'a> {
     pub gate: Option<RawFd>,
     pub gate_parent_end: Option<RawFd>,
     pub mounts: Option<&'a mounts::Plan<'a>>,
+    /// A warm PID 1 that mounted a plan's first part ahead: that plan's
+    /// root, and whether the part is this run's.
+    pub ahead: Option<(&'a CStr, bool)>,
     pub landlock: Option<(&'a landlock::Policy, &'a [(&'a CStr, Access)])>,
     /// The seccomp program (see [`seccomp::Filter`]).
     pub seccomp: Option<&'a [libc::sock_filter]>,
@@ -191,7 +194,16 @@ pub struct WarmStart {
     pub request_parent_end: RawFd,
     pub arena: *mut u8,
     pub arena_len: usize,
+    /// The slot's last plan, in our copy of the arena (null: none), whose
+    /// first part we mount while we wait.
+    pub ahead: *const mounts::Plan<'static>,
 }
+
+/// What a warm PID 1 mounted ahead of its command (see [`warm`]).
+static AHEAD: AtomicI32 = AtomicI32::new(AHEAD_NONE);
+const AHEAD_NONE: i32 = 0;
+const AHEAD_WHOLE: i32 = 1;
+const AHEAD_PARTIAL: i32 = 2;
 
 /// A warm run's request: a header (the image's length, then the offset of
 /// the `Prepared` in it, both u64), the run's descriptors (stdin, stdout,
@@ -211,6 +223,14 @@ pub fn warm(w: &WarmStart) -> ! {
     REPORT.store(report, Ordering::Relaxed);
     step(Step::WaitForParent, wait_for_parent(sync));
     seal();
+    // SAFETY: the runner's plan at this address in our copy of the arena,
+    // which was not being laid out anew when we were cloned.
+    if let Some(plan) = unsafe { w.ahead.as_ref() } {
+        AHEAD.store(AHEAD_PARTIAL, Ordering::Relaxed);
+        if plan.mount_ahead().is_ok() {
+            AHEAD.store(AHEAD_WHOLE, Ordering::Relaxed);
+        }
+    }
     let p = step(
         Step::Request,
         receive(request, report, w.arena, w.arena_len),
@@ -284,10 +304,7 @@ fn receive(
 /// The full profile from the file system on, identity in place.
 fn set_up(p: &Prepared) -> ! {
     // 3. A minimal read-only root: toolchain, box, scratch /tmp, /proc, /dev.
-    step(
-        Step::FileSystem,
-        p.mounts.expect("full profile has a mount plan").execute(),
-    );
+    step(Step::FileSystem, file_system(p));
     // A parked run waits here, set up, until the runner lets it go (or,
     // gone or giving up, closes the gate).
     if let Some(fd) = p.gate_parent_end {
@@ -310,6 +327,22 @@ fn set_up(p: &Prepared) -> ! {
         confine(p);
         exec(p)
     })
+}
+
+/// The run's root, on what a warm PID 1 mounted ahead where it is the same
+/// (else that is taken down first), and the pivot into it.
+fn file_system(p: &Prepared) -> SysResult<()> {
+    let plan = p.mounts.expect("full profile has a mount plan");
+    let ahead = AHEAD.load(Ordering::Relaxed);
+    if ahead != AHEAD_NONE {
+        // The runner says what a warm PID 1 mounted; fail closed if not.
+        let (root, same) = p.ahead.ok_or(Errno(libc::EPROTO))?;
+        if same && ahead == AHEAD_WHOLE {
+            return plan.finish();
+        }
+        mounts::detach(root)?;
+    }
+    plan.execute()
 }
 
 /// Everything after the namespaces, for PID 1 and the program alike.

@@ -177,6 +177,7 @@ impl Sandbox {
         };
         let store = Arc::clone(&slot.warm);
         let arena = (slot.arena.base() as usize, slot.arena.capacity());
+        let ahead = slot.ahead.borrow().clone();
         {
             let mut st = store.0.lock().unwrap_or_else(|e| e.into_inner());
             if !matches!(*st, Warm::Idle) {
@@ -188,7 +189,7 @@ impl Sandbox {
         // spawner that is gone), the slot is not left waiting.
         let done = WarmDone(store, Warm::Idle);
         spawner.submit(move || {
-            let state = match WarmRun::start(&birth, arena.0 as *mut u8, arena.1) {
+            let state = match WarmRun::start(&birth, arena.0 as *mut u8, arena.1, ahead) {
                 Ok(w) => Warm::Ready(w),
                 Err(_) => Warm::Idle,
             };

@@ -7,6 +7,12 @@
 //! ([`Skeletons`]); a run binds it read-only as its root and mounts the
 //! rest on it. The plan is computed in the parent (allocation allowed) and
 //! executed in the child as a list of system calls (no allocation).
+//!
+//! A plan's first part needs nothing of its run (the skeleton, the
+//! toolchain, devices, /proc, an empty /tmp): a slot's warm PID 1 mounts
+//! its last run's ahead of its command ([`Plan::mount_ahead`]); the run's
+//! own binds (its box, anything writable or in /tmp) and the pivot follow
+//! when the command comes, if that part is the same ([`Plan::finish`]).
 
 use std::collections::HashMap;
 use std::ffi::CStr;
@@ -67,6 +73,8 @@ enum Op<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Plan<'a> {
     ops: &'a [Op<'a>],
+    /// `ops[..ahead]` need nothing of the run.
+    ahead: usize,
     root: &'a CStr,
 }
 
@@ -205,23 +213,34 @@ fn make_skeleton(root: &Path, points: &[MountPoint]) -> std::io::Result<()> {
 impl<'a> Plan<'a> {
     /// Builds the plan for these binds (those whose host path is missing
     /// are left out: optional toolchain paths) on a skeleton from
-    /// `skeletons`, in `arena`.
+    /// `skeletons`, in `arena`. `binds[own..]` are the run's own (its box):
+    /// they, any writable bind or one in /tmp, and every bind after the
+    /// first such are mounted by the run itself, after the rest.
     pub(super) fn new(
         arena: &'a Arena,
         skeletons: &Skeletons,
         binds: &[Bind],
+        own: usize,
         scratch_bytes: u64,
         scratch_inodes: u64,
     ) -> Result<&'a Plan<'a>, SandboxError> {
-        let present: Vec<(&Bind, bool)> = binds
-            .iter()
-            .filter_map(|b| std::fs::metadata(&b.host).ok().map(|m| (b, m.is_dir())))
-            .collect();
         let in_scratch = |b: &Bind| b.inside.starts_with(SCRATCH);
+        let own = binds
+            .iter()
+            .position(|b| b.writable || in_scratch(b))
+            .map_or(own, |i| i.min(own));
+        let present: Vec<(&Bind, bool, bool)> = binds
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| {
+                let m = std::fs::metadata(&b.host).ok()?;
+                Some((b, m.is_dir(), i >= own))
+            })
+            .collect();
         let points: Vec<MountPoint> = present
             .iter()
-            .filter(|(b, _)| !in_scratch(b))
-            .map(|(b, dir)| MountPoint {
+            .filter(|(b, _, _)| !in_scratch(b))
+            .map(|(b, dir, _)| MountPoint {
                 inside: b.inside.clone(),
                 dir: *dir,
             })
@@ -244,7 +263,11 @@ impl<'a> Plan<'a> {
                 data: arena.cstr(data.as_bytes())?,
             },
         ];
-        for (b, dir) in &present {
+        // The run's own binds (a suffix of them) go after the devices and
+        // /proc, which no bind lies below or above.
+        let mut own_ops = Vec::new();
+        for (b, dir, is_own) in &present {
+            let to = if *is_own { &mut own_ops } else { &mut ops };
             let dst = under(&root, &b.inside);
             if in_scratch(b) {
                 // Each missing directory on the way, then the point itself.
@@ -254,9 +277,9 @@ impl<'a> Plan<'a> {
                 for (i, c) in parents.iter().enumerate() {
                     at.push(c);
                     if i + 1 < parents.len() || *dir {
-                        ops.push(Op::Mkdir(path(arena, &at)?));
+                        to.push(Op::Mkdir(path(arena, &at)?));
                     } else {
-                        ops.push(Op::Touch(path(arena, &at)?));
+                        to.push(Op::Touch(path(arena, &at)?));
                     }
                 }
             }
@@ -264,7 +287,7 @@ impl<'a> Plan<'a> {
             if !b.writable {
                 attrs |= MOUNT_ATTR_RDONLY;
             }
-            ops.push(Op::Bind {
+            to.push(Op::Bind {
                 src: path(arena, &b.host)?,
                 dst: path(arena, &dst)?,
                 attrs,
@@ -281,52 +304,116 @@ impl<'a> Plan<'a> {
             }
         }
         ops.push(Op::Proc(path(arena, &root.join("proc"))?));
+        let ahead = ops.len();
+        ops.extend(own_ops);
         let plan = Plan {
             ops: arena.slice(&ops)?,
+            ahead,
             root: root_c,
         };
         arena.put(plan)
     }
 
-    /// Executes the plan and pivots into the new root. Runs in the child.
-    pub fn execute(&self) -> SysResult<()> {
-        for op in self.ops {
+    /// What [`mount_ahead`](Self::mount_ahead) mounts, as bytes: a warm PID
+    /// 1's mounts serve a run whose plan has the same.
+    pub(super) fn ahead_key(&self) -> Vec<u8> {
+        let mut key = Vec::new();
+        let mut put = |tag: u8, parts: &[&[u8]]| {
+            key.push(tag);
+            for p in parts {
+                key.extend_from_slice(&(p.len() as u64).to_ne_bytes());
+                key.extend_from_slice(p);
+            }
+        };
+        for op in &self.ops[..self.ahead] {
             match *op {
-                Op::MakePrivate => {
-                    sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?
-                }
-                Op::Root(dir) => {
-                    sys::mount(Some(dir), dir, None, libc::MS_BIND, None)?;
-                    sys::mount_setattr(
-                        dir,
-                        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-                        false,
-                    )?;
-                }
-                Op::Tmpfs { target, data } => sys::mount(
-                    Some(c"tmpfs"),
-                    target,
-                    Some(c"tmpfs"),
-                    libc::MS_NOSUID | libc::MS_NODEV,
-                    Some(data),
-                )?,
-                Op::Mkdir(p) => sys::mkdir(p, 0o755)?,
-                Op::Touch(p) => sys::close(sys::open(p, libc::O_WRONLY | libc::O_CREAT, 0o644)?),
+                Op::MakePrivate => put(0, &[]),
+                Op::Root(dir) => put(1, &[dir.to_bytes()]),
+                Op::Tmpfs { target, data } => put(2, &[target.to_bytes(), data.to_bytes()]),
+                Op::Mkdir(p) => put(3, &[p.to_bytes()]),
+                Op::Touch(p) => put(4, &[p.to_bytes()]),
                 Op::Bind { src, dst, attrs } => {
-                    sys::mount(Some(src), dst, None, libc::MS_BIND | libc::MS_REC, None)?;
-                    sys::mount_setattr(dst, attrs, true)?;
+                    put(5, &[src.to_bytes(), dst.to_bytes(), &attrs.to_ne_bytes()])
                 }
-                Op::Proc(target) => sys::mount(
-                    Some(c"proc"),
-                    target,
-                    Some(c"proc"),
-                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                    None,
-                )?,
+                Op::Proc(target) => put(6, &[target.to_bytes()]),
             }
         }
+        key
+    }
+
+    /// The new root's path on the host (where [`detach`] finds it).
+    pub(super) fn root(&self) -> &'a CStr {
+        self.root
+    }
+
+    /// Mounts the part that needs nothing of the run. Runs in a warm PID 1,
+    /// before its command comes.
+    pub fn mount_ahead(&self) -> SysResult<()> {
+        run(&self.ops[..self.ahead])
+    }
+
+    /// The rest, after [`mount_ahead`](Self::mount_ahead) of a plan with
+    /// the same [`ahead_key`](Self::ahead_key), and the pivot into the new
+    /// root. Runs in the child.
+    pub fn finish(&self) -> SysResult<()> {
+        run(&self.ops[self.ahead..])?;
         pivot_into(self.root)
     }
+
+    /// Executes the whole plan and pivots into the new root. Runs in the
+    /// child.
+    pub fn execute(&self) -> SysResult<()> {
+        run(self.ops)?;
+        pivot_into(self.root)
+    }
+}
+
+/// Takes down a root mounted ahead (all of it, lazily; nothing mounted
+/// there is no error).
+pub fn detach(root: &CStr) -> SysResult<()> {
+    // SAFETY: a valid path; this only changes this process's view.
+    match sys::check(unsafe { libc::umount2(root.as_ptr(), libc::MNT_DETACH) }) {
+        Err(e) if e.0 == libc::EINVAL => Ok(()),
+        r => r.map(drop),
+    }
+}
+
+/// Executes mount steps. Runs in the child.
+fn run(ops: &[Op]) -> SysResult<()> {
+    for op in ops {
+        match *op {
+            Op::MakePrivate => sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?,
+            Op::Root(dir) => {
+                sys::mount(Some(dir), dir, None, libc::MS_BIND, None)?;
+                sys::mount_setattr(
+                    dir,
+                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                    false,
+                )?;
+            }
+            Op::Tmpfs { target, data } => sys::mount(
+                Some(c"tmpfs"),
+                target,
+                Some(c"tmpfs"),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                Some(data),
+            )?,
+            Op::Mkdir(p) => sys::mkdir(p, 0o755)?,
+            Op::Touch(p) => sys::close(sys::open(p, libc::O_WRONLY | libc::O_CREAT, 0o644)?),
+            Op::Bind { src, dst, attrs } => {
+                sys::mount(Some(src), dst, None, libc::MS_BIND | libc::MS_REC, None)?;
+                sys::mount_setattr(dst, attrs, true)?;
+            }
+            Op::Proc(target) => sys::mount(
+                Some(c"proc"),
+                target,
+                Some(c"proc"),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                None,
+            )?,
+        }
+    }
+    Ok(())
 }
 
 /// `pivot_root(".", ".")` then detaching the old root: no directory for the
@@ -365,7 +452,7 @@ mod tests {
                 writable: true,
             },
         ];
-        let plan = Plan::new(&arena, &skeletons, &binds, 1 << 20, 100).unwrap();
+        let plan = Plan::new(&arena, &skeletons, &binds, 3, 1 << 20, 100).unwrap();
         let root = PathBuf::from(plan.root.to_str().unwrap());
         assert!(root.join("usr/lib").is_dir());
         assert!(root.join("usr/bin/env").is_file());
@@ -374,17 +461,66 @@ mod tests {
         assert!(!root.join("usr/lib/nonexistent-toolchain").exists());
         assert!(!plan.ops.iter().any(|o| matches!(o, Op::Bind { src, .. } if src.to_bytes().ends_with(b"nonexistent-toolchain"))));
         // The same mount points reuse it; others get their own.
-        let again = Plan::new(&arena, &skeletons, &binds, 1 << 20, 100).unwrap();
+        let again = Plan::new(&arena, &skeletons, &binds, 3, 1 << 20, 100).unwrap();
         assert_eq!(again.root, plan.root);
-        let other = Plan::new(&arena, &skeletons, &binds[..1], 1 << 20, 100).unwrap();
+        let other = Plan::new(&arena, &skeletons, &binds[..1], 1, 1 << 20, 100).unwrap();
         assert_ne!(other.root, plan.root);
         // A second runner sharing the directory finds it in place.
         let fresh = Skeletons::new(work.path().to_path_buf());
         assert_eq!(
-            Plan::new(&arena, &fresh, &binds, 1 << 20, 100)
+            Plan::new(&arena, &fresh, &binds, 3, 1 << 20, 100)
                 .unwrap()
                 .root,
             plan.root
         );
+    }
+
+    #[test]
+    fn what_is_mounted_ahead_needs_nothing_of_the_run() {
+        let work = tempfile::tempdir().unwrap();
+        let boxes = [work.path().join("a"), work.path().join("b")];
+        let arena = Arena::new().unwrap();
+        let skeletons = Skeletons::new(work.path().join("skeletons"));
+        let plan_for = |box_dir: &Path, writable_lib: bool| {
+            std::fs::create_dir_all(box_dir).unwrap();
+            let binds = [
+                Bind::same("/usr/lib"),
+                Bind {
+                    writable: writable_lib,
+                    ..Bind::same("/usr/bin")
+                },
+                Bind::same("/etc/hostname"),
+                Bind {
+                    host: box_dir.to_path_buf(),
+                    inside: "/box".into(),
+                    writable: false,
+                },
+            ];
+            Plan::new(&arena, &skeletons, &binds, 3, 1 << 20, 100).unwrap()
+        };
+        let (a, b) = (plan_for(&boxes[0], false), plan_for(&boxes[1], false));
+        // The box is the run's own, mounted last, and not in the key.
+        let mounts_box = |ops: &[Op], dir: &Path| {
+            ops.iter().any(|o| matches!(o, Op::Bind { src, .. } if src.to_bytes() == dir.as_os_str().as_bytes()))
+        };
+        assert!(!mounts_box(&a.ops[..a.ahead], &boxes[0]));
+        assert!(mounts_box(&a.ops[a.ahead..], &boxes[0]));
+        assert!(matches!(a.ops[a.ahead - 1], Op::Proc(_)));
+        assert_eq!(a.ahead_key(), b.ahead_key());
+        // A writable bind, and every bind after it, are the run's own.
+        let w = plan_for(&boxes[0], true);
+        assert_eq!(
+            w.ops[w.ahead..]
+                .iter()
+                .filter(|o| matches!(o, Op::Bind { .. }))
+                .count(),
+            3
+        );
+        assert_ne!(w.ahead_key(), a.ahead_key());
+        // Another scratch size is another key.
+        let binds = [Bind::same("/usr/lib")];
+        let small = Plan::new(&arena, &skeletons, &binds, 1, 1 << 20, 100).unwrap();
+        let large = Plan::new(&arena, &skeletons, &binds, 1, 2 << 20, 100).unwrap();
+        assert_ne!(small.ahead_key(), large.ahead_key());
     }
 }

@@ -2,6 +2,8 @@
 //! and arena, and the next run's PID 1 cloned ahead (a warm run); and the
 //! lease of the host uids the slots' runs take.
 
+use std::cell::RefCell;
+use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -10,7 +12,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use super::birth::{let_go, socket_pair, Birth};
 use super::child::{self, Prepared};
 use super::spawn::pipe;
-use super::{arena, cgroup, spawner, sys, SandboxError};
+use super::{arena, cgroup, mounts, spawner, sys, SandboxError};
 
 /// A pooled worker slot: its cgroup, network namespace and uids.
 #[derive(Debug)]
@@ -24,6 +26,8 @@ pub(super) struct Slot {
     pub(super) arena: arena::Arena,
     /// The slot's next PID 1, cloned ahead (see `Sandbox::warm_up`).
     pub(super) warm: Arc<(Mutex<Warm>, Condvar)>,
+    /// What the last run's plan lets the next PID 1 mount ahead.
+    pub(super) ahead: RefCell<Option<Ahead>>,
 }
 
 impl Slot {
@@ -38,6 +42,7 @@ impl Slot {
             netns: None,
             arena: arena::Arena::new()?,
             warm: Arc::new((Mutex::new(Warm::Idle), Condvar::new())),
+            ahead: RefCell::new(None),
         })
     }
 
@@ -92,6 +97,20 @@ impl Drop for WarmDone {
     }
 }
 
+/// A slot's last mount plan, which its next PID 1 mounts the first part of
+/// ahead of its command (see [`mounts::Plan::mount_ahead`]): where it lies
+/// in the slot's arena (valid in a PID 1 cloned before the arena is laid
+/// out anew), what that part is ([`mounts::Plan::ahead_key`]) and its root.
+#[derive(Debug, Clone)]
+pub(super) struct Ahead {
+    pub plan: *const mounts::Plan<'static>,
+    pub key: Vec<u8>,
+    pub root: CString,
+}
+
+// SAFETY: the plan's address is only read in a child's copy of the arena.
+unsafe impl Send for Ahead {}
+
 /// A PID 1 cloned before its command: in its namespaces and cgroups with
 /// its identity, waiting on `request` (see `child::warm`).
 #[derive(Debug)]
@@ -99,6 +118,8 @@ pub(super) struct WarmRun {
     pid: libc::pid_t,
     /// pidfd, request socket, report pipe; taken when the run starts.
     fds: Option<(OwnedFd, OwnedFd, OwnedFd)>,
+    /// What it mounts ahead: its key and root.
+    ahead: Option<(Vec<u8>, CString)>,
 }
 
 impl WarmRun {
@@ -106,6 +127,7 @@ impl WarmRun {
         birth: &Birth,
         arena: *mut u8,
         arena_len: usize,
+        ahead: Option<Ahead>,
     ) -> Result<WarmRun, SandboxError> {
         let (rep_r, rep_w) = pipe()?;
         let (sync_r, sync_w) = pipe()?;
@@ -118,17 +140,27 @@ impl WarmRun {
             request_parent_end: req_parent.as_raw_fd(),
             arena,
             arena_len,
+            ahead: ahead.as_ref().map_or(std::ptr::null(), |a| a.plan),
         };
         let (pid, pidfd) = birth.clone_run(|| child::warm(&start))?;
         drop((rep_w, sync_r, req_child));
         let run = WarmRun {
             pid,
             fds: Some((pidfd, req_parent, rep_r)),
+            ahead: ahead.map(|a| (a.key, a.root)),
         };
         // On failure, dropping the run kills it.
         birth.write_id_maps(pid)?;
         let_go(&sync_w)?;
         Ok(run)
+    }
+
+    /// What it mounts ahead of its command: the key of that part of a plan
+    /// and its root.
+    pub(super) fn mounted_ahead(&self) -> Option<(&[u8], &CStr)> {
+        self.ahead
+            .as_ref()
+            .map(|(k, r)| (k.as_slice(), r.as_c_str()))
     }
 
     /// Whether it still waits (a warm run that died is not used).

@@ -13,7 +13,7 @@ use std::time::Instant;
 use super::birth::{clone_plain, let_go, AssertSend, Birth};
 use super::child::{self, Prepared, INSIDE_ID};
 use super::landlock::Access;
-use super::slot::Slot;
+use super::slot::{Ahead, Slot};
 use super::{
     arena, cgroup, meter, monitor, mounts, ownership, probe, spawner, sys, unique_name, Bind,
     Command, Layer, Limits, Profile, Sandbox, SandboxError, Stdin, Stdout,
@@ -36,10 +36,15 @@ impl Sandbox {
         slot: &mut Slot,
         cmd: Command,
     ) -> Result<monitor::Parts, SandboxError> {
+        let full = self.profile == Profile::Full;
+        // 0. A PID 1 cloned ahead (see `warm_up`) is taken first: it was
+        //    cloned with the last run's plan in the arena, which is laid out
+        //    anew only once it is made.
+        let warm = if full { slot.take_warm() } else { None };
         slot.arena.reset();
+        *slot.ahead.get_mut() = None;
         let slot: &Slot = slot;
         let arena = &slot.arena;
-        let full = self.profile == Profile::Full;
         let (_, host_user) = self.host_ids(slot.index);
         let limits = cmd.limits;
 
@@ -56,11 +61,10 @@ impl Sandbox {
         let rlimits = arena.slice(&self.rlimits(&cmd, slot.cgroup.is_some()))?;
         // 3. Its streams (the child's ends are closed once it is born).
         let streams = Streams::open(cmd.stdin, cmd.stdout)?;
-        // 4. A PID 1 cloned ahead (see `warm_up`) has its own report pipe
-        //    and identity; a cold one gets a report pipe and waits on
-        //    `sync` until its identity is mapped. A parked program waits on
-        //    `gate` until the judge lets it go.
-        let warm = if full { slot.take_warm() } else { None };
+        // 4. A warm PID 1 has its own report pipe and identity; a cold one
+        //    gets a report pipe and waits on `sync` until its identity is
+        //    mapped. A parked program waits on `gate` until the judge lets
+        //    it go.
         let report = if warm.is_some() { None } else { Some(pipe()?) };
         let sync = if full && warm.is_none() {
             Some(pipe()?)
@@ -77,7 +81,22 @@ impl Sandbox {
         //    monitor::finish), its mounts and its Landlock rules.
         let lent = ownership::Lent::lend(cmd.box_dir.as_ref(), &cmd.private, host_user, !full)?;
         let binds = self.binds(&cmd.binds, cmd.box_dir.as_ref());
-        let (mounts, landlock) = self.file_system(arena, &binds, &limits, &places.tmp)?;
+        let own = cmd.binds.len();
+        let (mounts, landlock) = self.file_system(arena, &binds, own, &limits, &places.tmp)?;
+        //    The plan's first part is what the slot's next PID 1 mounts
+        //    ahead; the warm one did that with the last run's.
+        let mut ahead = None;
+        if let Some(plan) = mounts {
+            let next = Ahead {
+                plan: (plan as *const mounts::Plan).cast(),
+                key: plan.ahead_key(),
+                root: plan.root().to_owned(),
+            };
+            if let Some((key, root)) = warm.as_ref().and_then(|w| w.mounted_ahead()) {
+                ahead = Some((arena.cstr(root.to_bytes())?, key == next.key));
+            }
+            *slot.ahead.borrow_mut() = Some(next);
+        }
         // 6. Who it runs as: in its own user namespace, the slot's program
         //    id (a runner that is not root can map only its own uid, as the
         //    namespace's root: the program keeps that capability-less id);
@@ -105,6 +124,7 @@ impl Sandbox {
             gate: gate.as_ref().map(|(r, _)| r.as_raw_fd()),
             gate_parent_end: gate.as_ref().map(|(_, w)| w.as_raw_fd()),
             mounts,
+            ahead,
             landlock,
             seccomp: match self.filter.as_ref().filter(|_| self.has(Layer::Seccomp)) {
                 Some(f) => Some(arena.slice(f.program())?),
@@ -175,6 +195,7 @@ impl Sandbox {
         &self,
         arena: &'a arena::Arena,
         binds: &[Bind],
+        own: usize,
         limits: &Limits,
         tmp: &str,
     ) -> Result<(Option<&'a mounts::Plan<'a>>, Option<LandlockRules<'a>>), SandboxError> {
@@ -183,6 +204,7 @@ impl Sandbox {
                 arena,
                 &self.skeletons,
                 binds,
+                own,
                 limits.file_size_bytes,
                 scratch_files(limits),
             )?)

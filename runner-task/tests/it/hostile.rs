@@ -157,6 +157,95 @@ fn a_slot_warms_its_next_run_up_and_replaces_one_that_died() {
 }
 
 #[test]
+fn a_warm_pid_1_mounts_the_last_runs_root_ahead_but_not_its_box() {
+    let r = runner(Profile::Full);
+    let hello = "#include <stdio.h>\nint main(void){puts(\"hi\");return 0;}";
+    let out = r.run("c", hello, limits(1000, 64), &[]);
+    assert_eq!(out.stdout, b"hi\n");
+    // Each used slot's warm PID 1 mounts its last run's root (here: its
+    // private /proc on the skeleton) before any command comes; the box,
+    // the run's own, is mounted by the next run.
+    let roots: Vec<u32> = r.uids.iter().map(|u| u - 1).collect();
+    let mounts_of = |pid: u32| -> Vec<(String, String)> {
+        let info = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+        info.lines()
+            .filter_map(|l| {
+                let point = l.split(' ').nth(4)?.to_string();
+                let fstype = l.split(" - ").nth(1)?.split(' ').next()?.to_string();
+                Some((point, fstype))
+            })
+            .collect()
+    };
+    let ahead = |m: &[(String, String)]| {
+        m.iter()
+            .any(|(point, fs)| fs == "proc" && point != "/proc" && point.ends_with("/proc"))
+    };
+    let mut found = None;
+    for _ in 0..500 {
+        found = processes_of(&roots)
+            .into_iter()
+            .map(mounts_of)
+            .find(|m| ahead(m));
+        if found.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mounts = found.expect("no warm PID 1 mounted a root ahead");
+    assert!(
+        mounts.iter().any(|(_, fs)| fs == "tmpfs"),
+        "no fresh /tmp: {mounts:?}"
+    );
+    assert!(
+        !mounts.iter().any(|(point, _)| point.ends_with("/box")),
+        "a box mounted ahead: {mounts:?}"
+    );
+    r.assert_host_clean();
+}
+
+#[test]
+fn runs_on_a_root_mounted_ahead_each_see_their_own_box() {
+    // Two C programs share everything mounted ahead but their boxes; a
+    // Python one (another toolchain) makes a warm PID 1 take its root
+    // down and mount afresh. Each must run its own program.
+    let r = runner(Profile::Full);
+    let c = r.runner.toolchain("c").unwrap();
+    let py = r.runner.toolchain("python3").unwrap();
+    let say = |tc: &runner_task::lang::Toolchain, src: &str| {
+        r.runner.prepare(tc.clone(), src.as_bytes()).unwrap()
+    };
+    let programs = [
+        (
+            say(
+                &c,
+                "#include <stdio.h>\nint main(void){puts(\"A\");return 0;}",
+            ),
+            "A\n",
+        ),
+        (
+            say(
+                &c,
+                "#include <stdio.h>\nint main(void){puts(\"B\");return 0;}",
+            ),
+            "B\n",
+        ),
+        (say(&py, "print('P')\n"), "P\n"),
+    ];
+    for order in [[0, 0, 1, 1, 0, 1], [2, 0, 2, 1, 2, 2], [1, 2, 0, 0, 2, 1]] {
+        for i in order {
+            let (program, expected) = &programs[i];
+            let out = r
+                .runner
+                .run(program, limits(2000, 64), &[], Stdin::Null)
+                .unwrap();
+            assert_eq!(out.status, Status::Ok, "{out:?}");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), *expected);
+        }
+    }
+    r.assert_host_clean();
+}
+
+#[test]
 fn busy_loop_is_tle_by_cpu_time() {
     for p in PROFILES {
         let r = runner(p);
