@@ -212,8 +212,9 @@ pub const REQUEST_HEADER: usize = 16;
 pub const REQUEST_FDS: usize = 4;
 
 /// A warm run's PID 1: cloned with its identity but before its command
-/// was known; waits for the command, then goes on exactly as [`full`].
-/// Never returns.
+/// was known; mounts the slot's last run's root ahead (see
+/// [`mounts::Plan::mount_ahead`]), waits for the command, then goes on as
+/// [`full`] does. Never returns.
 pub fn warm(w: &WarmStart) -> ! {
     sys::close(w.sync_parent_end);
     sys::close(w.request_parent_end);

@@ -9,8 +9,9 @@
 //!   [`child`]); [`Running::wait`] enforces the limits and returns an
 //!   [`Outcome`]. A program's failure is an outcome; only a platform failure
 //!   is an `Err`.
-//! * Each idle slot holds its next run's PID 1, cloned ahead (`warm_up`):
-//!   a run sends it its command, laid out in the slot's arena (`arena`),
+//! * Each idle slot holds its next run's PID 1, cloned ahead (`warm_up`),
+//!   which mounts the last run's root while it waits (see [`mounts`]): a
+//!   run sends it its command, laid out in the slot's arena (`arena`),
 //!   instead of cloning one.
 //!
 //! One file per mechanism: [`mounts`], [`cgroup`], [`seccomp`], [`landlock`];
