@@ -353,7 +353,7 @@ impl<'a> Plan<'a> {
     }
 
     /// The rest, after [`mount_ahead`](Self::mount_ahead) of a plan with
-    /// the same [`ahead_key`](Self::ahead_key), and the pivot into the new
+    /// the same `ahead_key`, and the pivot into the new
     /// root. Runs in the child.
     pub fn finish(&self) -> SysResult<()> {
         run(&self.ops[self.ahead..])?;
