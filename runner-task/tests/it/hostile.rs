@@ -231,13 +231,21 @@ fn runs_on_a_root_mounted_ahead_each_see_their_own_box() {
         ),
         (say(&py, "print('P')\n"), "P\n"),
     ];
+    // Another scratch size is another /tmp on the same skeleton: that root
+    // is taken down and mounted again where it was.
+    let small_tmp = Limits {
+        file_size_bytes: 8 << 20,
+        ..limits(2000, 64)
+    };
     for order in [[0, 0, 1, 1, 0, 1], [2, 0, 2, 1, 2, 2], [1, 2, 0, 0, 2, 1]] {
-        for i in order {
+        for (k, i) in order.into_iter().enumerate() {
             let (program, expected) = &programs[i];
-            let out = r
-                .runner
-                .run(program, limits(2000, 64), &[], Stdin::Null)
-                .unwrap();
+            let l = if k % 3 == 2 {
+                small_tmp
+            } else {
+                limits(2000, 64)
+            };
+            let out = r.runner.run(program, l, &[], Stdin::Null).unwrap();
             assert_eq!(out.status, Status::Ok, "{out:?}");
             assert_eq!(String::from_utf8_lossy(&out.stdout), *expected);
         }
