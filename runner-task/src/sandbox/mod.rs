@@ -178,7 +178,8 @@ impl Sandbox {
         };
         let store = Arc::clone(&slot.warm);
         let arena = (slot.arena.base() as usize, slot.arena.capacity());
-        let ahead = slot.ahead.borrow().clone();
+        // Taken, not copied: the slot's next run records its own plan.
+        let ahead = slot.ahead.borrow_mut().take();
         {
             let mut st = store.0.lock().unwrap_or_else(|e| e.into_inner());
             if !matches!(*st, Warm::Idle) {

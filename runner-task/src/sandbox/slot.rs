@@ -3,7 +3,7 @@
 //! lease of the host uids the slots' runs take.
 
 use std::cell::RefCell;
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -101,7 +101,7 @@ impl Drop for WarmDone {
 /// ahead of its command (see [`mounts::Plan::mount_ahead`]): where it lies
 /// in the slot's arena (valid in a PID 1 cloned before the arena is laid
 /// out anew), what that part is ([`mounts::Plan::ahead_key`]) and its root.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct Ahead {
     pub plan: *const mounts::Plan<'static>,
     pub key: Vec<u8>,
@@ -118,8 +118,8 @@ pub(super) struct WarmRun {
     pid: libc::pid_t,
     /// pidfd, request socket, report pipe; taken when the run starts.
     fds: Option<(OwnedFd, OwnedFd, OwnedFd)>,
-    /// What it mounts ahead: its key and root.
-    ahead: Option<(Vec<u8>, CString)>,
+    /// The plan it mounts the first part of ahead.
+    ahead: Option<Ahead>,
 }
 
 impl WarmRun {
@@ -147,7 +147,7 @@ impl WarmRun {
         let run = WarmRun {
             pid,
             fds: Some((pidfd, req_parent, rep_r)),
-            ahead: ahead.map(|a| (a.key, a.root)),
+            ahead,
         };
         // On failure, dropping the run kills it.
         birth.write_id_maps(pid)?;
@@ -155,12 +155,9 @@ impl WarmRun {
         Ok(run)
     }
 
-    /// What it mounts ahead of its command: the key of that part of a plan
-    /// and its root.
-    pub(super) fn mounted_ahead(&self) -> Option<(&[u8], &CStr)> {
-        self.ahead
-            .as_ref()
-            .map(|(k, r)| (k.as_slice(), r.as_c_str()))
+    /// The plan it mounts the first part of ahead of its command.
+    pub(super) fn mounted_ahead(&self) -> Option<&Ahead> {
+        self.ahead.as_ref()
     }
 
     /// Whether it still waits (a warm run that died is not used).

@@ -92,8 +92,8 @@ impl Sandbox {
                 key: plan.ahead_key(),
                 root: plan.root().to_owned(),
             };
-            if let Some((key, root)) = warm.as_ref().and_then(|w| w.mounted_ahead()) {
-                ahead = Some((arena.cstr(root.to_bytes())?, key == next.key));
+            if let Some(last) = warm.as_ref().and_then(|w| w.mounted_ahead()) {
+                ahead = Some((arena.cstr(last.root.to_bytes())?, last.key == next.key));
             }
             *slot.ahead.borrow_mut() = Some(next);
         }
