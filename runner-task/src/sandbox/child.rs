@@ -81,6 +81,9 @@ impl Step {
 /// Message kinds on the report pipe; every message is [`MSG_LEN`] bytes.
 pub const MSG_SETUP_ERROR: u32 = 1;
 pub const MSG_EXIT: u32 = 2;
+/// The program exited and nothing else of the run is left: its PID 1 had no
+/// other process in its namespace, and only exits after this.
+pub const MSG_EXIT_ALONE: u32 = 3;
 pub const MSG_LEN: usize = 40;
 
 /// Everything the child needs, computed before the clone and laid out in
@@ -594,6 +597,11 @@ fn init(p: &Prepared, confine_self: Option<fn(&Prepared)>, program: fn(&Prepared
         Err(e) => report_error(Step::Fork, e),
     };
     if let Some(confine) = confine_self {
+        // The program has its own copies of the standard streams: ours
+        // would keep its output open to the runner after it ended.
+        for fd in 0..3 {
+            sys::close(fd);
+        }
         confine(p);
         let ruleset = RULESET.swap(-1, Ordering::Relaxed);
         if ruleset >= 0 {
@@ -607,8 +615,16 @@ fn init(p: &Prepared, confine_self: Option<fn(&Prepared)>, program: fn(&Prepared
         // SAFETY: valid pointers to locals.
         let r = unsafe { libc::wait4(-1, &mut status, 0, &mut ru) };
         if r == pid {
+            // As PID 1 every process of the run is our descendant: with no
+            // child left, none is (a restricted run's orphans go to the
+            // runner instead, so there this says nothing).
+            let kind = if confine_self.is_some() && no_children_left() {
+                MSG_EXIT_ALONE
+            } else {
+                MSG_EXIT
+            };
             let mut msg = [0u8; MSG_LEN];
-            msg[0..4].copy_from_slice(&MSG_EXIT.to_ne_bytes());
+            msg[0..4].copy_from_slice(&kind.to_ne_bytes());
             msg[4..8].copy_from_slice(&status.to_ne_bytes());
             let us = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
             msg[8..16].copy_from_slice(&us(ru.ru_utime).to_ne_bytes());
@@ -623,5 +639,24 @@ fn init(p: &Prepared, confine_self: Option<fn(&Prepared)>, program: fn(&Prepared
         if r < 0 && Errno::last().0 != libc::EINTR {
             sys::exit(SETUP_FAILED);
         }
+    }
+}
+
+/// Whether we have no child, running or ended, once the ended are reaped.
+fn no_children_left() -> bool {
+    loop {
+        // SAFETY: no out-pointers.
+        let r = unsafe {
+            libc::wait4(
+                -1,
+                std::ptr::null_mut(),
+                libc::WNOHANG,
+                std::ptr::null_mut(),
+            )
+        };
+        if r > 0 {
+            continue;
+        }
+        return r < 0 && Errno::last().0 == libc::ECHILD;
     }
 }

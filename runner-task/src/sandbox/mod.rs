@@ -156,8 +156,10 @@ impl Sandbox {
         }
     }
 
-    fn give_slot(&self, slot: Slot) {
-        self.warm_up(&slot);
+    /// Returns `slot` to the pool; its last run's PID 1, if still
+    /// `exiting`, is gone before the next run there starts.
+    fn give_slot(&self, slot: Slot, exiting: Option<monitor::Exiting>) {
+        self.warm_up(&slot, exiting);
         self.slots.lock().expect("slot pool poisoned").push(slot);
         self.slot_freed.notify_one();
     }
@@ -165,8 +167,9 @@ impl Sandbox {
     /// Clones the slot's next PID 1 ahead of its command, on the slot's
     /// spawner thread while the caller goes on: namespaces, identity maps
     /// and cgroups are in place when the command comes, and only the file
-    /// system and what follows remain (see `child::warm`).
-    fn warm_up(&self, slot: &Slot) {
+    /// system and what follows remain (see `child::warm`). The last run's
+    /// PID 1 is reaped first (dropping `exiting`), there or here.
+    fn warm_up(&self, slot: &Slot, exiting: Option<monitor::Exiting>) {
         if self.profile != Profile::Full {
             return;
         }
@@ -191,6 +194,7 @@ impl Sandbox {
         // spawner that is gone), the slot is not left waiting.
         let done = WarmDone(store, Warm::Idle);
         spawner.submit(move || {
+            drop(exiting);
             let state = match WarmRun::start(&birth, arena.0 as *mut u8, arena.1, ahead) {
                 Ok(w) => Warm::Ready(w),
                 Err(_) => Warm::Idle,
@@ -220,7 +224,7 @@ impl Sandbox {
                 if let Some(cg) = &slot.cgroup {
                     cg.kill_all();
                 }
-                self.give_slot(slot);
+                self.give_slot(slot, None);
                 Err(e)
             }
         }
@@ -254,6 +258,8 @@ pub struct Running<'s> {
     sandbox: &'s Sandbox,
     slot: Option<Slot>,
     parts: Option<monitor::Parts>,
+    /// Its PID 1 once it reported the run over, still exiting.
+    exiting: Option<monitor::Exiting>,
 }
 
 impl<'s> Running<'s> {
@@ -262,6 +268,7 @@ impl<'s> Running<'s> {
             sandbox,
             slot: Some(slot),
             parts: Some(parts),
+            exiting: None,
         }
     }
 
@@ -280,7 +287,8 @@ impl<'s> Running<'s> {
         self.start()?;
         let parts = self.parts.take().expect("waited once");
         let slot = self.slot.as_ref().expect("slot held");
-        let mut outcome = monitor::supervise(parts, slot.cgroup.as_ref())?;
+        let (mut outcome, exiting) = monitor::supervise(parts, slot.cgroup.as_ref())?;
+        self.exiting = exiting;
         outcome.isolation = self.sandbox.layers.clone();
         Ok(outcome)
     }
@@ -293,7 +301,7 @@ impl Drop for Running<'_> {
             monitor::abandon(parts, self.slot.as_ref().and_then(|s| s.cgroup.as_ref()));
         }
         if let Some(slot) = self.slot.take() {
-            self.sandbox.give_slot(slot);
+            self.sandbox.give_slot(slot, self.exiting.take());
         }
     }
 }

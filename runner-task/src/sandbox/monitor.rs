@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::child::{self, MSG_EXIT, MSG_LEN, MSG_SETUP_ERROR};
+use super::child::{self, MSG_EXIT, MSG_EXIT_ALONE, MSG_LEN, MSG_SETUP_ERROR};
 use super::{cgroup, sys, Layer, Limits, SandboxError};
 
 /// How a run ended, from the sandbox's point of view.
@@ -156,10 +156,25 @@ impl Streams {
     }
 }
 
+/// A run's PID 1 that reported the run over and alone (see
+/// [`child::MSG_EXIT_ALONE`]) and is exiting: the verdict does not wait for
+/// its namespaces to be taken down, the slot's next run does (dropping this
+/// reaps it).
+#[derive(Debug)]
+pub(super) struct Exiting(OwnedFd);
+
+impl Drop for Exiting {
+    fn drop(&mut self) {
+        let _ = reap(&self.0);
+    }
+}
+
+/// Watches the run to its end; returns what happened, and its PID 1 if
+/// that is still exiting.
 pub(super) fn supervise(
     mut parts: Parts,
     cgroup: Option<&cgroup::Slot>,
-) -> Result<Outcome, SandboxError> {
+) -> Result<(Outcome, Option<Exiting>), SandboxError> {
     let limits = parts.limits;
     let deadline = parts.started + Duration::from_millis(limits.wall_ms());
     let mut streams = Streams {
@@ -175,6 +190,11 @@ pub(super) fn supervise(
     let mut open: Vec<bool> = vec![true; streams.fds.len()];
     let mut killed: Option<Kill> = None;
     let mut memory_at_oom = 0;
+    // What the program did, from its reporting parent (see child::init),
+    // read as it comes: PID 1 reports before it exits.
+    let mut report = Vec::new();
+    let mut report_open = true;
+    let mut alone = false;
 
     loop {
         let now = Instant::now();
@@ -208,6 +228,15 @@ pub(super) fn supervise(
             events: libc::POLLIN | libc::POLLPRI,
             revents: 0,
         });
+        pfds.push(libc::pollfd {
+            fd: if report_open {
+                parts.report.as_raw_fd()
+            } else {
+                -1
+            },
+            events: libc::POLLIN,
+            revents: 0,
+        });
         let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
         // SAFETY: pfds is a valid array of pollfd.
         let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
@@ -228,7 +257,7 @@ pub(super) fn supervise(
         // its memory limit.
         if let Some(cg) = cgroup {
             cg.sample_memory();
-            let notified = pfds.last().is_some_and(|p| p.revents != 0) && cg.take_oom_events();
+            let notified = pfds[pfds.len() - 2].revents != 0 && cg.take_oom_events();
             if let Some(bytes) = (notified || cg.at_limit())
                 .then(|| cg.programs_memory_at_oom())
                 .flatten()
@@ -240,7 +269,13 @@ pub(super) fn supervise(
         if let Some(over) = parts.meter.as_mut().and_then(|m| m.check()) {
             killed = Some(over_limit(over, &mut memory_at_oom));
         }
-        if killed.is_some() || pfds[0].revents != 0 {
+        if pfds.last().is_some_and(|p| p.revents != 0) {
+            report_open = read_report(&parts.report, &mut report);
+            alone = report
+                .chunks_exact(MSG_LEN)
+                .any(|m| m[..4] == MSG_EXIT_ALONE.to_ne_bytes());
+        }
+        if killed.is_some() || alone || pfds[0].revents != 0 {
             break;
         }
         if let (Some(cg), Some(base)) = (cgroup, &parts.baseline) {
@@ -258,8 +293,12 @@ pub(super) fn supervise(
         }
     }
     // The run is over: whatever it left behind goes too, and the slot's
-    // cgroup is empty before the slot is reused.
-    kill_run(&parts, cgroup);
+    // cgroup is empty before the slot is reused. Where the program ended
+    // alone, only its PID 1 is left, exiting by itself.
+    let alone = alone && killed.is_none();
+    if !alone {
+        kill_run(&parts, cgroup);
+    }
     // Everything is dead: drain what the pipes still hold, within the cap.
     let drain_until = Instant::now() + Duration::from_millis(200);
     for (i, still_open) in open.iter_mut().enumerate() {
@@ -283,16 +322,22 @@ pub(super) fn supervise(
         }
     }
     let wall_ms = parts.started.elapsed().as_millis() as u64;
-    let (wait_status, ru) = reap(&parts)?;
+    let (wait_status, ru) = if alone {
+        // Unused: the report says how the program ended.
+        // SAFETY: a zeroed rusage is valid.
+        (0, unsafe { std::mem::zeroed() })
+    } else {
+        reap(&parts.pidfd)?
+    };
     let cg_usage = match (cgroup, &parts.baseline) {
         (Some(cg), Some(base)) => Some(cg.usage(base)),
         _ => None,
     };
     finish(&mut parts);
 
-    // What the program did, from its reporting parent (see child::init).
-    let mut report = Vec::new();
-    let _ = std::fs::File::from(dup(&parts.report)?).read_to_end(&mut report);
+    if !alone {
+        let _ = std::fs::File::from(dup(&parts.report)?).read_to_end(&mut report);
+    }
     let mut program: Option<(i32, u64, u64)> = None; // (status, cpu µs, maxrss KiB)
     for msg in report.chunks_exact(MSG_LEN) {
         let word = |i: usize| u32::from_ne_bytes(msg[i..i + 4].try_into().expect("4 bytes"));
@@ -305,7 +350,7 @@ pub(super) fn supervise(
                     errno: sys::Errno(word(8) as i32),
                 });
             }
-            MSG_EXIT => {
+            MSG_EXIT | MSG_EXIT_ALONE => {
                 let cpu = (long(8) + long(16)).max(0) as u64;
                 program = Some((word(4) as i32, cpu, long(24).max(0) as u64));
                 ended_ns = long(32) as u64;
@@ -384,7 +429,8 @@ pub(super) fn supervise(
             Status::Ok
         };
     let [stdout, stderr] = streams.bufs;
-    Ok(Outcome {
+    let exiting = alone.then(|| Exiting(parts.pidfd));
+    let outcome = Outcome {
         status,
         exit_code,
         signal,
@@ -404,7 +450,19 @@ pub(super) fn supervise(
         stderr,
         isolation: Vec::new(),
         ended_ns,
-    })
+    };
+    Ok((outcome, exiting))
+}
+
+/// Reads what the report pipe holds onto `report`; false at its end.
+fn read_report(fd: &OwnedFd, report: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 4 * MSG_LEN];
+    // SAFETY: reading into a local buffer; the pipe was said readable.
+    let n = unsafe { libc::read(fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+    if n > 0 {
+        report.extend_from_slice(&chunk[..n as usize]);
+    }
+    n > 0 || (n < 0 && sys::Errno::last().0 == libc::EINTR)
 }
 
 /// What a run out of time ends as: over its memory limit if it spent its
@@ -493,7 +551,7 @@ fn kill_uid(uid: u32) {
 }
 
 /// Waits for the run's first process and collects its resource use.
-fn reap(parts: &Parts) -> Result<(i32, libc::rusage), SandboxError> {
+fn reap(pidfd: &OwnedFd) -> Result<(i32, libc::rusage), SandboxError> {
     const P_PIDFD: libc::idtype_t = 3;
     // SAFETY: zeroed siginfo and rusage are valid out-parameters.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -505,7 +563,7 @@ fn reap(parts: &Parts) -> Result<(i32, libc::rusage), SandboxError> {
             libc::syscall(
                 libc::SYS_waitid,
                 P_PIDFD,
-                parts.pidfd.as_raw_fd(),
+                pidfd.as_raw_fd(),
                 &mut info as *mut libc::siginfo_t,
                 libc::WEXITED,
                 &mut ru as *mut libc::rusage,
@@ -614,6 +672,6 @@ fn reap_orphans_peek(uid: u32) {
 /// Ends a run nobody waited for.
 pub(super) fn abandon(mut parts: Parts, cgroup: Option<&cgroup::Slot>) {
     kill_run(&parts, cgroup);
-    let _ = reap(&parts);
+    let _ = reap(&parts.pidfd);
     finish(&mut parts);
 }

@@ -668,6 +668,30 @@ return fclose(f)?3:0;}"#;
 }
 
 #[test]
+fn a_finished_runs_pid_1_is_gone_before_its_slot_runs_again() {
+    // A run whose program ended alone is judged while its PID 1 takes its
+    // namespaces down; the slot's next run waits for that and reaps it.
+    // Were it never reaped, one would be left per run.
+    let r = runner(Profile::Full);
+    let tc = r.runner.toolchain("c").unwrap();
+    let hello = "#include <stdio.h>\nint main(void){puts(\"hi\");return 0;}";
+    let hello = r.runner.prepare(tc, hello.as_bytes()).unwrap();
+    for _ in 0..40 {
+        let out = r
+            .runner
+            .run(&hello, limits(1000, 64), &[], Stdin::Null)
+            .unwrap();
+        assert_eq!((out.status, &out.stdout[..]), (Status::Ok, &b"hi\n"[..]));
+        let left = r.leftovers();
+        assert!(
+            left.len() <= r.uids.len(),
+            "one PID 1 at most per slot: {left:?}"
+        );
+    }
+    r.assert_host_clean();
+}
+
+#[test]
 fn system_v_shared_memory_needs_an_ipc_namespace() {
     let src = "#include <stdio.h>\n#include <sys/ipc.h>\n#include <sys/shm.h>\nint main(void){int id=shmget(IPC_PRIVATE,1<<20,IPC_CREAT|0600);if(id>=0)shmctl(id,IPC_RMID,0);puts(id<0?\"refused\":\"made\");return 0;}";
     for (p, expected) in [
