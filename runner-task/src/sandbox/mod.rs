@@ -180,7 +180,12 @@ impl Sandbox {
             return; // the run will be born cold, and say why
         };
         let store = Arc::clone(&slot.warm);
-        let arena = (slot.arena.base() as usize, slot.arena.capacity());
+        // The arena still holds the last run's command.
+        let arena = (
+            slot.arena.base() as usize,
+            slot.arena.capacity(),
+            slot.arena.image().len(),
+        );
         // Taken, not copied: the slot's next run records its own plan.
         let ahead = slot.ahead.borrow_mut().take();
         {
@@ -195,7 +200,7 @@ impl Sandbox {
         let done = WarmDone(store, Warm::Idle);
         spawner.submit(move || {
             drop(exiting);
-            let state = match WarmRun::start(&birth, arena.0 as *mut u8, arena.1, ahead) {
+            let state = match WarmRun::start(&birth, arena.0 as *mut u8, arena.1, arena.2, ahead) {
                 Ok(w) => Warm::Ready(w),
                 Err(_) => Warm::Idle,
             };

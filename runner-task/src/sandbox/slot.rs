@@ -127,6 +127,7 @@ impl WarmRun {
         birth: &Birth,
         arena: *mut u8,
         arena_len: usize,
+        arena_used: usize,
         ahead: Option<Ahead>,
     ) -> Result<WarmRun, SandboxError> {
         let (rep_r, rep_w) = pipe()?;
@@ -140,6 +141,7 @@ impl WarmRun {
             request_parent_end: req_parent.as_raw_fd(),
             arena,
             arena_len,
+            arena_used,
             ahead: ahead.as_ref().map_or(std::ptr::null(), |a| a.plan),
         };
         let (pid, pidfd) = birth.clone_run(|| child::warm(&start))?;

@@ -392,8 +392,11 @@ impl Sandbox {
     fn landlock_paths(&self, binds: &[Bind], tmp_at: &str) -> Vec<(PathBuf, Access)> {
         let mut v = Vec::new();
         if self.profile == Profile::Full {
-            // Inside the private root everything visible may be read.
+            // Inside the private root everything visible may be read. Its
+            // /dev, read-only, holds the devices and links into /proc
+            // alone: one rule covers them.
             v.push(("/".into(), Access::ReadExec));
+            v.push(("/dev".into(), Access::ReadWriteFiles));
         } else {
             for b in binds.iter().filter(|b| !b.writable) {
                 v.push((b.inside.clone(), Access::ReadExec));
@@ -401,9 +404,9 @@ impl Sandbox {
             for p in probe::RESTRICTED_READABLE {
                 v.push((p.into(), Access::ReadExec));
             }
-        }
-        for dev in mounts::DEVICES {
-            v.push((Path::new("/dev").join(dev), Access::ReadWriteFiles));
+            for dev in mounts::DEVICES {
+                v.push((Path::new("/dev").join(dev), Access::ReadWriteFiles));
+            }
         }
         v.push((tmp_at.into(), Access::ReadWrite));
         for b in binds.iter().filter(|b| b.writable) {

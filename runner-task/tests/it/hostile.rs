@@ -692,6 +692,28 @@ fn a_finished_runs_pid_1_is_gone_before_its_slot_runs_again() {
 }
 
 #[test]
+fn the_devices_work_and_nothing_else_under_dev_can_be_written() {
+    let src = r#"#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+int main(void){char b[16];
+int ok=write(open("/dev/null",O_WRONLY),"x",1)==1&&read(open("/dev/zero",O_RDONLY),b,16)==16
+&&read(open("/dev/urandom",O_RDONLY),b,16)==16&&read(open("/dev/random",O_RDONLY),b,16)==16;
+int made=open("/dev/planted",O_WRONLY|O_CREAT,0666)>=0||mkdir("/dev/d",0777)==0;
+printf("%s %s\n",ok?"devices":"no-devices",made?"made":"refused");return 0;}"#;
+    for p in [Profile::Full, Profile::Restricted] {
+        let r = runner(p);
+        let out = r.run("c", src, limits(2000, 64), &[]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "devices refused\n",
+            "{p}: {out:?}"
+        );
+    }
+}
+
+#[test]
 fn system_v_shared_memory_needs_an_ipc_namespace() {
     let src = "#include <stdio.h>\n#include <sys/ipc.h>\n#include <sys/shm.h>\nint main(void){int id=shmget(IPC_PRIVATE,1<<20,IPC_CREAT|0600);if(id>=0)shmctl(id,IPC_RMID,0);puts(id<0?\"refused\":\"made\");return 0;}";
     for (p, expected) in [
