@@ -70,7 +70,6 @@ pub struct Slot {
     dirs: Vec<PathBuf>,
     memory: PathBuf,
     pids: PathBuf,
-    cpu: Option<PathBuf>,
     v2: bool,
     /// Limits written last (memory bytes, processes): each write to a
     /// cgroup file costs, and consecutive runs usually share limits.
@@ -85,6 +84,66 @@ pub struct Slot {
     /// v2: the runs' leaves, where the kernel lets the slot have children
     /// with the memory controller; otherwise runs are born in the slot.
     runs: Option<Runs>,
+    /// The CPU counter: `cpuacct.usage` (v1) or `cpu.stat` (v2).
+    cpu_usage: Option<Held>,
+    /// v1: `memory.max_usage_in_bytes` and `memory.kmem.usage_in_bytes`.
+    max_usage: Option<Held>,
+    kmem_usage: Option<Held>,
+}
+
+/// A cgroup file read or written at every run, kept open: opening one
+/// costs a path walk and the kernel's allocations (some 8 µs here), and a
+/// run reads these several times.
+#[derive(Debug)]
+struct Held {
+    path: PathBuf,
+    file: std::cell::OnceCell<Option<fs::File>>,
+}
+
+impl Held {
+    fn new(path: PathBuf) -> Held {
+        Held {
+            path,
+            file: Default::default(),
+        }
+    }
+
+    fn file(&self) -> Option<&fs::File> {
+        self.file
+            .get_or_init(|| {
+                let rw = fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&self.path);
+                rw.or_else(|_| fs::File::open(&self.path)).ok()
+            })
+            .as_ref()
+    }
+
+    /// The file's text, read from its start (the kernel makes it anew).
+    fn read<'b>(&self, buf: &'b mut [u8]) -> Option<&'b str> {
+        use std::os::unix::fs::FileExt;
+        let n = self.file()?.read_at(buf, 0).ok()?;
+        std::str::from_utf8(&buf[..n]).ok()
+    }
+
+    fn read_u64(&self) -> Option<u64> {
+        let mut buf = [0u8; 64];
+        self.read(&mut buf)?.trim().parse().ok()
+    }
+
+    fn read_key(&self, key: &str) -> Option<u64> {
+        let mut buf = [0u8; 1024];
+        find_key(self.read(&mut buf)?, key)
+    }
+
+    fn write(&self, value: &str) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let file = self.file().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, self.path.display().to_string())
+        })?;
+        file.write_at(value.as_bytes(), 0).map(drop)
+    }
 }
 
 fn read_u64(path: &Path) -> Option<u64> {
@@ -96,7 +155,11 @@ fn write(path: &Path, value: &str) -> io::Result<()> {
 }
 
 fn read_key(path: &Path, key: &str) -> Option<u64> {
-    let text = fs::read_to_string(path).ok()?;
+    find_key(&fs::read_to_string(path).ok()?, key)
+}
+
+/// The value of `key` in a cgroup file's "key value" lines.
+fn find_key(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|l| {
         let (k, v) = l.split_once(' ')?;
         (k == key).then(|| v.trim().parse().ok())?
@@ -125,9 +188,11 @@ impl Slot {
                 let oom_events = watch_oom(&m).ok();
                 Ok(Slot {
                     dirs,
+                    cpu_usage: c.map(|c| Held::new(c.join("cpuacct.usage"))),
+                    max_usage: Some(Held::new(m.join("memory.max_usage_in_bytes"))),
+                    kmem_usage: Some(Held::new(m.join("memory.kmem.usage_in_bytes"))),
                     memory: m,
                     pids: p,
-                    cpu: c,
                     v2: false,
                     written: Default::default(),
                     oom_events,
@@ -150,9 +215,11 @@ impl Slot {
                     .map(OwnedFd::from);
                 Ok(Slot {
                     dirs: vec![d.clone()],
+                    cpu_usage: Some(Held::new(d.join("cpu.stat"))),
+                    max_usage: None,
+                    kmem_usage: None,
                     memory: d.clone(),
-                    pids: d.clone(),
-                    cpu: Some(d),
+                    pids: d,
                     v2: true,
                     written: Default::default(),
                     oom_events: events,
@@ -259,8 +326,8 @@ impl Slot {
         // What the end of the last run signalled is not this run's, nor
         // the most it held.
         self.take_oom_events();
-        if !self.v2 {
-            let _ = write(&self.memory.join("memory.max_usage_in_bytes"), "0");
+        if let Some(max_usage) = &self.max_usage {
+            let _ = max_usage.write("0");
         }
         Ok(Baseline {
             oom_kills: self.oom_kills(),
@@ -440,9 +507,9 @@ impl Slot {
         if self.oom_events.is_none() || self.v2 {
             return 0;
         }
-        fs::read_to_string(self.memory.join("memory.kmem.usage_in_bytes"))
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
+        self.kmem_usage
+            .as_ref()
+            .and_then(Held::read_u64)
             .unwrap_or(0)
     }
 
@@ -459,15 +526,11 @@ impl Slot {
 
     /// CPU used by the slot since it was created, nanoseconds.
     pub fn cpu_ns(&self) -> Option<u64> {
-        let cpu = self.cpu.as_ref()?;
+        let usage = self.cpu_usage.as_ref()?;
         if self.v2 {
-            read_key(&cpu.join("cpu.stat"), "usage_usec").map(|us| us * 1000)
+            usage.read_key("usage_usec").map(|us| us * 1000)
         } else {
-            fs::read_to_string(cpu.join("cpuacct.usage"))
-                .ok()?
-                .trim()
-                .parse()
-                .ok()
+            usage.read_u64()
         }
     }
 
@@ -495,7 +558,9 @@ impl Slot {
     /// OOM is signalled. Such a run ran out of memory.
     fn reached_limit(&self) -> Option<u64> {
         let (limit, _) = self.written.get().filter(|_| !self.v2)?;
-        read_u64(&self.memory.join("memory.max_usage_in_bytes"))
+        self.max_usage
+            .as_ref()?
+            .read_u64()
             .filter(|peak| *peak >= limit - limit / 16)
     }
 
