@@ -51,6 +51,10 @@ fn expand(pattern: &str) -> Vec<PathBuf> {
 pub struct Toolchain {
     pub lang: &'static Language,
     pub home: Option<PathBuf>,
+    /// What [`Toolchain::run_binds`] shows, found once: the runner's image
+    /// does not change while it runs, and each run would otherwise look
+    /// every path up again.
+    run_binds: Vec<Bind>,
 }
 
 impl Toolchain {
@@ -67,7 +71,7 @@ impl Toolchain {
                     .ok_or_else(|| format!("no toolchain at {}", lang.home.join(" or ")))?,
             )
         };
-        let tc = Toolchain { lang, home };
+        let tc = Toolchain::new(lang, home);
         for argv in lang.compile.iter().map(|c| c[0]).chain([lang.run[0]]) {
             if argv.starts_with("{box}") {
                 continue;
@@ -94,8 +98,22 @@ impl Toolchain {
             .replace("{stack_mb}", &stack_mb.to_string())
     }
 
+    fn new(lang: &'static Language, home: Option<PathBuf>) -> Toolchain {
+        let mut tc = Toolchain {
+            lang,
+            home,
+            run_binds: Vec::new(),
+        };
+        tc.run_binds = tc.find_run_binds();
+        tc
+    }
+
     /// Host paths shown to the program at run time.
     pub fn run_binds(&self) -> Vec<Bind> {
+        self.run_binds.clone()
+    }
+
+    fn find_run_binds(&self) -> Vec<Bind> {
         let mut v: Vec<Bind> = self.home.iter().map(|h| Bind::same(h.clone())).collect();
         v.extend(
             self.lang
@@ -194,10 +212,7 @@ mod tests {
 
     #[test]
     fn templates_are_filled() {
-        let tc = Toolchain {
-            lang: by_id("java").unwrap(),
-            home: Some("/jdk".into()),
-        };
+        let tc = Toolchain::new(by_id("java").unwrap(), Some("/jdk".into()));
         assert_eq!(
             tc.fill("{home}/bin/java -Xmx{memory_mb}m", 256, 64),
             "/jdk/bin/java -Xmx256m"

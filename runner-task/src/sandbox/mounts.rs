@@ -81,6 +81,18 @@ pub struct Plan<'a> {
 /// Devices a program may use; bound from the host's /dev.
 pub(super) const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
 
+/// The [`DEVICES`] this host has, looked up once.
+fn host_devices() -> &'static [&'static str] {
+    static FOUND: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    FOUND.get_or_init(|| {
+        DEVICES
+            .iter()
+            .copied()
+            .filter(|dev| Path::new("/dev").join(dev).exists())
+            .collect()
+    })
+}
+
 /// The scratch directory inside: a fresh tmpfs each run.
 const SCRATCH: &str = "/tmp";
 
@@ -111,6 +123,10 @@ struct MountPoint {
 pub struct Skeletons {
     dir: PathBuf,
     made: Mutex<HashMap<u64, PathBuf>>,
+    /// What each host path a toolchain shows is (a directory or not), or
+    /// None where it is missing: looked up once, as the runner's image does
+    /// not change while it runs.
+    kinds: Mutex<HashMap<PathBuf, Option<bool>>>,
 }
 
 impl Skeletons {
@@ -118,7 +134,19 @@ impl Skeletons {
         Skeletons {
             dir,
             made: Mutex::new(HashMap::new()),
+            kinds: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether a toolchain's host path is a directory (None: missing).
+    fn kind(&self, host: &Path) -> Option<bool> {
+        let mut kinds = self.kinds.lock().expect("skeletons poisoned");
+        if let Some(kind) = kinds.get(host) {
+            return *kind;
+        }
+        let kind = std::fs::metadata(host).ok().map(|m| m.is_dir());
+        kinds.insert(host.to_path_buf(), kind);
+        kind
     }
 
     /// The skeleton with these mount points (plus the fixed ones).
@@ -172,10 +200,8 @@ fn make_skeleton(root: &Path, points: &[MountPoint]) -> std::io::Result<()> {
     for dir in ["proc", "dev", "tmp", "etc"] {
         mkdir(&root.join(dir))?;
     }
-    for dev in DEVICES {
-        if Path::new("/dev").join(dev).exists() {
-            file(&root.join("dev").join(dev), b"")?;
-        }
+    for dev in host_devices() {
+        file(&root.join("dev").join(dev), b"")?;
     }
     for (name, target) in [
         ("fd", "/proc/self/fd"),
@@ -229,12 +255,17 @@ impl<'a> Plan<'a> {
             .iter()
             .position(|b| b.writable || in_scratch(b))
             .map_or(own, |i| i.min(own));
+        // The run's own binds (its box) are looked at each time.
         let present: Vec<(&Bind, bool, bool)> = binds
             .iter()
             .enumerate()
             .filter_map(|(i, b)| {
-                let m = std::fs::metadata(&b.host).ok()?;
-                Some((b, m.is_dir(), i >= own))
+                let dir = if i < own {
+                    skeletons.kind(&b.host)?
+                } else {
+                    std::fs::metadata(&b.host).ok()?.is_dir()
+                };
+                Some((b, dir, i >= own))
             })
             .collect();
         let points: Vec<MountPoint> = present
@@ -293,15 +324,13 @@ impl<'a> Plan<'a> {
                 attrs,
             });
         }
-        for dev in DEVICES {
+        for dev in host_devices() {
             let inside = Path::new("/dev").join(dev);
-            if inside.exists() {
-                ops.push(Op::Bind {
-                    src: path(arena, &inside)?,
-                    dst: path(arena, &under(&root, &inside))?,
-                    attrs: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
-                });
-            }
+            ops.push(Op::Bind {
+                src: path(arena, &inside)?,
+                dst: path(arena, &under(&root, &inside))?,
+                attrs: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+            });
         }
         ops.push(Op::Proc(path(arena, &root.join("proc"))?));
         let ahead = ops.len();
