@@ -165,6 +165,9 @@ fn sandboxed_starter(runner: &Runner, program: &Program) {
     assert_eq!(o.stdout, b"Hello, world!\n", "{}", program.lang().id);
 }
 
+/// The pause before each timed run of [`time_pair`].
+const QUIET: Duration = Duration::from_millis(3);
+
 /// Medians of `n` runs of each way, taken in turns.
 fn time_pair(n: usize, a: &mut dyn FnMut(), b: &mut dyn FnMut()) -> [Duration; 2] {
     for _ in 0..3 {
@@ -179,6 +182,15 @@ fn time_pair(n: usize, a: &mut dyn FnMut(), b: &mut dyn FnMut()) -> [Duration; 2
             [(&mut *b, &mut tb), (&mut *a, &mut ta)]
         };
         for (f, times) in order {
+            // Each starts once what the sandbox does in the background
+            // after a run (its next PID 1 made ready, the last one's
+            // namespaces taken down) is done, so that it is not charged to
+            // the next measurement, bare or not; spinning, as a CPU left
+            // idle wakes slower (in this VM, by as much as a bare start).
+            let quiet = Instant::now();
+            while quiet.elapsed() < QUIET {
+                std::hint::spin_loop();
+            }
             let t = Instant::now();
             f();
             times.push(t.elapsed());
