@@ -8,7 +8,7 @@
 
 use std::ffi::CStr;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use super::landlock::{self, Access};
 use super::mounts;
@@ -120,6 +120,9 @@ pub struct Prepared<'a> {
     pub landlock: Option<(&'a landlock::Policy, &'a [(&'a CStr, Access)])>,
     /// The seccomp program (see [`seccomp::Filter`]).
     pub seccomp: Option<&'a [libc::sock_filter]>,
+    /// What remains of it where a warm PID 1 installed the rest ahead (see
+    /// [`seccomp::Filter::split`]).
+    pub seccomp_rest: Option<&'a [libc::sock_filter]>,
     /// Probe runs stop after the setup instead of executing a program.
     pub probe_only: bool,
     /// Restricted profile: whether the runner may empty the program's
@@ -200,10 +203,17 @@ pub struct WarmStart {
     /// How much of the arena the slot's last command took: about what
     /// this one's will.
     pub arena_used: usize,
+    /// The part of the seccomp filter to install ahead (null: none), in
+    /// the runner's memory, of which we have a copy.
+    pub seccomp_ahead: (*const libc::sock_filter, usize),
     /// The slot's last plan, in our copy of the arena (null: none), whose
     /// first part we mount while we wait.
     pub ahead: *const mounts::Plan<'static>,
 }
+
+/// Whether a warm PID 1 installed the seccomp filter but for its mount calls
+/// ahead of its command (see [`warm`]); the program inherits it.
+static SECCOMP_AHEAD: AtomicBool = AtomicBool::new(false);
 
 /// What a warm PID 1 mounted ahead of its command (see [`warm`]).
 static AHEAD: AtomicI32 = AtomicI32::new(AHEAD_NONE);
@@ -239,6 +249,14 @@ pub fn warm(w: &WarmStart) -> ! {
         }
     }
     prefault(w.arena, w.arena_used.min(w.arena_len));
+    // The filter but for the mount calls we still make: installing it costs
+    // in proportion to its size, and what remains for the program is small.
+    let (program, len) = w.seccomp_ahead;
+    if !program.is_null() {
+        // SAFETY: the runner's compiled filter, of which we have a copy.
+        let program = unsafe { std::slice::from_raw_parts(program, len) };
+        SECCOMP_AHEAD.store(seccomp::install(program).is_ok(), Ordering::Relaxed);
+    }
     let p = step(
         Step::Request,
         receive(request, report, w.arena, w.arena_len),
@@ -497,7 +515,16 @@ fn lock_down(p: &Prepared) {
 }
 
 fn install_seccomp(p: &Prepared) {
-    if let Some(program) = p.seccomp {
+    let program = if SECCOMP_AHEAD.load(Ordering::Relaxed) {
+        // The rest of what we installed ahead; the runner must have sent it.
+        Some(step(
+            Step::Seccomp,
+            p.seccomp_rest.ok_or(Errno(libc::EPROTO)),
+        ))
+    } else {
+        p.seccomp
+    };
+    if let Some(program) = program {
         step(Step::Seccomp, seccomp::install(program));
     }
 }

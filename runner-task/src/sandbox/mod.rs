@@ -58,6 +58,9 @@ pub struct Sandbox {
     profile: Profile,
     layers: Vec<Layer>,
     filter: Option<seccomp::Filter>,
+    /// Full profile: `filter` in the parts a warm PID 1 installs ahead of
+    /// its command and the program after (see [`seccomp::Filter::split`]).
+    split_filter: Option<(seccomp::Filter, seccomp::Filter)>,
     landlock: Option<landlock::Policy>,
     slots: Mutex<Vec<Slot>>,
     slot_freed: Condvar,
@@ -104,6 +107,7 @@ impl Sandbox {
             profile: Profile::Restricted,
             layers: Vec::new(),
             filter: Some(filter),
+            split_filter: Some(seccomp::Filter::split(seccomp::Ipc::Private)),
             landlock: landlock_abi.map(landlock::Policy::for_abi),
             slots: Mutex::new(Vec::new()),
             slot_freed: Condvar::new(),
@@ -119,6 +123,7 @@ impl Sandbox {
         sandbox.profile = probe.profile;
         if probe.profile == Profile::Restricted {
             sandbox.filter = Some(seccomp::Filter::compile(seccomp::Ipc::Shared));
+            sandbox.split_filter = None;
             sandbox.shared_writable = meter::shared_writable().into();
         }
         sandbox.layers = probe.layers.clone();
@@ -142,6 +147,19 @@ impl Sandbox {
 
     fn has(&self, layer: Layer) -> bool {
         self.layers.contains(&layer)
+    }
+
+    /// The seccomp filter in force, whole.
+    fn filter(&self) -> Option<&seccomp::Filter> {
+        self.filter.as_ref().filter(|_| self.has(Layer::Seccomp))
+    }
+
+    /// The parts of the filter in force that a warm PID 1 installs ahead
+    /// of its command and the program after it.
+    fn filter_ahead(&self) -> Option<&(seccomp::Filter, seccomp::Filter)> {
+        self.split_filter
+            .as_ref()
+            .filter(|_| self.has(Layer::Seccomp))
     }
 
     fn take_slot(&self) -> Slot {
@@ -188,6 +206,9 @@ impl Sandbox {
         );
         // Taken, not copied: the slot's next run records its own plan.
         let ahead = slot.ahead.borrow_mut().take();
+        // Lives as long as the sandbox; the clone has its copy.
+        let seccomp = self.filter_ahead().map(|(ahead, _)| ahead.program());
+        let seccomp = seccomp.map(|p| (p.as_ptr() as usize, p.len()));
         {
             let mut st = store.0.lock().unwrap_or_else(|e| e.into_inner());
             if !matches!(*st, Warm::Idle) {
@@ -200,7 +221,14 @@ impl Sandbox {
         let done = WarmDone(store, Warm::Idle);
         spawner.submit(move || {
             drop(exiting);
-            let state = match WarmRun::start(&birth, arena.0 as *mut u8, arena.1, arena.2, ahead) {
+            let state = match WarmRun::start(
+                &birth,
+                arena.0 as *mut u8,
+                arena.1,
+                arena.2,
+                ahead,
+                seccomp,
+            ) {
                 Ok(w) => Warm::Ready(w),
                 Err(_) => Warm::Idle,
             };

@@ -129,6 +129,7 @@ impl WarmRun {
         arena_len: usize,
         arena_used: usize,
         ahead: Option<Ahead>,
+        seccomp: Option<(usize, usize)>,
     ) -> Result<WarmRun, SandboxError> {
         let (rep_r, rep_w) = pipe()?;
         let (sync_r, sync_w) = pipe()?;
@@ -142,6 +143,7 @@ impl WarmRun {
             arena,
             arena_len,
             arena_used,
+            seccomp_ahead: seccomp.map_or((std::ptr::null(), 0), |(p, n)| (p as *const _, n)),
             ahead: ahead.as_ref().map_or(std::ptr::null(), |a| a.plan),
         };
         let (pid, pidfd) = birth.clone_run(|| child::warm(&start))?;

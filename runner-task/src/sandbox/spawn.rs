@@ -16,7 +16,7 @@ use super::landlock::Access;
 use super::slot::{Ahead, Slot};
 use super::{
     arena, cgroup, meter, monitor, mounts, ownership, probe, spawner, sys, unique_name, Bind,
-    Command, Layer, Limits, Profile, Sandbox, SandboxError, Stdin, Stdout,
+    Command, Limits, Profile, Sandbox, SandboxError, Stdin, Stdout,
 };
 
 /// A Landlock policy and the paths it opens, as the child applies them.
@@ -126,8 +126,12 @@ impl Sandbox {
             mounts,
             ahead,
             landlock,
-            seccomp: match self.filter.as_ref().filter(|_| self.has(Layer::Seccomp)) {
+            seccomp: match self.filter() {
                 Some(f) => Some(arena.slice(f.program())?),
+                None => None,
+            },
+            seccomp_rest: match self.filter_ahead() {
+                Some((_, rest)) => Some(arena.slice(rest.program())?),
                 None => None,
             },
             probe_only: cmd.probe,

@@ -714,6 +714,38 @@ printf("%s %s\n",ok?"devices":"no-devices",made?"made":"refused");return 0;}"#;
 }
 
 #[test]
+fn the_filter_refuses_mount_calls_in_every_run() {
+    // Flags no kernel knows: without the filter the kernel refuses them as
+    // invalid (EINVAL) before it looks at privileges; the filter refuses
+    // the calls themselves (EPERM). A warm run's PID 1 installs all of the
+    // filter but these ahead of its command, the program the rest.
+    let src = r#"#include <errno.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(void){long u=syscall(SYS_umount2,"/",0x7fff0000);int ue=errno;
+long s=syscall(SYS_mount_setattr,-1,"",0x7fff0000,(void*)0,0);int se=errno;
+printf("%s %s\n",u<0&&ue==EPERM?"umount2-refused":"umount2-reached",s<0&&se==EPERM?"mount_setattr-refused":"mount_setattr-reached");return 0;}"#;
+    for p in [Profile::Full, Profile::Restricted] {
+        let r = runner(p);
+        let tc = r.runner.toolchain("c").unwrap();
+        let program = r.runner.prepare(tc, src.as_bytes()).unwrap();
+        // The slots' first runs are cold, the later ones warm.
+        for _ in 0..4 {
+            let out = r
+                .runner
+                .run(&program, limits(2000, 64), &[], Stdin::Null)
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                "umount2-refused mount_setattr-refused\n",
+                "{p}: {out:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn system_v_shared_memory_needs_an_ipc_namespace() {
     let src = "#include <stdio.h>\n#include <sys/ipc.h>\n#include <sys/shm.h>\nint main(void){int id=shmget(IPC_PRIVATE,1<<20,IPC_CREAT|0600);if(id>=0)shmctl(id,IPC_RMID,0);puts(id<0?\"refused\":\"made\");return 0;}";
     for (p, expected) in [
