@@ -660,11 +660,6 @@ fn init(p: &Prepared, confine_self: Option<fn(&Prepared)>, program: fn(&Prepared
         Err(e) => report_error(Step::Fork, e),
     };
     if let Some(confine) = confine_self {
-        // The program has its own copies of the standard streams: ours
-        // would keep its output open to the runner after it ended.
-        for fd in 0..3 {
-            sys::close(fd);
-        }
         confine(p);
         let ruleset = RULESET.swap(-1, Ordering::Relaxed);
         if ruleset >= 0 {
@@ -696,6 +691,14 @@ fn init(p: &Prepared, confine_self: Option<fn(&Prepared)>, program: fn(&Prepared
             // When the program ended, taken right here rather than when the
             // supervisor gets to look: orders the sides of interactive runs.
             msg[32..40].copy_from_slice(&sys::monotonic_ns().to_ne_bytes());
+            // Our copies of the program's standard streams go now, not with
+            // our exit, which first unmaps our copy of the runner's memory:
+            // the runner sees the output end at once. Not before the time
+            // above was taken, so that the other side of an interactive run
+            // does not see this side's output end before it.
+            for fd in 0..3 {
+                sys::close(fd);
+            }
             let _ = sys::write_all(REPORT_FD, &msg);
             sys::exit(0);
         }
