@@ -321,26 +321,32 @@ fn receive(
 ) -> SysResult<&'static mut Prepared<'static>> {
     let mut header = [0u8; REQUEST_HEADER];
     let mut fds = [-1; REQUEST_FDS];
-    let (got, nfds) = sys::recv_with_fds(sock, &mut header, &mut fds)?;
+    // The header and as much of the image as came with it, which lands in
+    // its place in the arena (sent in one message: one wake-up).
+    // SAFETY: our copy of the arena mapping has `arena_len` bytes.
+    let whole = unsafe { std::slice::from_raw_parts_mut(arena, arena_len) };
+    let (got, nfds) = sys::recv_with_fds(sock, &mut header, whole, &mut fds)?;
     if got == 0 {
         // The runner let us go unused.
         sys::exit(SETUP_FAILED);
     }
-    if sys::read_full(sock, &mut header[got..])? + got != REQUEST_HEADER || nfds < 3 {
+    let in_header = got.min(REQUEST_HEADER);
+    if sys::read_full(sock, &mut header[in_header..])? + in_header != REQUEST_HEADER || nfds < 3 {
         return Err(Errno(libc::EPROTO));
     }
+    let came = got - in_header;
     let word =
         |i: usize| u64::from_ne_bytes(header[i..i + 8].try_into().expect("8 bytes")) as usize;
     let (len, offset) = (word(0), word(8));
     let fits = offset
         .checked_add(std::mem::size_of::<Prepared>())
         .is_some_and(|end| end <= len && len <= arena_len);
-    if !fits || offset % std::mem::align_of::<Prepared>() != 0 {
+    if !fits || offset % std::mem::align_of::<Prepared>() != 0 || came > len {
         return Err(Errno(libc::EPROTO));
     }
     // SAFETY: our copy of the arena mapping has `arena_len` bytes.
     let image = unsafe { std::slice::from_raw_parts_mut(arena, len) };
-    if sys::read_full(sock, image)? != len {
+    if sys::read_full(sock, &mut image[came..])? != len - came {
         return Err(Errno(libc::EPROTO));
     }
     sys::close(sock);

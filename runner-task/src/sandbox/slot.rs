@@ -193,12 +193,12 @@ impl WarmRun {
         header[..8].copy_from_slice(&(image.len() as u64).to_ne_bytes());
         header[8..].copy_from_slice(&(offset as u64).to_ne_bytes());
         let (_, sock, _) = self.fds.as_ref().expect("not started yet");
-        sys::send_with_fds(sock.as_raw_fd(), &header, fds)
-            .and_then(|()| sys::write_all(sock.as_raw_fd(), image))
-            .map_err(|e| SandboxError::Create {
+        sys::send_with_fds(sock.as_raw_fd(), [&header, image], fds).map_err(|e| {
+            SandboxError::Create {
                 what: "warm run's command",
                 source: e.into(),
-            })?;
+            }
+        })?;
         let (pidfd, _, report) = self.fds.take().expect("not started yet");
         Ok((pidfd, report))
     }

@@ -349,19 +349,20 @@ pub fn monotonic_ns() -> u64 {
 /// Room for the control message of [`send_with_fds`]: up to 4 descriptors.
 const FD_CMSG_SPACE: usize = 64;
 
-/// Sends `buf` with these descriptors attached (SCM_RIGHTS).
-pub fn send_with_fds(sock: RawFd, buf: &[u8], fds: &[RawFd]) -> SysResult<()> {
-    assert!(fds.len() <= 4 && !buf.is_empty());
+/// Sends `bufs`, one after the other, with these descriptors attached
+/// (SCM_RIGHTS): in one call, which wakes a waiting reader once.
+pub fn send_with_fds(sock: RawFd, bufs: [&[u8]; 2], fds: &[RawFd]) -> SysResult<()> {
+    assert!(fds.len() <= 4 && !bufs[0].is_empty());
     let mut control = [0u64; FD_CMSG_SPACE / 8];
     let fd_bytes = std::mem::size_of_val(fds);
-    let mut iov = libc::iovec {
-        iov_base: buf.as_ptr() as *mut libc::c_void,
-        iov_len: buf.len(),
-    };
+    let mut iov = bufs.map(|b| libc::iovec {
+        iov_base: b.as_ptr() as *mut libc::c_void,
+        iov_len: b.len(),
+    });
     // SAFETY: zeroed msghdr is valid; the pointers set below outlive the call.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = iov.len() as _;
     msg.msg_control = control.as_mut_ptr().cast();
     // SAFETY: CMSG_SPACE is a pure computation.
     msg.msg_controllen = unsafe { libc::CMSG_SPACE(fd_bytes as u32) } as usize;
@@ -374,30 +375,34 @@ pub fn send_with_fds(sock: RawFd, buf: &[u8], fds: &[RawFd]) -> SysResult<()> {
         std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast(), fds.len());
     }
     // SAFETY: msg is fully initialised.
-    let n = check(unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) })?;
-    if (n as usize) < buf.len() {
-        // A stream socket may take part of it; the descriptors went along.
-        write_all(sock, &buf[n as usize..])?;
+    let mut sent = check(unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) })? as usize;
+    // A stream socket may take part of it; the descriptors went along.
+    for buf in bufs {
+        let taken = sent.min(buf.len());
+        write_all(sock, &buf[taken..])?;
+        sent -= taken;
     }
     Ok(())
 }
 
-/// Receives into `buf` (at least one byte unless the peer closed) and up
-/// to 4 descriptors, close-on-exec: (bytes, descriptors). Async-signal-safe.
+/// Receives into `head`, then `rest`, what is there (at least one byte
+/// unless the peer closed) and up to 4 descriptors, close-on-exec: (bytes,
+/// descriptors). Async-signal-safe.
 pub fn recv_with_fds(
     sock: RawFd,
-    buf: &mut [u8],
+    head: &mut [u8],
+    rest: &mut [u8],
     fds: &mut [RawFd; 4],
 ) -> SysResult<(usize, usize)> {
     let mut control = [0u64; FD_CMSG_SPACE / 8];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
+    let mut iov = [head, rest].map(|b| libc::iovec {
+        iov_base: b.as_mut_ptr().cast(),
+        iov_len: b.len(),
+    });
     // SAFETY: zeroed msghdr is valid; the pointers set below outlive the call.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = iov.len() as _;
     msg.msg_control = control.as_mut_ptr().cast();
     msg.msg_controllen = FD_CMSG_SPACE;
     let n = loop {
