@@ -82,17 +82,6 @@ fn rules(ipc: Ipc) -> Vec<Rule> {
         SYS_ptrace,
         SYS_process_vm_readv,
         SYS_process_vm_writev,
-        SYS_mount,
-        SYS_umount2,
-        SYS_pivot_root,
-        SYS_chroot,
-        SYS_move_mount,
-        SYS_open_tree,
-        SYS_fsopen,
-        SYS_fsconfig,
-        SYS_fsmount,
-        SYS_fspick,
-        SYS_mount_setattr,
         SYS_bpf,
         SYS_keyctl,
         SYS_add_key,
@@ -127,7 +116,12 @@ fn rules(ipc: Ipc) -> Vec<Rule> {
         SYS_lookup_dcookie,
         SYS_personality,
     ];
-    rules.extend(denied.iter().map(|&nr| Rule::Deny(nr, EPERM)));
+    rules.extend(
+        MOUNT_CALLS
+            .iter()
+            .chain(denied)
+            .map(|&nr| Rule::Deny(nr, EPERM)),
+    );
     if ipc == Ipc::Shared {
         // System V objects outlive their creator, are seen by every later
         // job of the same uid, and a shared memory segment is memory outside
@@ -145,25 +139,21 @@ fn rules(ipc: Ipc) -> Vec<Rule> {
     rules
 }
 
-/// The calls a run's PID 1 still makes after its command (its file system's),
-/// and their kin.
-fn mount_call(nr: i64) -> bool {
-    use libc::*;
-    [
-        SYS_mount,
-        SYS_umount2,
-        SYS_pivot_root,
-        SYS_chroot,
-        SYS_move_mount,
-        SYS_open_tree,
-        SYS_fsopen,
-        SYS_fsconfig,
-        SYS_fsmount,
-        SYS_fspick,
-        SYS_mount_setattr,
-    ]
-    .contains(&nr)
-}
+/// The mount calls, denied: those a run's PID 1 still makes after its
+/// command (its file system's), and their kin.
+const MOUNT_CALLS: &[i64] = &[
+    libc::SYS_mount,
+    libc::SYS_umount2,
+    libc::SYS_pivot_root,
+    libc::SYS_chroot,
+    libc::SYS_move_mount,
+    libc::SYS_open_tree,
+    libc::SYS_fsopen,
+    libc::SYS_fsconfig,
+    libc::SYS_fsmount,
+    libc::SYS_fspick,
+    libc::SYS_mount_setattr,
+];
 
 /// A compiled filter, ready to install.
 #[derive(Debug, Clone)]
@@ -280,8 +270,9 @@ impl Filter {
     /// runs it for every call number and compiles it), and this last one is
     /// small.
     pub fn split(ipc: Ipc) -> (Filter, Filter) {
-        let (mounts, rest): (Vec<Rule>, Vec<Rule>) =
-            rules(ipc).into_iter().partition(|r| mount_call(r.nr()));
+        let (mounts, rest): (Vec<Rule>, Vec<Rule>) = rules(ipc)
+            .into_iter()
+            .partition(|r| MOUNT_CALLS.contains(&r.nr()));
         (Filter::of(rest), Filter::of(mounts))
     }
 
