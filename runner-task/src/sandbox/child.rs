@@ -257,8 +257,6 @@ pub fn warm(w: &WarmStart) -> ! {
         let program = unsafe { std::slice::from_raw_parts(program, len) };
         SECCOMP_AHEAD.store(seccomp::install(program).is_ok(), Ordering::Relaxed);
     }
-    // The program's OOM score too, which it inherits (else it sets it).
-    let _ = take_oom_score_ahead();
     let p = step(
         Step::Request,
         receive(request, report, w.arena, w.arena_len),
@@ -389,9 +387,7 @@ fn set_up(p: &Prepared) -> ! {
     // 5. PID 1 of the namespace starts the program as PID 2; both are then
     //    confined: identity, limits, file-system policy, seccomp last.
     init(p, Some(confine), |p| {
-        if OOM_SCORE_BEFORE.load(Ordering::Relaxed) == OOM_NOT_AHEAD {
-            step(Step::OomScore, prefer_for_oom_kill());
-        }
+        step(Step::OomScore, prefer_for_oom_kill());
         confine(p);
         exec(p)
     })
@@ -433,75 +429,6 @@ fn prefer_for_oom_kill() -> SysResult<()> {
     let r = sys::write_all(fd, b"1000");
     sys::close(fd);
     r
-}
-
-/// A warm PID 1's own OOM score from before it took the program's ahead
-/// (see [`take_oom_score_ahead`]), or [`OOM_NOT_AHEAD`].
-static OOM_SCORE_BEFORE: AtomicI32 = AtomicI32::new(OOM_NOT_AHEAD);
-const OOM_NOT_AHEAD: i32 = i32::MIN;
-
-/// Takes the program's OOM score (see [`prefer_for_oom_kill`]) while a warm
-/// PID 1 waits: the program, started by it, inherits the score, and PID 1
-/// goes back to its own once the program has started (lowering it that far
-/// needs no privilege: it is what we had). Meanwhile the waiting PID 1 is
-/// the OOM killer's first choice, which costs nothing: one found dead is
-/// replaced.
-fn take_oom_score_ahead() -> SysResult<()> {
-    let taken = (|| {
-        let mut text = [0u8; 16];
-        let fd = sys::open(c"/proc/self/oom_score_adj", libc::O_RDONLY, 0)?;
-        let n = sys::read_full(fd, &mut text);
-        sys::close(fd);
-        let before = parse_i32(&text[..n?]).ok_or(Errno(libc::EINVAL))?;
-        set_oom_score(1000)?;
-        OOM_SCORE_BEFORE.store(before, Ordering::Relaxed);
-        Ok(())
-    })();
-    // Not dumpable while we wait, whatever happened.
-    sys::prctl(libc::PR_SET_DUMPABLE, 0)?;
-    taken
-}
-
-/// Writes our OOM score, dumpable for the moment it takes (our identity
-/// switch makes us non-dumpable again).
-fn set_oom_score(score: i32) -> SysResult<()> {
-    sys::prctl(libc::PR_SET_DUMPABLE, 1)?;
-    let mut text = [0u8; 12];
-    let len = format_i32(score, &mut text);
-    let fd = sys::open(c"/proc/self/oom_score_adj", libc::O_WRONLY, 0)?;
-    let r = sys::write_all(fd, &text[..len]);
-    sys::close(fd);
-    r
-}
-
-/// A decimal number and its sign, with surrounding white space.
-fn parse_i32(text: &[u8]) -> Option<i32> {
-    let text = std::str::from_utf8(text).ok()?;
-    text.trim().parse().ok()
-}
-
-/// Writes `n` in decimal into `out`; returns its length.
-fn format_i32(n: i32, out: &mut [u8; 12]) -> usize {
-    let mut digits = [0u8; 12];
-    let mut len = 0;
-    let mut v = n.unsigned_abs();
-    loop {
-        digits[len] = b'0' + (v % 10) as u8;
-        len += 1;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    let mut at = 0;
-    if n < 0 {
-        out[0] = b'-';
-        at = 1;
-    }
-    for i in 0..len {
-        out[at + i] = digits[len - 1 - i];
-    }
-    at + len
 }
 
 /// SIGKILL when the runner dies (see [`runner_alive`] for a runner that
@@ -739,11 +666,6 @@ fn init(p: &Prepared, confine_self: Option<fn(&Prepared)>, program: fn(&Prepared
         Err(e) => report_error(Step::Fork, e),
     };
     if let Some(confine) = confine_self {
-        // Ours again, now that the program took the score we held for it.
-        let before = OOM_SCORE_BEFORE.load(Ordering::Relaxed);
-        if before != OOM_NOT_AHEAD {
-            step(Step::OomScore, set_oom_score(before));
-        }
         confine(p);
         let ruleset = RULESET.swap(-1, Ordering::Relaxed);
         if ruleset >= 0 {
