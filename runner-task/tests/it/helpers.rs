@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use runner_task::runner::Runner;
+use runner_task::runner::{Program, Runner};
 use runner_task::sandbox::{self, Limits, Outcome, Profile, Sandbox, Stdin};
 
 pub struct TestRunner {
@@ -42,8 +42,8 @@ pub fn runner(profile: Profile) -> TestRunner {
 }
 
 impl TestRunner {
-    /// Compiles `source` in `lang` and runs it once.
-    pub fn run(&self, lang: &str, source: &str, limits: Limits, args: &[&str]) -> Outcome {
+    /// Compiles `source` in `lang`; it must compile.
+    pub fn compile(&self, lang: &str, source: &str) -> Program {
         let tc = self.runner.toolchain(lang).unwrap();
         let program = self.runner.prepare(tc, source.as_bytes()).unwrap();
         assert!(
@@ -51,6 +51,12 @@ impl TestRunner {
             "test program does not compile: {:?}",
             program.compile
         );
+        program
+    }
+
+    /// Compiles `source` in `lang` and runs it once.
+    pub fn run(&self, lang: &str, source: &str, limits: Limits, args: &[&str]) -> Outcome {
+        let program = self.compile(lang, source);
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let profile = self.runner.sandbox.profile();
         self.runner

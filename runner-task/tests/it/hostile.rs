@@ -104,8 +104,7 @@ fn the_oom_killer_takes_the_programs_before_their_reporting_pid_1() {
     let src = "#include <stdio.h>\nstatic void show(const char*p){char b[16]={0};FILE*f=fopen(p,\"r\");if(f&&fgets(b,sizeof b,f))printf(\"%s\",b);else printf(\"-\\n\");}\nint main(void){show(\"/proc/self/oom_score_adj\");show(\"/proc/1/oom_score_adj\");return 0;}";
     let before = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap();
     let r = runner(Profile::Full);
-    let tc = r.runner.toolchain("c").unwrap();
-    let program = r.runner.prepare(tc, src.as_bytes()).unwrap();
+    let program = r.compile("c", src);
     // The slots' first runs are cold, the later ones warm.
     for _ in 0..4 {
         let out = r
@@ -649,9 +648,8 @@ for(int i=0;i<36;i++)if(fwrite(b,1,sizeof b,f)!=sizeof b)return 2;
 return fclose(f)?3:0;}"#;
     let grow = "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\nint main(void){char*p=malloc(40<<20);if(!p)return 1;memset(p,1,40<<20);puts(\"ok\");return 0;}";
     let r = runner(Profile::Full);
-    let tc = r.runner.toolchain("c").unwrap();
-    let fill = r.runner.prepare(tc.clone(), fill.as_bytes()).unwrap();
-    let grow = r.runner.prepare(tc, grow.as_bytes()).unwrap();
+    let fill = r.compile("c", fill);
+    let grow = r.compile("c", grow);
     let l = Limits {
         file_size_bytes: 40 << 20,
         ..limits(2000, 64)
@@ -681,9 +679,10 @@ fn a_finished_runs_pid_1_is_gone_before_its_slot_runs_again() {
     // namespaces down; the slot's next run waits for that and reaps it.
     // Were it never reaped, one would be left per run.
     let r = runner(Profile::Full);
-    let tc = r.runner.toolchain("c").unwrap();
-    let hello = "#include <stdio.h>\nint main(void){puts(\"hi\");return 0;}";
-    let hello = r.runner.prepare(tc, hello.as_bytes()).unwrap();
+    let hello = r.compile(
+        "c",
+        "#include <stdio.h>\nint main(void){puts(\"hi\");return 0;}",
+    );
     for _ in 0..40 {
         let out = r
             .runner
@@ -736,8 +735,7 @@ long s=syscall(SYS_mount_setattr,-1,"",0x7fff0000,(void*)0,0);int se=errno;
 printf("%s %s\n",u<0&&ue==EPERM?"umount2-refused":"umount2-reached",s<0&&se==EPERM?"mount_setattr-refused":"mount_setattr-reached");return 0;}"#;
     for p in [Profile::Full, Profile::Restricted] {
         let r = runner(p);
-        let tc = r.runner.toolchain("c").unwrap();
-        let program = r.runner.prepare(tc, src.as_bytes()).unwrap();
+        let program = r.compile("c", src);
         // The slots' first runs are cold, the later ones warm.
         for _ in 0..4 {
             let out = r
