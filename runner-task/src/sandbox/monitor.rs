@@ -222,6 +222,7 @@ pub(super) fn supervise(
             });
         }
         let oom_events = cgroup.and_then(|cg| cg.oom_events());
+        let (oom_at, report_at) = (pfds.len(), pfds.len() + 1);
         pfds.push(libc::pollfd {
             fd: oom_events.map_or(-1, |fd| fd.as_raw_fd()),
             // An eventfd (v1) or `memory.events` (v2, marked POLLPRI).
@@ -257,7 +258,7 @@ pub(super) fn supervise(
         // its memory limit.
         if let Some(cg) = cgroup {
             cg.sample_memory();
-            let notified = pfds[pfds.len() - 2].revents != 0 && cg.take_oom_events();
+            let notified = pfds[oom_at].revents != 0 && cg.take_oom_events();
             if let Some(bytes) = (notified || cg.at_limit())
                 .then(|| cg.programs_memory_at_oom())
                 .flatten()
@@ -269,7 +270,7 @@ pub(super) fn supervise(
         if let Some(over) = parts.meter.as_mut().and_then(|m| m.check()) {
             killed = Some(over_limit(over, &mut memory_at_oom));
         }
-        if pfds.last().is_some_and(|p| p.revents != 0) {
+        if pfds[report_at].revents != 0 {
             report_open = read_report(&parts.report, &mut report);
             alone = report
                 .chunks_exact(MSG_LEN)
