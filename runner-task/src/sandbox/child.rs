@@ -118,11 +118,9 @@ pub struct Prepared<'a> {
     /// root, and whether the part is this run's.
     pub ahead: Option<(&'a CStr, bool)>,
     pub landlock: Option<(&'a landlock::Policy, &'a [(&'a CStr, Access)])>,
-    /// The seccomp program (see [`seccomp::Filter`]).
+    /// The seccomp program (see [`seccomp::Filter`]), where a warm PID 1
+    /// has not installed it (see [`Walls`]).
     pub seccomp: Option<&'a [libc::sock_filter]>,
-    /// What remains of it where a warm PID 1 installed the rest ahead (see
-    /// [`seccomp::Filter::split`]).
-    pub seccomp_rest: Option<&'a [libc::sock_filter]>,
     /// Probe runs stop after the setup instead of executing a program.
     pub probe_only: bool,
     /// Restricted profile: whether the runner may empty the program's
@@ -136,8 +134,8 @@ pub struct Prepared<'a> {
 static REPORT: AtomicI32 = AtomicI32::new(-1);
 
 /// Full profile: the Landlock ruleset PID 1 builds once, before it starts
-/// the program, for both of them (the program's side shares this memory
-/// until it executes).
+/// the program (a warm one as soon as its file system is up), for both of
+/// them (the program's side shares this memory until it executes).
 static RULESET: AtomicI32 = AtomicI32::new(-1);
 
 fn report_error(step: Step, e: Errno) -> ! {
@@ -170,6 +168,9 @@ pub fn full(p: &Prepared) -> ! {
         wait_for_parent(p.sync.expect("full profile has a sync pipe")),
     );
     seal();
+    // 3. A minimal read-only root: toolchain, box, scratch /tmp, /proc, /dev.
+    let plan = p.mounts.expect("full profile has a mount plan");
+    step(Step::FileSystem, file_system(plan, p.ahead));
     set_up(p)
 }
 
@@ -198,22 +199,28 @@ pub struct WarmStart {
     pub sync_parent_end: RawFd,
     pub request: RawFd,
     pub request_parent_end: RawFd,
+    /// An eventfd the runner signals as it starts on our command.
+    pub wake: RawFd,
     pub arena: *mut u8,
     pub arena_len: usize,
     /// How much of the arena the slot's last command took: about what
     /// this one's will.
     pub arena_used: usize,
-    /// The part of the seccomp filter to install ahead (null: none), in
-    /// the runner's memory, of which we have a copy.
-    pub seccomp_ahead: (*const libc::sock_filter, usize),
+    /// The seccomp filter in two parts (null: none), in the runner's
+    /// memory, of which we have a copy: all but the mount calls, installed
+    /// while we wait, and the mount calls, once our file system is up.
+    pub seccomp: [(*const libc::sock_filter, usize); 2],
     /// The slot's last plan, in our copy of the arena (null: none), whose
     /// first part we mount while we wait.
     pub ahead: *const mounts::Plan<'static>,
 }
 
 /// Whether a warm PID 1 installed the seccomp filter but for its mount calls
-/// ahead of its command (see [`warm`]); the program inherits it.
+/// ahead of its command (see [`warm`]).
 static SECCOMP_AHEAD: AtomicBool = AtomicBool::new(false);
+/// Whether PID 1 installed all of the filter before it starts the program,
+/// which inherits it (see [`put_up`]).
+static SECCOMP_WHOLE: AtomicBool = AtomicBool::new(false);
 
 /// What a warm PID 1 mounted ahead of its command (see [`warm`]).
 static AHEAD: AtomicI32 = AtomicI32::new(AHEAD_NONE);
@@ -221,11 +228,30 @@ const AHEAD_NONE: i32 = 0;
 const AHEAD_WHOLE: i32 = 1;
 const AHEAD_PARTIAL: i32 = 2;
 
-/// A warm run's request: a header (the image's length, then the offset of
-/// the `Prepared` in it, both u64), the run's descriptors (stdin, stdout,
-/// stderr, and a parked run's gate), then the arena's image.
+/// A warm run's command comes in two messages, each a header (the length
+/// of the arena's image so far, then the offset of what was laid out last,
+/// both u64) and the part of the image not sent before: first the run's
+/// [`Walls`], then the [`Prepared`] with the run's descriptors (stdin,
+/// stdout, stderr, and a parked run's gate).
 pub const REQUEST_HEADER: usize = 16;
 pub const REQUEST_FDS: usize = 4;
+
+/// What a warm PID 1 is sent first: the run's walls, which it puts up (see
+/// [`put_up`]) while the runner lays out the rest of the command. The
+/// longest part of a run's start then goes on beside the runner's.
+#[derive(Debug, Clone, Copy)]
+pub struct Walls<'a> {
+    pub mounts: &'a mounts::Plan<'a>,
+    /// See [`Prepared::ahead`].
+    pub ahead: Option<(&'a CStr, bool)>,
+    pub landlock: Option<(&'a landlock::Policy, &'a [(&'a CStr, Access)])>,
+}
+
+/// How long a warm PID 1 spins for each part of its command once it is on
+/// its way (see [`wait_for_command`]) before it sleeps: the runner sends it
+/// within tens of microseconds, and a CPU left idle wakes about as slowly
+/// under a hypervisor.
+const SPIN_FOR_PART_NS: u64 = 1_000_000;
 
 /// A warm run's PID 1: cloned with its identity but before its command
 /// was known; mounts the slot's last run's root ahead (see
@@ -236,7 +262,10 @@ pub fn warm(w: &WarmStart) -> ! {
     sys::close(w.request_parent_end);
     // Only our own descriptors stay: the runner's others (other slots'
     // pipes among them) must not be held open while we wait.
-    let (report, sync, request) = step(Step::Stdio, keep_only([w.report, w.sync, w.request]));
+    let [report, sync, request, wake] = step(
+        Step::Stdio,
+        keep_only([w.report, w.sync, w.request, w.wake]),
+    );
     REPORT.store(report, Ordering::Relaxed);
     step(Step::WaitForParent, wait_for_parent(sync));
     seal();
@@ -250,18 +279,68 @@ pub fn warm(w: &WarmStart) -> ! {
     }
     prefault(w.arena, w.arena_used.min(w.arena_len));
     // The filter but for the mount calls we still make: installing it costs
-    // in proportion to its size, and what remains for the program is small.
-    let (program, len) = w.seccomp_ahead;
-    if !program.is_null() {
-        // SAFETY: the runner's compiled filter, of which we have a copy.
-        let program = unsafe { std::slice::from_raw_parts(program, len) };
-        SECCOMP_AHEAD.store(seccomp::install(program).is_ok(), Ordering::Relaxed);
+    // in proportion to its size, and what remains is small.
+    if let Some(ahead) = filter_part(w.seccomp[0]) {
+        SECCOMP_AHEAD.store(seccomp::install(ahead).is_ok(), Ordering::Relaxed);
     }
+    step(Step::Request, wait_for_command(wake));
+    spin_for(request);
+    let (walls, walls_len) = step(Step::Request, receive_walls(request, w.arena, w.arena_len));
+    // A failure is reported once the whole command is here: the runner is
+    // still sending it.
+    let up = put_up(walls, filter_part(w.seccomp[1]));
+    spin_for(request);
     let p = step(
         Step::Request,
-        receive(request, report, w.arena, w.arena_len),
+        receive(request, report, w.arena, w.arena_len, walls_len),
     );
+    if let Err((s, e)) = up {
+        report_error(s, e);
+    }
     set_up(p)
+}
+
+/// One part of the runner's split filter, of which we have a copy.
+fn filter_part(
+    (program, len): (*const libc::sock_filter, usize),
+) -> Option<&'static [libc::sock_filter]> {
+    // SAFETY: the runner's compiled filter, alive as long as the sandbox.
+    (!program.is_null()).then(|| unsafe { std::slice::from_raw_parts(program, len) })
+}
+
+/// A warm PID 1's walls: the run's root, then what of the seccomp filter we
+/// did not install ahead (we make no mount call after the root is up: the
+/// program inherits all of it) and the Landlock ruleset.
+fn put_up(walls: &Walls, rest: Option<&[libc::sock_filter]>) -> Result<(), (Step, Errno)> {
+    file_system(walls.mounts, walls.ahead).map_err(|e| (Step::FileSystem, e))?;
+    if let (true, Some(rest)) = (SECCOMP_AHEAD.load(Ordering::Relaxed), rest) {
+        seccomp::install(rest).map_err(|e| (Step::Seccomp, e))?;
+        SECCOMP_WHOLE.store(true, Ordering::Relaxed);
+    }
+    if let Some((policy, paths)) = walls.landlock {
+        let ruleset = policy.ruleset(paths).map_err(|e| (Step::Landlock, e))?;
+        RULESET.store(ruleset, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Spins (yielding the CPU) until `sock` has something to read, for at
+/// most [`SPIN_FOR_PART_NS`].
+fn spin_for(sock: RawFd) {
+    let until = sys::monotonic_ns() + SPIN_FOR_PART_NS;
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: sock,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no waiting.
+        if unsafe { libc::poll(&mut pfd, 1, 0) } != 0 || sys::monotonic_ns() >= until {
+            return;
+        }
+        // SAFETY: no arguments.
+        unsafe { libc::sched_yield() };
+    }
 }
 
 /// Bytes of stack the setup uses below [`warm`]'s frame, the program's
@@ -296,36 +375,107 @@ fn touch_stack() {
     std::hint::black_box(&stack);
 }
 
-/// Moves these descriptors to 0, 1 and 2 and closes every other one.
-fn keep_only(fds: [RawFd; 3]) -> SysResult<(RawFd, RawFd, RawFd)> {
-    let mut high = [0; 3];
+/// Moves these descriptors to 0, 1, 2… in order and closes every other one.
+fn keep_only<const N: usize>(fds: [RawFd; N]) -> SysResult<[RawFd; N]> {
+    let mut high = [0; N];
     for (h, fd) in high.iter_mut().zip(fds) {
         // SAFETY: duplicating a descriptor.
         *h = sys::check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) })?;
     }
     for (to, fd) in high.into_iter().enumerate() {
-        // SAFETY: duplicating onto a standard number, close-on-exec.
+        // SAFETY: duplicating onto a low number, close-on-exec.
         sys::check(unsafe { libc::dup3(fd, to as RawFd, libc::O_CLOEXEC) })?;
     }
-    sys::close_from(3);
-    Ok((0, 1, 2))
+    sys::close_from(N as RawFd);
+    Ok(std::array::from_fn(|i| i as RawFd))
 }
 
-/// Reads the run's command into our copy of the arena, at the address the
-/// runner laid it out at, and returns it with the received descriptors.
+/// Sleeps until the runner's eventfd `wake` says our command is on its
+/// way: it signals as it starts laying the command out, so that our
+/// wake-up (tens of microseconds for a CPU left idle under a hypervisor)
+/// passes while it does. Not the request socket itself: its wake-up is a
+/// synchronous one, which the scheduler answers by queueing us on the
+/// runner's CPU behind the runner, which is not about to sleep.
+fn wait_for_command(wake: RawFd) -> SysResult<()> {
+    let mut n = [0u8; 8];
+    match sys::read_full(wake, &mut n)? {
+        8 => {
+            sys::close(wake);
+            Ok(())
+        }
+        _ => Err(Errno(libc::EPROTO)),
+    }
+}
+
+/// Where a request's header says its image ends and its value is, if a
+/// `T` fits there in an arena of `arena_len` bytes, past the `from` bytes
+/// sent before.
+fn request_place<T>(
+    header: &[u8; REQUEST_HEADER],
+    from: usize,
+    arena_len: usize,
+) -> SysResult<(usize, usize)> {
+    let word =
+        |i: usize| u64::from_ne_bytes(header[i..i + 8].try_into().expect("8 bytes")) as usize;
+    let (len, offset) = (word(0), word(8));
+    let fits = offset
+        .checked_add(std::mem::size_of::<T>())
+        .is_some_and(|end| from <= offset && end <= len && len <= arena_len);
+    if !fits || offset % std::mem::align_of::<T>() != 0 {
+        return Err(Errno(libc::EPROTO));
+    }
+    Ok((len, offset))
+}
+
+/// Reads the run's [`Walls`] into our copy of the arena, at the address the
+/// runner laid them out at; returns them and the image's length so far.
+fn receive_walls(
+    sock: RawFd,
+    arena: *mut u8,
+    arena_len: usize,
+) -> SysResult<(&'static Walls<'static>, usize)> {
+    let mut header = [0u8; REQUEST_HEADER];
+    match sys::read_full(sock, &mut header)? {
+        // The runner let us go unused.
+        0 => sys::exit(SETUP_FAILED),
+        REQUEST_HEADER => {}
+        _ => return Err(Errno(libc::EPROTO)),
+    }
+    let (len, offset) = request_place::<Walls>(&header, 0, arena_len)?;
+    // Exactly this much: what follows is the next message, descriptors
+    // and all.
+    // SAFETY: our copy of the arena mapping has `arena_len` bytes.
+    let image = unsafe { std::slice::from_raw_parts_mut(arena, len) };
+    if sys::read_full(sock, image)? != len {
+        return Err(Errno(libc::EPROTO));
+    }
+    // SAFETY: the runner laid `Walls` out at this (aligned, checked)
+    // offset, with every pointer into the arena at this same address or
+    // into data made before we were cloned.
+    Ok((
+        unsafe { &*(arena.add(offset) as *const Walls<'static>) },
+        len,
+    ))
+}
+
+/// Reads the rest of the run's command into our copy of the arena, after
+/// the `from` bytes of its walls, and returns it with the received
+/// descriptors.
 fn receive(
     sock: RawFd,
     report: RawFd,
     arena: *mut u8,
     arena_len: usize,
+    from: usize,
 ) -> SysResult<&'static mut Prepared<'static>> {
     let mut header = [0u8; REQUEST_HEADER];
     let mut fds = [-1; REQUEST_FDS];
     // The header and as much of the image as came with it, which lands in
     // its place in the arena (sent in one message: one wake-up).
-    // SAFETY: our copy of the arena mapping has `arena_len` bytes.
-    let whole = unsafe { std::slice::from_raw_parts_mut(arena, arena_len) };
-    let (got, nfds) = sys::recv_with_fds(sock, &mut header, whole, &mut fds)?;
+    // SAFETY: our copy of the arena mapping has `arena_len` bytes, of which
+    // the first `from` came before.
+    let rest = unsafe { std::slice::from_raw_parts_mut(arena.add(from), arena_len - from) };
+    let (got, nfds) = sys::recv_with_fds(sock, &mut header, rest, &mut fds)?;
     if got == 0 {
         // The runner let us go unused.
         sys::exit(SETUP_FAILED);
@@ -335,18 +485,13 @@ fn receive(
         return Err(Errno(libc::EPROTO));
     }
     let came = got - in_header;
-    let word =
-        |i: usize| u64::from_ne_bytes(header[i..i + 8].try_into().expect("8 bytes")) as usize;
-    let (len, offset) = (word(0), word(8));
-    let fits = offset
-        .checked_add(std::mem::size_of::<Prepared>())
-        .is_some_and(|end| end <= len && len <= arena_len);
-    if !fits || offset % std::mem::align_of::<Prepared>() != 0 || came > len {
+    let (len, offset) = request_place::<Prepared>(&header, from, arena_len)?;
+    if came > len - from {
         return Err(Errno(libc::EPROTO));
     }
     // SAFETY: our copy of the arena mapping has `arena_len` bytes.
-    let image = unsafe { std::slice::from_raw_parts_mut(arena, len) };
-    if sys::read_full(sock, &mut image[came..])? != len - came {
+    let image = unsafe { std::slice::from_raw_parts_mut(arena.add(from), len - from) };
+    if sys::read_full(sock, &mut image[came..])? != len - from - came {
         return Err(Errno(libc::EPROTO));
     }
     sys::close(sock);
@@ -365,10 +510,8 @@ fn receive(
     Ok(p)
 }
 
-/// The full profile from the file system on, identity in place.
+/// The full profile once the file system is up, identity in place.
 fn set_up(p: &Prepared) -> ! {
-    // 3. A minimal read-only root: toolchain, box, scratch /tmp, /proc, /dev.
-    step(Step::FileSystem, file_system(p));
     // A parked run waits here, set up, until the runner lets it go (or,
     // gone or giving up, closes the gate).
     if let Some(fd) = p.gate_parent_end {
@@ -395,12 +538,11 @@ fn set_up(p: &Prepared) -> ! {
 
 /// The run's root, on what a warm PID 1 mounted ahead where it is the same
 /// (else that is taken down first), and the pivot into it.
-fn file_system(p: &Prepared) -> SysResult<()> {
-    let plan = p.mounts.expect("full profile has a mount plan");
+fn file_system(plan: &mounts::Plan, ahead_of: Option<(&CStr, bool)>) -> SysResult<()> {
     let ahead = AHEAD.load(Ordering::Relaxed);
     if ahead != AHEAD_NONE {
         // The runner says what a warm PID 1 mounted; fail closed if not.
-        let (root, same) = p.ahead.ok_or(Errno(libc::EPROTO))?;
+        let (root, same) = ahead_of.ok_or(Errno(libc::EPROTO))?;
         if same && ahead == AHEAD_WHOLE {
             return plan.finish();
         }
@@ -521,16 +663,15 @@ fn lock_down(p: &Prepared) {
 }
 
 fn install_seccomp(p: &Prepared) {
-    let program = if SECCOMP_AHEAD.load(Ordering::Relaxed) {
-        // The rest of what we installed ahead; the runner must have sent it.
-        Some(step(
-            Step::Seccomp,
-            p.seccomp_rest.ok_or(Errno(libc::EPROTO)),
-        ))
-    } else {
-        p.seccomp
-    };
-    if let Some(program) = program {
+    if SECCOMP_WHOLE.load(Ordering::Relaxed) {
+        // A warm PID 1 installed it all before the program started.
+        return;
+    }
+    if SECCOMP_AHEAD.load(Ordering::Relaxed) {
+        // A part but not the rest: a step must have failed and said so.
+        report_error(Step::Seccomp, Errno(libc::EPROTO));
+    }
+    if let Some(program) = p.seccomp {
         step(Step::Seccomp, seccomp::install(program));
     }
 }
@@ -590,13 +731,21 @@ fn setup_stdio(p: &Prepared) -> SysResult<()> {
         sys::check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) })
     };
     let (i, o, e, r) = (hi(p.stdin)?, hi(p.stdout)?, hi(p.stderr)?, hi(p.report)?);
+    // A Landlock ruleset built already (a warm PID 1's) stays too.
+    let ruleset = RULESET.load(Ordering::Relaxed);
+    let ruleset = if ruleset >= 0 { hi(ruleset)? } else { -1 };
     sys::dup2(i, 0)?;
     sys::dup2(o, 1)?;
     sys::dup2(e, 2)?;
     // SAFETY: duplicating onto fd 3, close-on-exec so the program never sees it.
     sys::check(unsafe { libc::dup3(r, REPORT_FD, libc::O_CLOEXEC) })?;
     REPORT.store(REPORT_FD, Ordering::Relaxed);
-    sys::close_from(REPORT_FD + 1);
+    if ruleset >= 0 {
+        // SAFETY: duplicating onto the next number, close-on-exec.
+        sys::check(unsafe { libc::dup3(ruleset, REPORT_FD + 1, libc::O_CLOEXEC) })?;
+        RULESET.store(REPORT_FD + 1, Ordering::Relaxed);
+    }
+    sys::close_from(REPORT_FD + 1 + RawFd::from(ruleset >= 0));
     Ok(())
 }
 
@@ -655,7 +804,8 @@ fn start_program(p: &Prepared, program: fn(&Prepared) -> !) -> SysResult<libc::p
 /// kernel kills whatever is left in the namespace. In both profiles it
 /// reports the program's exit status, resource use and end time.
 fn init(p: &Prepared, confine_self: Option<fn(&Prepared)>, program: fn(&Prepared) -> !) -> ! {
-    if let (Some(_), Some((policy, paths))) = (confine_self, p.landlock) {
+    let built = RULESET.load(Ordering::Relaxed) >= 0;
+    if let (Some(_), Some((policy, paths)), false) = (confine_self, p.landlock, built) {
         RULESET.store(
             step(Step::Landlock, policy.ruleset(paths)),
             Ordering::Relaxed,

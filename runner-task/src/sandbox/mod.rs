@@ -207,8 +207,9 @@ impl Sandbox {
         // Taken, not copied: the slot's next run records its own plan.
         let ahead = slot.ahead.borrow_mut().take();
         // Lives as long as the sandbox; the clone has its copy.
-        let seccomp = self.filter_ahead().map(|(ahead, _)| ahead.program());
-        let seccomp = seccomp.map(|p| (p.as_ptr() as usize, p.len()));
+        let seccomp = self
+            .filter_ahead()
+            .map(|parts| [&parts.0, &parts.1].map(|f| (f.program().as_ptr() as usize, f.len())));
         {
             let mut st = store.0.lock().unwrap_or_else(|e| e.into_inner());
             if !matches!(*st, Warm::Idle) {

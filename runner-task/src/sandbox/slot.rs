@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -118,8 +118,13 @@ pub(super) struct WarmRun {
     pid: libc::pid_t,
     /// pidfd, request socket, report pipe; taken when the run starts.
     fds: Option<(OwnedFd, OwnedFd, OwnedFd)>,
+    /// Signalled as its command is being made (see
+    /// `child::wait_for_command`).
+    wake: OwnedFd,
     /// The plan it mounts the first part of ahead.
     ahead: Option<Ahead>,
+    /// How much of the arena's image it was sent (its command's walls).
+    sent: usize,
 }
 
 impl WarmRun {
@@ -129,21 +134,25 @@ impl WarmRun {
         arena_len: usize,
         arena_used: usize,
         ahead: Option<Ahead>,
-        seccomp: Option<(usize, usize)>,
+        seccomp: Option<[(usize, usize); 2]>,
     ) -> Result<WarmRun, SandboxError> {
         let (rep_r, rep_w) = pipe()?;
         let (sync_r, sync_w) = pipe()?;
         let (req_parent, req_child) = socket_pair()?;
+        let wake = eventfd()?;
         let start = child::WarmStart {
             report: rep_w.as_raw_fd(),
             sync: sync_r.as_raw_fd(),
             sync_parent_end: sync_w.as_raw_fd(),
             request: req_child.as_raw_fd(),
             request_parent_end: req_parent.as_raw_fd(),
+            wake: wake.as_raw_fd(),
             arena,
             arena_len,
             arena_used,
-            seccomp_ahead: seccomp.map_or((std::ptr::null(), 0), |(p, n)| (p as *const _, n)),
+            seccomp: seccomp.map_or([(std::ptr::null(), 0); 2], |parts| {
+                parts.map(|(p, n)| (p as *const libc::sock_filter, n))
+            }),
             ahead: ahead.as_ref().map_or(std::ptr::null(), |a| a.plan),
         };
         let (pid, pidfd) = birth.clone_run(|| child::warm(&start))?;
@@ -151,7 +160,9 @@ impl WarmRun {
         let run = WarmRun {
             pid,
             fds: Some((pidfd, req_parent, rep_r)),
+            wake,
             ahead,
+            sent: 0,
         };
         // On failure, dropping the run kills it.
         birth.write_id_maps(pid)?;
@@ -178,29 +189,71 @@ impl WarmRun {
         unsafe { libc::poll(&mut p, 1, 0) == 0 }
     }
 
-    /// Sends the run its command: the arena's image, with `prepared` laid
-    /// out last, and the run's descriptors. Returns its pidfd and report.
+    /// Sends the run the first part of its command, which it acts on while
+    /// the rest is made: `walls`, laid out last in the arena, and what of
+    /// the arena's image precedes them.
+    pub(super) fn send_walls(
+        &mut self,
+        arena: &arena::Arena,
+        walls: child::Walls,
+    ) -> Result<(), SandboxError> {
+        let placed = arena.put(walls)?;
+        self.send(arena, arena.offset_of(placed), &[])
+    }
+
+    /// Wakes it up: its command is being made.
+    pub(super) fn wake(&self) -> Result<(), SandboxError> {
+        sys::write_all(self.wake.as_raw_fd(), &1u64.to_ne_bytes()).map_err(|e| {
+            SandboxError::Create {
+                what: "warm run's wake-up",
+                source: e.into(),
+            }
+        })
+    }
+
+    /// Sends the run the rest of its command: what of the arena's image it
+    /// was not sent yet, with `prepared` laid out last, and the run's
+    /// descriptors. Returns its pidfd and report.
     pub(super) fn request(
         mut self,
         arena: &arena::Arena,
         prepared: Prepared,
         fds: &[RawFd],
     ) -> Result<(OwnedFd, OwnedFd), SandboxError> {
+        if self.sent == 0 {
+            // It waits for its walls first.
+            return Err(SandboxError::Create {
+                what: "warm run's command",
+                source: std::io::Error::other("sent without its walls"),
+            });
+        }
         let placed = arena.put(prepared)?;
-        let offset = arena.offset_of(placed);
+        self.send(arena, arena.offset_of(placed), fds)?;
+        let (pidfd, _, report) = self.fds.take().expect("not started yet");
+        Ok((pidfd, report))
+    }
+
+    /// One message of the command (see [`child::REQUEST_HEADER`]): the
+    /// image from where the last one ended, the value at `offset` in it.
+    fn send(
+        &mut self,
+        arena: &arena::Arena,
+        offset: usize,
+        fds: &[RawFd],
+    ) -> Result<(), SandboxError> {
         let image = arena.image();
         let mut header = [0u8; child::REQUEST_HEADER];
         header[..8].copy_from_slice(&(image.len() as u64).to_ne_bytes());
         header[8..].copy_from_slice(&(offset as u64).to_ne_bytes());
         let (_, sock, _) = self.fds.as_ref().expect("not started yet");
-        sys::send_with_fds(sock.as_raw_fd(), [&header, image], fds).map_err(|e| {
+        sys::send_with_fds(sock.as_raw_fd(), [&header, &image[self.sent..]], fds).map_err(|e| {
             SandboxError::Create {
                 what: "warm run's command",
                 source: e.into(),
             }
         })?;
-        let (pidfd, _, report) = self.fds.take().expect("not started yet");
-        Ok((pidfd, report))
+        self.sent = image.len();
+        Ok(())
     }
 }
 
@@ -262,4 +315,16 @@ fn lease_in(dir: &Path) -> std::io::Result<Option<(u32, File)>> {
         }
     }
     Ok(None)
+}
+
+fn eventfd() -> Result<OwnedFd, SandboxError> {
+    // SAFETY: creating a descriptor.
+    let fd = sys::check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) }).map_err(|e| {
+        SandboxError::Create {
+            what: "eventfd",
+            source: e.into(),
+        }
+    })?;
+    // SAFETY: just made, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

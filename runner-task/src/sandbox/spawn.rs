@@ -37,10 +37,13 @@ impl Sandbox {
         cmd: Command,
     ) -> Result<monitor::Parts, SandboxError> {
         let full = self.profile == Profile::Full;
-        // 0. A PID 1 cloned ahead (see `warm_up`) is taken first: it was
-        //    cloned with the last run's plan in the arena, which is laid out
-        //    anew only once it is made.
-        let warm = if full { slot.take_warm() } else { None };
+        // 0. A PID 1 cloned ahead (see `warm_up`) is taken first, and woken
+        //    (its command is on its way): it was cloned with the last run's
+        //    plan in the arena, which is laid out anew only once it is made.
+        let mut warm = if full { slot.take_warm() } else { None };
+        if let Some(w) = &warm {
+            w.wake()?;
+        }
         slot.arena.reset();
         *slot.ahead.get_mut() = None;
         let slot: &Slot = slot;
@@ -56,30 +59,7 @@ impl Sandbox {
             Some(self.make_scratch(slot)?)
         };
         let places = Places::new(scratch.as_deref(), cmd.box_dir.as_ref());
-        // 2. What to execute, and the limits the kernel keeps per process.
-        let exec = Exec::lay_out(arena, &cmd, &places)?;
-        let rlimits = arena.slice(&self.rlimits(&cmd, slot.cgroup.is_some()))?;
-        // 3. Its streams (the child's ends are closed once it is born).
-        let streams = Streams::open(cmd.stdin, cmd.stdout)?;
-        // 4. A warm PID 1 has its own report pipe and identity; a cold one
-        //    gets a report pipe and waits on `sync` until its identity is
-        //    mapped. A parked program waits on `gate` until the judge lets
-        //    it go.
-        let report = if warm.is_some() { None } else { Some(pipe()?) };
-        let sync = if full && warm.is_none() {
-            Some(pipe()?)
-        } else {
-            None
-        };
-        let gate = if full && cmd.parked {
-            Some(pipe()?)
-        } else {
-            None
-        };
-        // 5. The file system: the box and private directories are the
-        //    run's uid's until it ends (see `ownership`; given back by
-        //    monitor::finish), its mounts and its Landlock rules.
-        let lent = ownership::Lent::lend(cmd.box_dir.as_ref(), &cmd.private, host_user, !full)?;
+        // 2. The file system: its mounts and its Landlock rules.
         let binds = self.binds(&cmd.binds, cmd.box_dir.as_ref());
         let own = cmd.binds.len();
         let (mounts, landlock) = self.file_system(arena, &binds, own, &limits, &places.tmp)?;
@@ -96,8 +76,43 @@ impl Sandbox {
                 ahead = Some((arena.cstr(last.root.to_bytes())?, last.key == next.key));
             }
             *slot.ahead.borrow_mut() = Some(next);
+            //    A warm PID 1 is sent them now, and puts them up while the
+            //    rest is made here.
+            if let Some(w) = &mut warm {
+                w.send_walls(
+                    arena,
+                    child::Walls {
+                        mounts: plan,
+                        ahead,
+                        landlock,
+                    },
+                )?;
+            }
         }
-        // 6. Who it runs as: in its own user namespace, the slot's program
+        // 3. What to execute, and the limits the kernel keeps per process.
+        let exec = Exec::lay_out(arena, &cmd, &places)?;
+        let rlimits = arena.slice(&self.rlimits(&cmd, slot.cgroup.is_some()))?;
+        // 4. Its streams (the child's ends are closed once it is born).
+        let streams = Streams::open(cmd.stdin, cmd.stdout)?;
+        // 5. A warm PID 1 has its own report pipe and identity; a cold one
+        //    gets a report pipe and waits on `sync` until its identity is
+        //    mapped. A parked program waits on `gate` until the judge lets
+        //    it go.
+        let report = if warm.is_some() { None } else { Some(pipe()?) };
+        let sync = if full && warm.is_none() {
+            Some(pipe()?)
+        } else {
+            None
+        };
+        let gate = if full && cmd.parked {
+            Some(pipe()?)
+        } else {
+            None
+        };
+        // 6. The box and private directories are the run's uid's until it
+        //    ends (see `ownership`; given back by monitor::finish).
+        let lent = ownership::Lent::lend(cmd.box_dir.as_ref(), &cmd.private, host_user, !full)?;
+        // 7. Who it runs as: in its own user namespace, the slot's program
         //    id (a runner that is not root can map only its own uid, as the
         //    namespace's root: the program keeps that capability-less id);
         //    restricted, the slot's host uid.
@@ -130,17 +145,13 @@ impl Sandbox {
                 Some(f) => Some(arena.slice(f.program())?),
                 None => None,
             },
-            seccomp_rest: match self.filter_ahead() {
-                Some((_, rest)) => Some(arena.slice(rest.program())?),
-                None => None,
-            },
             probe_only: cmd.probe,
             drop_bounding_set: self.drop_bounding_set,
         };
-        // 7. The slot's cgroup limits; its counters start here.
+        // 8. The slot's cgroup limits; its counters start here.
         let spawner = if full { slot.spawner() } else { None };
         let mut baseline = limit_slot(slot, cmd.memory_bytes, &limits, spawner.is_some())?;
-        // 8. Born: a warm PID 1 is sent its command, a cold one is cloned
+        // 9. Born: a warm PID 1 is sent the rest of its command, a cold one is cloned
         //    into its namespaces, a restricted run is forked. The CPU the
         //    runner spent starting it is not the program's.
         let started = Instant::now();
@@ -168,7 +179,7 @@ impl Sandbox {
                 report_r.expect("a cold run has a report pipe"),
             ),
         };
-        // 9. What the parent keeps to supervise it.
+        // 10. What the parent keeps to supervise it.
         drop(report_w);
         let (stdout, stderr) = streams.parents_ends();
         let meter = scratch
