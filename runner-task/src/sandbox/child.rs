@@ -170,7 +170,7 @@ pub fn full(p: &Prepared) -> ! {
     seal();
     // 3. A minimal read-only root: toolchain, box, scratch /tmp, /proc, /dev.
     let plan = p.mounts.expect("full profile has a mount plan");
-    step(Step::FileSystem, file_system(plan, p.ahead));
+    step(Step::FileSystem, file_system(plan, p.ahead, false));
     set_up(p)
 }
 
@@ -308,11 +308,12 @@ fn filter_part(
     (!program.is_null()).then(|| unsafe { std::slice::from_raw_parts(program, len) })
 }
 
-/// A warm PID 1's walls: the run's root, then what of the seccomp filter we
-/// did not install ahead (we make no mount call after the root is up: the
-/// program inherits all of it) and the Landlock ruleset.
+/// A warm PID 1's walls: the run's root (the old one taken down aside,
+/// see [`detach_aside`]), then what of the seccomp filter we did not
+/// install ahead (we make no mount call after the root is up: the program
+/// inherits all of it) and the Landlock ruleset.
 fn put_up(walls: &Walls, rest: Option<&[libc::sock_filter]>) -> Result<(), (Step, Errno)> {
-    file_system(walls.mounts, walls.ahead).map_err(|e| (Step::FileSystem, e))?;
+    file_system(walls.mounts, walls.ahead, true).map_err(|e| (Step::FileSystem, e))?;
     if let (true, Some(rest)) = (SECCOMP_AHEAD.load(Ordering::Relaxed), rest) {
         seccomp::install(rest).map_err(|e| (Step::Seccomp, e))?;
         SECCOMP_WHOLE.store(true, Ordering::Relaxed);
@@ -322,6 +323,100 @@ fn put_up(walls: &Walls, rest: Option<&[libc::sock_filter]>) -> Result<(), (Step
         RULESET.store(ruleset, Ordering::Relaxed);
     }
     Ok(())
+}
+
+/// The thread of a warm PID 1 that takes its old root down (see
+/// [`detach_aside`]): its id until it exits, when the kernel clears it and
+/// wakes its waiters (`CLONE_CHILD_CLEARTID`); then its result.
+static ASIDE_TID: AtomicI32 = AtomicI32::new(0);
+static ASIDE_RESULT: AtomicI32 = AtomicI32::new(0);
+const ASIDE_STACK: usize = 16 * 1024;
+#[repr(C, align(16))]
+struct AsideStack([u8; ASIDE_STACK]);
+static mut ASIDE_STACK_MEM: AsideStack = AsideStack([0; ASIDE_STACK]);
+
+/// Takes down the old root that the pivot left on top of the new one, on a
+/// thread of ours while we go on. The detach waits for an RCU grace period
+/// (tens of microseconds: a kernel thread woken on another CPU), which
+/// then passes while we install the seccomp filter, build the Landlock
+/// ruleset, take the rest of the command and start the program, whose
+/// side waits for it ([`old_root_gone`]) before it executes. The thread
+/// makes one raw system call and exits: it shares our memory and our
+/// thread-local storage (`errno` too), and our file system view.
+fn detach_aside() -> SysResult<()> {
+    extern "C" fn detach(_: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: a valid path; nothing here touches errno or our stack.
+        let r = unsafe {
+            sys::raw_syscall2(
+                libc::SYS_umount2,
+                mounts::DETACH_TARGET.as_ptr() as usize,
+                libc::MNT_DETACH as usize,
+            )
+        };
+        ASIDE_RESULT.store(r as i32, Ordering::Release);
+        0
+    }
+    ASIDE_RESULT.store(0, Ordering::Relaxed);
+    ASIDE_TID.store(1, Ordering::Release);
+    // SAFETY: the thread runs on its own stack (used by nobody else: one
+    // thread at a time, waited for before we execute or exit), and the
+    // kernel clears the id word at its exit.
+    let tid = unsafe {
+        let stack = std::ptr::addr_of_mut!(ASIDE_STACK_MEM).cast::<u8>();
+        libc::clone(
+            detach,
+            stack.add(ASIDE_STACK).cast(),
+            libc::CLONE_VM
+                | libc::CLONE_FS
+                | libc::CLONE_FILES
+                | libc::CLONE_SIGHAND
+                | libc::CLONE_THREAD
+                | libc::CLONE_SYSVSEM
+                | libc::CLONE_CHILD_CLEARTID,
+            std::ptr::null_mut(),
+            std::ptr::null_mut::<libc::pid_t>(),
+            std::ptr::null_mut::<libc::c_void>(),
+            ASIDE_TID.as_ptr(),
+        )
+    };
+    if tid < 0 {
+        // Here, then.
+        ASIDE_TID.store(0, Ordering::Release);
+        return mounts::detach_old_root();
+    }
+    Ok(())
+}
+
+/// Waits until the old root is down, if [`detach_aside`] took it down: the
+/// program must never see it.
+fn old_root_gone() -> SysResult<()> {
+    let spin_until = sys::monotonic_ns() + SPIN_FOR_PART_NS;
+    loop {
+        let tid = ASIDE_TID.load(Ordering::Acquire);
+        if tid == 0 {
+            break;
+        }
+        if sys::monotonic_ns() < spin_until {
+            // SAFETY: no arguments.
+            unsafe { libc::sched_yield() };
+            continue;
+        }
+        // SAFETY: waits while the word still holds `tid`; the kernel wakes
+        // shared-futex waiters when it clears it.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                ASIDE_TID.as_ptr(),
+                libc::FUTEX_WAIT,
+                tid,
+                std::ptr::null::<libc::timespec>(),
+            )
+        };
+    }
+    match ASIDE_RESULT.load(Ordering::Acquire) {
+        0 => Ok(()),
+        r => Err(Errno(-r)),
+    }
 }
 
 /// Spins (yielding the CPU) until `sock` has something to read, for at
@@ -364,9 +459,15 @@ fn prefault(arena: *mut u8, arena_used: usize) {
     }
 }
 
-/// Writes each page of the stack the setup will use.
+/// Writes each page of the stacks the setup will use: ours, and the top of
+/// [`detach_aside`]'s.
 #[inline(never)]
 fn touch_stack() {
+    // SAFETY: within the static; nothing runs on it yet.
+    unsafe {
+        let aside = std::ptr::addr_of_mut!(ASIDE_STACK_MEM).cast::<u8>();
+        std::ptr::write_volatile(aside.add(ASIDE_STACK - 1), 0);
+    }
     let mut stack = [0u8; SETUP_STACK];
     for at in (0..SETUP_STACK).step_by(PAGE) {
         // SAFETY: within the array.
@@ -532,19 +633,26 @@ fn set_up(p: &Prepared) -> ! {
     init(p, Some(confine), |p| {
         step(Step::OomScore, prefer_for_oom_kill());
         confine(p);
+        step(Step::FileSystem, old_root_gone());
         exec(p)
     })
 }
 
 /// The run's root, on what a warm PID 1 mounted ahead where it is the same
-/// (else that is taken down first), and the pivot into it.
-fn file_system(plan: &mounts::Plan, ahead_of: Option<(&CStr, bool)>) -> SysResult<()> {
+/// (else that is taken down first), and the pivot into it; the old root
+/// then taken down `aside` (see [`detach_aside`]) or here.
+fn file_system(plan: &mounts::Plan, ahead_of: Option<(&CStr, bool)>, aside: bool) -> SysResult<()> {
     let ahead = AHEAD.load(Ordering::Relaxed);
     if ahead != AHEAD_NONE {
         // The runner says what a warm PID 1 mounted; fail closed if not.
         let (root, same) = ahead_of.ok_or(Errno(libc::EPROTO))?;
         if same && ahead == AHEAD_WHOLE {
-            return plan.finish();
+            plan.finish_but_detach()?;
+            return if aside {
+                detach_aside()
+            } else {
+                mounts::detach_old_root()
+            };
         }
         mounts::detach(root)?;
     }

@@ -382,11 +382,12 @@ impl<'a> Plan<'a> {
     }
 
     /// The rest, after [`mount_ahead`](Self::mount_ahead) of a plan with
-    /// the same `ahead_key`, and the pivot into the new
-    /// root. Runs in the child.
-    pub fn finish(&self) -> SysResult<()> {
+    /// the same `ahead_key`, and the pivot into the new root, on which the
+    /// old one stays until [`detach_old_root`] takes it down: nothing of
+    /// the run's own may execute before. Runs in the child.
+    pub fn finish_but_detach(&self) -> SysResult<()> {
         run(&self.ops[self.ahead..])?;
-        pivot_into(self.root)
+        pivot(self.root)
     }
 
     /// Executes the whole plan and pivots into the new root. Runs in the
@@ -448,6 +449,15 @@ fn run(ops: &[Op]) -> SysResult<()> {
 /// `pivot_root(".", ".")` then detaching the old root: no directory for the
 /// old root is needed and nothing of the host stays reachable.
 fn pivot_into(root: &CStr) -> SysResult<()> {
+    pivot(root)?;
+    detach_old_root()?;
+    // SAFETY: a valid path.
+    sys::check(unsafe { libc::chdir(c"/".as_ptr()) }).map(drop)
+}
+
+/// `pivot_root(".", ".")` in `root`: the old root is then on top of it, and
+/// the working directory the new root.
+fn pivot(root: &CStr) -> SysResult<()> {
     // SAFETY: valid paths; these calls only change this process's view.
     unsafe {
         sys::check(libc::chdir(root.as_ptr()))?;
@@ -455,12 +465,22 @@ fn pivot_into(root: &CStr) -> SysResult<()> {
             libc::SYS_pivot_root,
             c".".as_ptr(),
             c".".as_ptr(),
-        ))?;
-        sys::check(libc::umount2(c".".as_ptr(), libc::MNT_DETACH))?;
-        sys::check(libc::chdir(c"/".as_ptr()))?;
+        ))
+        .map(drop)
     }
-    Ok(())
 }
+
+/// Takes down the old root that [`pivot`] left on top of the new one (from
+/// the new root as working directory): lazily, but its mounts are out of
+/// reach once this returns, when an RCU grace period has passed.
+pub fn detach_old_root() -> SysResult<()> {
+    // SAFETY: a valid path; this only changes this process's view.
+    sys::check(unsafe { libc::umount2(DETACH_TARGET.as_ptr(), libc::MNT_DETACH) }).map(drop)
+}
+
+/// What [`detach_old_root`] takes down: the mount on top of the working
+/// directory.
+pub const DETACH_TARGET: &CStr = c".";
 
 #[cfg(test)]
 mod tests {

@@ -440,3 +440,39 @@ pub fn recv_with_fds(
     }
     Ok((n, count))
 }
+
+/// A system call of two arguments that returns the kernel's result as is
+/// (`-errno` on failure) and touches no `errno`: for a thread that shares
+/// its creator's thread-local storage (see `child`).
+///
+/// # Safety
+/// The arguments must be valid for system call `nr`.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub unsafe fn raw_syscall2(nr: libc::c_long, a: usize, b: usize) -> isize {
+    let ret: isize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the caller's; the kernel clobbers rcx and r11.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            inlateout("rax") nr as isize => ret,
+            in("rdi") a,
+            in("rsi") b,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: the caller's.
+    unsafe {
+        std::arch::asm!(
+            "svc 0",
+            in("x8") nr,
+            inlateout("x0") a as isize => ret,
+            in("x1") b,
+            options(nostack),
+        );
+    }
+    ret
+}
