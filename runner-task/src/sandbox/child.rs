@@ -628,8 +628,9 @@ fn set_up(p: &Prepared) -> ! {
         confine(p);
         sys::exit(0);
     }
-    // 5. PID 1 of the namespace starts the program as PID 2; both are then
-    //    confined: identity, limits, file-system policy, seccomp last.
+    // 5. PID 1 of the namespace starts the program (PID 2, or 3 after a
+    //    warm PID 1's detach thread); both are then confined: identity,
+    //    limits, file-system policy, seccomp last.
     init(p, Some(confine), |p| {
         step(Step::OomScore, prefer_for_oom_kill());
         confine(p);
@@ -907,7 +908,7 @@ fn start_program(p: &Prepared, program: fn(&Prepared) -> !) -> SysResult<libc::p
 }
 
 /// The program's reporting parent. In the full profile it is PID 1 of the
-/// run's PID namespace: it starts the program as PID 2 so that the program
+/// run's PID namespace: it starts the program as a child so that the program
 /// keeps ordinary signal semantics, reaps orphans, and when it returns the
 /// kernel kills whatever is left in the namespace. In both profiles it
 /// reports the program's exit status, resource use and end time.

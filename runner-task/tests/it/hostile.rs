@@ -752,6 +752,36 @@ printf("%s %s\n",u<0&&ue==EPERM?"umount2-refused":"umount2-reached",s<0&&se==EPE
 }
 
 #[test]
+fn the_hosts_root_is_gone_before_any_program_runs() {
+    // A run's root is pivoted into with the host's root left on top of it
+    // until it is detached (a warm PID 1 detaches it on a thread of its
+    // own while it goes on): the program's first look at its mounts must
+    // find one root and none of the host's own file systems.
+    let src = r#"#include <stdio.h>
+#include <string.h>
+int main(void){FILE*f=fopen("/proc/self/mountinfo","r");char l[4096];int roots=0,host=0,n=0;
+while(f&&fgets(l,sizeof l,f)){n++;char*p=l;for(int i=0;i<4&&p;i++){p=strchr(p,' ');if(p)p++;}
+if(p&&strncmp(p,"/ ",2)==0)roots++;
+if(strstr(l," - sysfs ")||strstr(l," - cgroup")||strstr(l," - devpts ")||strstr(l," - mqueue "))host++;}
+printf("mounts=%d roots=%d host=%d\n",n>0,roots,host);return 0;}"#;
+    let r = runner(Profile::Full);
+    let program = r.compile("c", src);
+    // The slots' first runs are cold, the later ones warm.
+    for _ in 0..12 {
+        let out = r
+            .runner
+            .run(&program, limits(2000, 64), &[], Stdin::Null)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "mounts=1 roots=1 host=0\n",
+            "{out:?}"
+        );
+    }
+    r.assert_host_clean();
+}
+
+#[test]
 fn system_v_shared_memory_needs_an_ipc_namespace() {
     let src = "#include <stdio.h>\n#include <sys/ipc.h>\n#include <sys/shm.h>\nint main(void){int id=shmget(IPC_PRIVATE,1<<20,IPC_CREAT|0600);if(id>=0)shmctl(id,IPC_RMID,0);puts(id<0?\"refused\":\"made\");return 0;}";
     for (p, expected) in [
