@@ -64,6 +64,23 @@ impl TestRunner {
             .unwrap_or_else(|e| panic!("{lang} ({profile}): {e}"))
     }
 
+    /// Runs `program` `times` times in a row (each slot's first run is
+    /// cold, its later ones warm); each must print `expected`.
+    pub fn runs_print(&self, program: &Program, times: usize, expected: &str) {
+        let profile = self.runner.sandbox.profile();
+        for _ in 0..times {
+            let out = self
+                .runner
+                .run(program, Limits::default(), &[], Stdin::Null)
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                expected,
+                "{profile}: {out:?}"
+            );
+        }
+    }
+
     /// Processes on the host that run as one of this runner's program uids.
     pub fn leftovers(&self) -> Vec<u32> {
         processes_of(&self.uids)

@@ -736,18 +736,7 @@ printf("%s %s\n",u<0&&ue==EPERM?"umount2-refused":"umount2-reached",s<0&&se==EPE
     for p in [Profile::Full, Profile::Restricted] {
         let r = runner(p);
         let program = r.compile("c", src);
-        // The slots' first runs are cold, the later ones warm.
-        for _ in 0..4 {
-            let out = r
-                .runner
-                .run(&program, limits(2000, 64), &[], Stdin::Null)
-                .unwrap();
-            assert_eq!(
-                String::from_utf8_lossy(&out.stdout),
-                "umount2-refused mount_setattr-refused\n",
-                "{p}: {out:?}"
-            );
-        }
+        r.runs_print(&program, 4, "umount2-refused mount_setattr-refused\n");
     }
 }
 
@@ -766,18 +755,7 @@ if(strstr(l," - sysfs ")||strstr(l," - cgroup")||strstr(l," - devpts ")||strstr(
 printf("mounts=%d roots=%d host=%d\n",n>0,roots,host);return 0;}"#;
     let r = runner(Profile::Full);
     let program = r.compile("c", src);
-    // The slots' first runs are cold, the later ones warm.
-    for _ in 0..12 {
-        let out = r
-            .runner
-            .run(&program, limits(2000, 64), &[], Stdin::Null)
-            .unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            "mounts=1 roots=1 host=0\n",
-            "{out:?}"
-        );
-    }
+    r.runs_print(&program, 12, "mounts=1 roots=1 host=0\n");
     r.assert_host_clean();
 }
 
