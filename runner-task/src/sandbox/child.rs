@@ -247,10 +247,10 @@ pub struct Walls<'a> {
     pub landlock: Option<(&'a landlock::Policy, &'a [(&'a CStr, Access)])>,
 }
 
-/// How long a warm PID 1 spins for each part of its command once it is on
-/// its way (see [`wait_for_command`]) before it sleeps: the runner sends it
-/// within tens of microseconds, and a CPU left idle wakes about as slowly
-/// under a hypervisor.
+/// How long a warm run spins for what comes within tens of microseconds
+/// (each part of its command once it is on its way, see
+/// [`wait_for_command`]; its old root's detach) before it sleeps: a CPU
+/// left idle wakes about as slowly under a hypervisor.
 const SPIN_FOR_PART_NS: u64 = 1_000_000;
 
 /// A warm run's PID 1: cloned with its identity but before its command
@@ -278,8 +278,8 @@ pub fn warm(w: &WarmStart) -> ! {
         }
     }
     prefault(w.arena, w.arena_used.min(w.arena_len));
-    // The filter but for the mount calls we still make: installing it costs
-    // in proportion to its size, and what remains is small.
+    // The filter but for the mount calls we still make (the rest follows
+    // them, in `put_up`).
     if let Some(ahead) = filter_part(w.seccomp[0]) {
         SECCOMP_AHEAD.store(seccomp::install(ahead).is_ok(), Ordering::Relaxed);
     }
@@ -390,16 +390,11 @@ fn detach_aside() -> SysResult<()> {
 /// Waits until the old root is down, if [`detach_aside`] took it down: the
 /// program must never see it.
 fn old_root_gone() -> SysResult<()> {
-    let spin_until = sys::monotonic_ns() + SPIN_FOR_PART_NS;
+    spin_until(|| ASIDE_TID.load(Ordering::Acquire) == 0);
     loop {
         let tid = ASIDE_TID.load(Ordering::Acquire);
         if tid == 0 {
             break;
-        }
-        if sys::monotonic_ns() < spin_until {
-            // SAFETY: no arguments.
-            unsafe { libc::sched_yield() };
-            continue;
         }
         // SAFETY: waits while the word still holds `tid`; the kernel wakes
         // shared-futex waiters when it clears it.
@@ -419,20 +414,24 @@ fn old_root_gone() -> SysResult<()> {
     }
 }
 
-/// Spins (yielding the CPU) until `sock` has something to read, for at
-/// most [`SPIN_FOR_PART_NS`].
+/// Spins until `sock` has something to read (see [`spin_until`]).
 fn spin_for(sock: RawFd) {
-    let until = sys::monotonic_ns() + SPIN_FOR_PART_NS;
-    loop {
+    spin_until(|| {
         let mut pfd = libc::pollfd {
             fd: sock,
             events: libc::POLLIN,
             revents: 0,
         };
         // SAFETY: one valid pollfd, no waiting.
-        if unsafe { libc::poll(&mut pfd, 1, 0) } != 0 || sys::monotonic_ns() >= until {
-            return;
-        }
+        unsafe { libc::poll(&mut pfd, 1, 0) != 0 }
+    });
+}
+
+/// Spins, yielding the CPU, until `ready` says so or [`SPIN_FOR_PART_NS`]
+/// has passed; the caller then sleeps for what it waits for, if need be.
+fn spin_until(mut ready: impl FnMut() -> bool) {
+    let until = sys::monotonic_ns() + SPIN_FOR_PART_NS;
+    while !ready() && sys::monotonic_ns() < until {
         // SAFETY: no arguments.
         unsafe { libc::sched_yield() };
     }

@@ -58,8 +58,9 @@ pub struct Sandbox {
     profile: Profile,
     layers: Vec<Layer>,
     filter: Option<seccomp::Filter>,
-    /// Full profile: `filter` in the parts a warm PID 1 installs ahead of
-    /// its command and the program after (see [`seccomp::Filter::split`]).
+    /// Full profile: `filter` in the two parts a warm PID 1 installs, one
+    /// ahead of its command and one once its root is up (see
+    /// [`seccomp::Filter::split`]).
     split_filter: Option<(seccomp::Filter, seccomp::Filter)>,
     landlock: Option<landlock::Policy>,
     slots: Mutex<Vec<Slot>>,
@@ -154,8 +155,8 @@ impl Sandbox {
         self.filter.as_ref().filter(|_| self.has(Layer::Seccomp))
     }
 
-    /// The parts of the filter in force that a warm PID 1 installs ahead
-    /// of its command and the program after it.
+    /// The parts of the filter in force that a warm PID 1 installs, one
+    /// ahead of its command and one once its root is up.
     fn filter_ahead(&self) -> Option<&(seccomp::Filter, seccomp::Filter)> {
         self.split_filter
             .as_ref()

@@ -265,10 +265,10 @@ impl Filter {
     /// The filter of [`compile`](Self::compile) in two parts that together
     /// decide every call as it does: all but the mount calls, which a warm
     /// PID 1 installs ahead of its command (it mounts the run's file system
-    /// after it), and the mount calls, installed where the whole filter
-    /// was. Installing a filter costs in proportion to its size (the kernel
-    /// runs it for every call number and compiles it), and this last one is
-    /// small.
+    /// after it), and the mount calls, which it installs once its root is
+    /// up (the program inherits both). Installing a long filter costs in
+    /// proportion to its size (the kernel runs it for every call number and
+    /// compiles it), and this last one is small.
     pub fn split(ipc: Ipc) -> (Filter, Filter) {
         let (mounts, rest): (Vec<Rule>, Vec<Rule>) = rules(ipc)
             .into_iter()

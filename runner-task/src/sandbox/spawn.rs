@@ -151,9 +151,9 @@ impl Sandbox {
         // 8. The slot's cgroup limits; its counters start here.
         let spawner = if full { slot.spawner() } else { None };
         let mut baseline = limit_slot(slot, cmd.memory_bytes, &limits, spawner.is_some())?;
-        // 9. Born: a warm PID 1 is sent the rest of its command, a cold one is cloned
-        //    into its namespaces, a restricted run is forked. The CPU the
-        //    runner spent starting it is not the program's.
+        // 9. Born: a warm PID 1 is sent the rest of its command, a cold one
+        //    is cloned into its namespaces, a restricted run is forked. The
+        //    CPU the runner spent starting it is not the program's.
         let started = Instant::now();
         let (report_r, report_w) = report.unzip();
         let (pidfd, report) = match (warm, sync) {

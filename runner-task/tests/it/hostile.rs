@@ -725,7 +725,8 @@ fn the_filter_refuses_mount_calls_in_every_run() {
     // Flags no kernel knows: without the filter the kernel refuses them as
     // invalid (EINVAL) before it looks at privileges; the filter refuses
     // the calls themselves (EPERM). A warm run's PID 1 installs all of the
-    // filter but these ahead of its command, the program the rest.
+    // filter but these ahead of its command, and these once its root is up;
+    // the program inherits both.
     let src = r#"#include <errno.h>
 #include <stdio.h>
 #include <sys/syscall.h>
