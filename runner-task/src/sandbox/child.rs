@@ -210,9 +210,14 @@ pub struct WarmStart {
     /// memory, of which we have a copy: all but the mount calls, installed
     /// while we wait, and the mount calls, once our file system is up.
     pub seccomp: [(*const libc::sock_filter, usize); 2],
-    /// The slot's last plan, in our copy of the arena (null: none), whose
-    /// first part we mount while we wait.
-    pub ahead: *const mounts::Plan<'static>,
+    /// The slot's last walls, in our copy of the arena (null: none): we
+    /// mount the first part of their plan while we wait, or put all of
+    /// them up if `whole`.
+    pub ahead: *const Walls<'static>,
+    /// The slot ran the same walls twice in a row: we put them all up
+    /// ahead (the root pivoted into, the old one gone, the filter whole,
+    /// the Landlock ruleset built), and serve only a run with the same.
+    pub whole: bool,
 }
 
 /// Whether a warm PID 1 installed the seccomp filter but for its mount calls
@@ -225,8 +230,12 @@ static SECCOMP_WHOLE: AtomicBool = AtomicBool::new(false);
 /// What a warm PID 1 mounted ahead of its command (see [`warm`]).
 static AHEAD: AtomicI32 = AtomicI32::new(AHEAD_NONE);
 const AHEAD_NONE: i32 = 0;
+/// The first part of the last plan.
 const AHEAD_WHOLE: i32 = 1;
+/// Some of it: taken down when the command comes.
 const AHEAD_PARTIAL: i32 = 2;
+/// All of the last plan, pivoted into (see [`WarmStart::whole`]).
+const AHEAD_ALL: i32 = 3;
 
 /// A warm run's command comes in two messages, each a header (the length
 /// of the arena's image so far, then the offset of what was laid out last,
@@ -269,19 +278,33 @@ pub fn warm(w: &WarmStart) -> ! {
     REPORT.store(report, Ordering::Relaxed);
     step(Step::WaitForParent, wait_for_parent(sync));
     seal();
-    // SAFETY: the runner's plan at this address in our copy of the arena,
+    // SAFETY: the runner's walls at this address in our copy of the arena,
     // which was not being laid out anew when we were cloned.
-    if let Some(plan) = unsafe { w.ahead.as_ref() } {
+    let last = unsafe { w.ahead.as_ref() };
+    if let Some(walls) = last {
         AHEAD.store(AHEAD_PARTIAL, Ordering::Relaxed);
-        if plan.mount_ahead().is_ok() {
+        if w.whole {
+            match walls.mounts.execute_ahead() {
+                Ok(()) => AHEAD.store(AHEAD_ALL, Ordering::Relaxed),
+                // Neither this run's root nor the host's: we serve none.
+                Err(false) => sys::exit(SETUP_FAILED),
+                Err(true) => {}
+            }
+        } else if walls.mounts.mount_ahead().is_ok() {
             AHEAD.store(AHEAD_WHOLE, Ordering::Relaxed);
         }
     }
     prefault(w.arena, w.arena_used.min(w.arena_len));
     // The filter but for the mount calls we still make (the rest follows
-    // them, in `put_up`).
+    // them, in `put_up`, or now if we make none).
     if let Some(ahead) = filter_part(w.seccomp[0]) {
         SECCOMP_AHEAD.store(seccomp::install(ahead).is_ok(), Ordering::Relaxed);
+    }
+    if AHEAD.load(Ordering::Relaxed) == AHEAD_ALL {
+        build_walls_ahead(
+            last.and_then(|walls| walls.landlock),
+            filter_part(w.seccomp[1]),
+        );
     }
     step(Step::Request, wait_for_command(wake));
     spin_for(request);
@@ -300,6 +323,21 @@ pub fn warm(w: &WarmStart) -> ! {
     set_up(p)
 }
 
+/// With all of the last run's walls up ahead (see [`WarmStart::whole`]),
+/// what else of them needs no command: the rest of the seccomp filter and
+/// the Landlock ruleset. What fails here is tried again in [`put_up`].
+fn build_walls_ahead(
+    landlock: Option<(&landlock::Policy, &[(&CStr, Access)])>,
+    rest: Option<&[libc::sock_filter]>,
+) {
+    if let (true, Some(rest)) = (SECCOMP_AHEAD.load(Ordering::Relaxed), rest) {
+        SECCOMP_WHOLE.store(seccomp::install(rest).is_ok(), Ordering::Relaxed);
+    }
+    if let Some(Ok(ruleset)) = landlock.map(|(policy, paths)| policy.ruleset(paths)) {
+        RULESET.store(ruleset, Ordering::Relaxed);
+    }
+}
+
 /// One part of the runner's split filter, of which we have a copy.
 fn filter_part(
     (program, len): (*const libc::sock_filter, usize),
@@ -314,11 +352,14 @@ fn filter_part(
 /// inherits all of it) and the Landlock ruleset.
 fn put_up(walls: &Walls, rest: Option<&[libc::sock_filter]>) -> Result<(), (Step, Errno)> {
     file_system(walls.mounts, walls.ahead, true).map_err(|e| (Step::FileSystem, e))?;
-    if let (true, Some(rest)) = (SECCOMP_AHEAD.load(Ordering::Relaxed), rest) {
+    let whole = SECCOMP_WHOLE.load(Ordering::Relaxed);
+    if let (true, false, Some(rest)) = (SECCOMP_AHEAD.load(Ordering::Relaxed), whole, rest) {
         seccomp::install(rest).map_err(|e| (Step::Seccomp, e))?;
         SECCOMP_WHOLE.store(true, Ordering::Relaxed);
     }
-    if let Some((policy, paths)) = walls.landlock {
+    // Built ahead from the same rules (the runner's walls match ours).
+    let built = RULESET.load(Ordering::Relaxed) >= 0;
+    if let (Some((policy, paths)), false) = (walls.landlock, built) {
         let ruleset = policy.ruleset(paths).map_err(|e| (Step::Landlock, e))?;
         RULESET.store(ruleset, Ordering::Relaxed);
     }
@@ -646,6 +687,14 @@ fn file_system(plan: &mounts::Plan, ahead_of: Option<(&CStr, bool)>, aside: bool
     if ahead != AHEAD_NONE {
         // The runner says what a warm PID 1 mounted; fail closed if not.
         let (root, same) = ahead_of.ok_or(Errno(libc::EPROTO))?;
+        if ahead == AHEAD_ALL {
+            // Up already: only a run with the same walls is sent to us.
+            return if same {
+                Ok(())
+            } else {
+                Err(Errno(libc::EPROTO))
+            };
+        }
         if same && ahead == AHEAD_WHOLE {
             plan.finish_but_detach()?;
             return if aside {

@@ -10,9 +10,10 @@
 //!   [`Outcome`]. A program's failure is an outcome; only a platform failure
 //!   is an `Err`.
 //! * Each idle slot holds its next run's PID 1, cloned ahead (`warm_up`),
-//!   which mounts the last run's root while it waits (see [`mounts`]): a
-//!   run sends it its command, laid out in the slot's arena (`arena`),
-//!   instead of cloning one.
+//!   which mounts the last run's root while it waits (see [`mounts`]), or,
+//!   when the last two runs had the same walls, puts them all up and
+//!   serves only a run with the same: a run sends it its command, laid out
+//!   in the slot's arena (`arena`), instead of cloning one.
 //!
 //! One file per mechanism: [`mounts`], [`cgroup`], [`seccomp`], [`landlock`];
 //! [`sys`] holds the raw system calls. The limits, layers and profiles are

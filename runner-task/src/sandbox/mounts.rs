@@ -12,7 +12,12 @@
 //! toolchain, devices, /proc, an empty /tmp): a slot's warm PID 1 mounts
 //! its last run's ahead of its command ([`Plan::mount_ahead`]); the run's
 //! own binds (its box, anything writable or in /tmp) and the pivot follow
-//! when the command comes, if that part is the same ([`Plan::finish`]).
+//! when the command comes, if that part is the same
+//! ([`Plan::finish_but_detach`]). A slot that ran the same plan twice in a
+//! row (one program's tests) has its next PID 1 put all of it up ahead,
+//! pivot and old root's detach included ([`Plan::execute_ahead`]), for a
+//! run whose plan is the same, its own binds the same directories
+//! ([`Plan::key`]).
 
 use std::collections::HashMap;
 use std::ffi::CStr;
@@ -76,6 +81,9 @@ pub struct Plan<'a> {
     /// `ops[..ahead]` need nothing of the run.
     ahead: usize,
     root: &'a CStr,
+    /// Which directory or file each of the run's own binds is (device,
+    /// inode, change time): a path removed and made again is another.
+    own_ids: &'a [[u64; 4]],
 }
 
 /// Devices a program may use; bound from the host's /dev.
@@ -256,6 +264,7 @@ impl<'a> Plan<'a> {
             .position(|b| b.writable || in_scratch(b))
             .map_or(own, |i| i.min(own));
         // The run's own binds (its box) are looked at each time.
+        let mut own_ids = Vec::new();
         let present: Vec<(&Bind, bool, bool)> = binds
             .iter()
             .enumerate()
@@ -263,7 +272,10 @@ impl<'a> Plan<'a> {
                 let dir = if i < own {
                     skeletons.kind(&b.host)?
                 } else {
-                    std::fs::metadata(&b.host).ok()?.is_dir()
+                    use std::os::unix::fs::MetadataExt;
+                    let m = std::fs::metadata(&b.host).ok()?;
+                    own_ids.push([m.dev(), m.ino(), m.ctime() as u64, m.ctime_nsec() as u64]);
+                    m.is_dir()
                 };
                 Some((b, dir, i >= own))
             })
@@ -339,6 +351,7 @@ impl<'a> Plan<'a> {
             ops: arena.slice(&ops)?,
             ahead,
             root: root_c,
+            own_ids: arena.slice(&own_ids)?,
         };
         arena.put(plan)
     }
@@ -346,30 +359,22 @@ impl<'a> Plan<'a> {
     /// What [`mount_ahead`](Self::mount_ahead) mounts, as bytes: a warm PID
     /// 1's mounts serve a run whose plan has the same.
     pub(super) fn ahead_key(&self) -> Vec<u8> {
-        let mut key = Vec::new();
-        let mut put = |tag: u8, parts: &[&[u8]]| {
-            key.push(tag);
-            for p in parts {
-                key.extend_from_slice(&(p.len() as u64).to_ne_bytes());
-                key.extend_from_slice(p);
-            }
-        };
-        for op in &self.ops[..self.ahead] {
-            match *op {
-                Op::MakePrivate => put(0, &[]),
-                Op::Root(dir) => put(1, &[dir.to_bytes()]),
-                Op::Tmpfs { target, data } => put(2, &[target.to_bytes(), data.to_bytes()]),
-                Op::Mkdir(p) => put(3, &[p.to_bytes()]),
-                Op::Touch(p) => put(4, &[p.to_bytes()]),
-                Op::Bind { src, dst, attrs } => {
-                    put(5, &[src.to_bytes(), dst.to_bytes(), &attrs.to_ne_bytes()])
-                }
-                Op::Proc(target) => put(6, &[target.to_bytes()]),
+        key(&self.ops[..self.ahead])
+    }
+
+    /// The whole root, as bytes: what [`execute_ahead`](Self::execute_ahead)
+    /// puts up serves a run whose plan has the same, its own binds the same
+    /// directories and files (not only the same paths).
+    pub(super) fn key(&self) -> Vec<u8> {
+        let mut key = key(self.ops);
+        key.extend_from_slice(self.root.to_bytes_with_nul());
+        for id in self.own_ids {
+            for v in id {
+                key.extend_from_slice(&v.to_ne_bytes());
             }
         }
         key
     }
-
     /// The new root's path on the host (where [`detach`] finds it).
     pub(super) fn root(&self) -> &'a CStr {
         self.root
@@ -395,6 +400,20 @@ impl<'a> Plan<'a> {
     pub fn execute(&self) -> SysResult<()> {
         run(self.ops)?;
         pivot_into(self.root)
+    }
+
+    /// [`execute`](Self::execute), in a warm PID 1 before its command
+    /// comes: the slot ran this plan twice in a row, and likely runs it
+    /// again. Fails with whether the old root is still ours, so that
+    /// another plan can still be put up in its place (see [`detach`]).
+    pub fn execute_ahead(&self) -> Result<(), bool> {
+        run(self.ops).map_err(|_| true)?;
+        pivot(self.root).map_err(|_| true)?;
+        detach_old_root().map_err(|_| false)?;
+        // SAFETY: a valid path.
+        sys::check(unsafe { libc::chdir(c"/".as_ptr()) })
+            .map(drop)
+            .map_err(|_| false)
     }
 }
 
@@ -444,6 +463,32 @@ fn run(ops: &[Op]) -> SysResult<()> {
         }
     }
     Ok(())
+}
+
+/// The mount steps `ops`, as bytes.
+fn key(ops: &[Op]) -> Vec<u8> {
+    let mut key = Vec::new();
+    let mut put = |tag: u8, parts: &[&[u8]]| {
+        key.push(tag);
+        for p in parts {
+            key.extend_from_slice(&(p.len() as u64).to_ne_bytes());
+            key.extend_from_slice(p);
+        }
+    };
+    for op in ops {
+        match *op {
+            Op::MakePrivate => put(0, &[]),
+            Op::Root(dir) => put(1, &[dir.to_bytes()]),
+            Op::Tmpfs { target, data } => put(2, &[target.to_bytes(), data.to_bytes()]),
+            Op::Mkdir(p) => put(3, &[p.to_bytes()]),
+            Op::Touch(p) => put(4, &[p.to_bytes()]),
+            Op::Bind { src, dst, attrs } => {
+                put(5, &[src.to_bytes(), dst.to_bytes(), &attrs.to_ne_bytes()])
+            }
+            Op::Proc(target) => put(6, &[target.to_bytes()]),
+        }
+    }
+    key
 }
 
 /// `pivot_root(".", ".")` then detaching the old root: no directory for the
@@ -556,6 +601,12 @@ mod tests {
         assert!(mounts_box(&a.ops[a.ahead..], &boxes[0]));
         assert!(matches!(a.ops[a.ahead - 1], Op::Proc(_)));
         assert_eq!(a.ahead_key(), b.ahead_key());
+        // All of it is another's, and so is a box made again at its path.
+        assert_ne!(a.key(), b.key());
+        assert_eq!(a.key(), plan_for(&boxes[0], false).key());
+        std::fs::remove_dir(&boxes[0]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        assert_ne!(a.key(), plan_for(&boxes[0], false).key());
         // A writable bind, and every bind after it, are the run's own.
         let w = plan_for(&boxes[0], true);
         assert_eq!(

@@ -12,7 +12,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use super::birth::{let_go, socket_pair, Birth};
 use super::child::{self, Prepared};
 use super::spawn::pipe;
-use super::{arena, cgroup, mounts, spawner, sys, SandboxError};
+use super::{arena, cgroup, spawner, sys, SandboxError};
 
 /// A pooled worker slot: its cgroup, network namespace and uids.
 #[derive(Debug)]
@@ -97,18 +97,25 @@ impl Drop for WarmDone {
     }
 }
 
-/// A slot's last mount plan, which its next PID 1 mounts the first part of
-/// ahead of its command (see [`mounts::Plan::mount_ahead`]): where it lies
-/// in the slot's arena (valid in a PID 1 cloned before the arena is laid
-/// out anew), what that part is ([`mounts::Plan::ahead_key`]) and its root.
+/// A slot's last walls, whose mount plan its next PID 1 mounts the first
+/// part of ahead of its command (see [`super::mounts::Plan::mount_ahead`]), or
+/// all of them if `whole`: where they lie in the slot's arena (valid in a
+/// PID 1 cloned before the arena is laid out anew), what that first part
+/// is ([`super::mounts::Plan::ahead_key`]), what all of them are (see
+/// `Sandbox::walls_key`), and the plan's root.
 #[derive(Debug)]
 pub(super) struct Ahead {
-    pub plan: *const mounts::Plan<'static>,
+    pub walls: *const child::Walls<'static>,
     pub key: Vec<u8>,
+    pub walls_key: Vec<u8>,
     pub root: CString,
+    /// The run before had the same walls: the slot likely runs them
+    /// again (the tests of one judged program), and its next PID 1 puts
+    /// them all up ahead, then serves only a run with the same.
+    pub whole: bool,
 }
 
-// SAFETY: the plan's address is only read in a child's copy of the arena.
+// SAFETY: the walls' address is only read in a child's copy of the arena.
 unsafe impl Send for Ahead {}
 
 /// A PID 1 cloned before its command: in its namespaces and cgroups with
@@ -153,7 +160,8 @@ impl WarmRun {
             seccomp: seccomp.map_or([(std::ptr::null(), 0); 2], |parts| {
                 parts.map(|(p, n)| (p as *const libc::sock_filter, n))
             }),
-            ahead: ahead.as_ref().map_or(std::ptr::null(), |a| a.plan),
+            ahead: ahead.as_ref().map_or(std::ptr::null(), |a| a.walls),
+            whole: ahead.as_ref().is_some_and(|a| a.whole),
         };
         let (pid, pidfd) = birth.clone_run(|| child::warm(&start))?;
         drop((rep_w, sync_r, req_child));
@@ -190,15 +198,14 @@ impl WarmRun {
     }
 
     /// Sends the run the first part of its command, which it acts on while
-    /// the rest is made: `walls`, laid out last in the arena, and what of
-    /// the arena's image precedes them.
+    /// the rest is made: `walls`, laid out in the arena, and what of the
+    /// arena's image precedes them.
     pub(super) fn send_walls(
         &mut self,
         arena: &arena::Arena,
-        walls: child::Walls,
+        walls: &child::Walls,
     ) -> Result<(), SandboxError> {
-        let placed = arena.put(walls)?;
-        self.send(arena, arena.offset_of(placed), &[])
+        self.send(arena, arena.offset_of(walls), &[])
     }
 
     /// Wakes it up: its command is being made.

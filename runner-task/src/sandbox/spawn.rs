@@ -64,29 +64,40 @@ impl Sandbox {
         let own = cmd.binds.len();
         let (mounts, landlock) = self.file_system(arena, &binds, own, &limits, &places.tmp)?;
         //    The plan's first part is what the slot's next PID 1 mounts
-        //    ahead; the warm one did that with the last run's.
+        //    ahead, all of the walls if this run's are the last one's
+        //    again; the warm one did that with the last run's.
         let mut ahead = None;
         if let Some(plan) = mounts {
-            let next = Ahead {
-                plan: (plan as *const mounts::Plan).cast(),
-                key: plan.ahead_key(),
-                root: plan.root().to_owned(),
-            };
+            let key = plan.ahead_key();
+            let walls_key = walls_key(plan, landlock);
+            let (mut repeat, mut stale) = (false, false);
             if let Some(last) = warm.as_ref().and_then(|w| w.mounted_ahead()) {
-                ahead = Some((arena.cstr(last.root.to_bytes())?, last.key == next.key));
+                repeat = last.walls_key == walls_key;
+                // One with all of another run's walls up serves none of ours.
+                stale = last.whole && !repeat;
+                let same = if last.whole { repeat } else { last.key == key };
+                ahead = Some((arena.cstr(last.root.to_bytes())?, same));
             }
-            *slot.ahead.borrow_mut() = Some(next);
+            if stale {
+                // Dropped, it is killed: this run is born cold.
+                (warm, ahead) = (None, None);
+            }
+            let walls = arena.put(child::Walls {
+                mounts: plan,
+                ahead,
+                landlock,
+            })?;
+            *slot.ahead.borrow_mut() = Some(Ahead {
+                walls: (walls as *const child::Walls).cast(),
+                key,
+                walls_key,
+                root: plan.root().to_owned(),
+                whole: repeat,
+            });
             //    A warm PID 1 is sent them now, and puts them up while the
             //    rest is made here.
             if let Some(w) = &mut warm {
-                w.send_walls(
-                    arena,
-                    child::Walls {
-                        mounts: plan,
-                        ahead,
-                        landlock,
-                    },
-                )?;
+                w.send_walls(arena, walls)?;
             }
         }
         // 3. What to execute, and the limits the kernel keeps per process.
@@ -619,4 +630,16 @@ fn memfd_with(bytes: &[u8]) -> Result<OwnedFd, SandboxError> {
 /// Files a run's scratch may hold: one per 4 KiB page of its size, and some.
 fn scratch_files(limits: &Limits) -> u64 {
     limits.file_size_bytes / 4096 + 64
+}
+
+/// All of a run's walls, as bytes: its root (its own binds' directories and
+/// files included, see [`mounts::Plan::key`]) and its Landlock rules. A
+/// warm PID 1 with the last run's all up serves a run whose are the same.
+fn walls_key(plan: &mounts::Plan, landlock: Option<LandlockRules>) -> Vec<u8> {
+    let mut key = plan.key();
+    for (path, access) in landlock.map_or(&[][..], |(_, paths)| paths) {
+        key.extend_from_slice(path.to_bytes_with_nul());
+        key.push(*access as u8);
+    }
+    key
 }
