@@ -8,7 +8,7 @@
 
 use std::ffi::CStr;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
 use super::landlock::{self, Access};
 use super::mounts;
@@ -306,6 +306,7 @@ pub fn warm(w: &WarmStart) -> ! {
             filter_part(w.seccomp[1]),
         );
     }
+    prefer_programs_ahead();
     step(Step::Request, wait_for_command(wake));
     spin_for(request);
     let (walls, walls_len) = step(Step::Request, receive_walls(request, w.arena, w.arena_len));
@@ -672,7 +673,11 @@ fn set_up(p: &Prepared) -> ! {
     //    warm PID 1's detach thread); both are then confined: identity,
     //    limits, file-system policy, seccomp last.
     init(p, Some(confine), |p| {
-        step(Step::OomScore, prefer_for_oom_kill());
+        let oom = match OOM_FD.load(Ordering::Relaxed) {
+            fd if fd >= 0 => give_back_oom_score(fd),
+            _ => prefer_for_oom_kill(),
+        };
+        step(Step::OomScore, oom);
         confine(p);
         step(Step::FileSystem, old_root_gone());
         exec(p)
@@ -712,6 +717,64 @@ fn file_system(plan: &mounts::Plan, ahead_of: Option<(&CStr, bool)>, aside: bool
 fn confine(p: &Prepared) {
     lock_down(p);
     install_seccomp(p);
+}
+
+/// A warm PID 1's own OOM score file, open (-1: none), and the score it
+/// had, as read from it: see [`prefer_programs_ahead`].
+static OOM_FD: AtomicI32 = AtomicI32::new(-1);
+static OOM_BEFORE: AtomicU64 = AtomicU64::new(0);
+static OOM_BEFORE_LEN: AtomicUsize = AtomicUsize::new(0);
+
+/// [`prefer_for_oom_kill`] ahead of the command, for a warm PID 1: we take
+/// the program's score ourselves, which it inherits, and keep our score
+/// file open. The program's side, before it executes, gives us back our
+/// own through that file (see [`give_back_oom_score`]): lowering a score
+/// to no less than it was needs no privilege either. A failure leaves it
+/// to the program's side as in a cold run.
+fn prefer_programs_ahead() {
+    if sys::prctl(libc::PR_SET_DUMPABLE, 1).is_err() {
+        return;
+    }
+    let raised = (|| {
+        let fd = sys::open(
+            c"/proc/self/oom_score_adj",
+            libc::O_RDWR | libc::O_CLOEXEC,
+            0,
+        )?;
+        let mut before = [0u8; 8];
+        let n = sys::read_full(fd, &mut before);
+        let raised = match n {
+            Ok(n) if n > 0 && n < before.len() => {
+                OOM_BEFORE.store(u64::from_ne_bytes(before), Ordering::Relaxed);
+                OOM_BEFORE_LEN.store(n, Ordering::Relaxed);
+                sys::write_all(fd, b"1000")
+            }
+            Ok(_) => Err(Errno(libc::EPROTO)),
+            Err(e) => Err(e),
+        };
+        match raised {
+            Ok(()) => Ok(fd),
+            Err(e) => {
+                sys::close(fd);
+                Err(e)
+            }
+        }
+    })();
+    // Not dumpable again: our /proc files are the host's root's.
+    if sys::prctl(libc::PR_SET_DUMPABLE, 0).is_err() {
+        sys::exit(SETUP_FAILED);
+    }
+    if let Ok(fd) = raised {
+        OOM_FD.store(fd, Ordering::Relaxed);
+    }
+}
+
+/// The program's side of [`prefer_programs_ahead`]: PID 1 (whose memory we
+/// share, suspended until we execute) gets its own score back.
+fn give_back_oom_score(fd: RawFd) -> SysResult<()> {
+    let before = OOM_BEFORE.load(Ordering::Relaxed).to_ne_bytes();
+    let len = OOM_BEFORE_LEN.load(Ordering::Relaxed);
+    sys::write_all(fd, &before[..len])
 }
 
 /// Makes the program and everything it starts the OOM killer's first
@@ -888,21 +951,32 @@ fn setup_stdio(p: &Prepared) -> SysResult<()> {
         sys::check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) })
     };
     let (i, o, e, r) = (hi(p.stdin)?, hi(p.stdout)?, hi(p.stderr)?, hi(p.report)?);
-    // A Landlock ruleset built already (a warm PID 1's) stays too.
-    let ruleset = RULESET.load(Ordering::Relaxed);
-    let ruleset = if ruleset >= 0 { hi(ruleset)? } else { -1 };
+    // These stay too, where there are: a Landlock ruleset built already
+    // and a warm PID 1's own OOM score file.
+    let kept = [&RULESET, &OOM_FD];
+    let mut high = [-1; 2];
+    for (h, k) in high.iter_mut().zip(kept) {
+        let fd = k.load(Ordering::Relaxed);
+        if fd >= 0 {
+            *h = hi(fd)?;
+        }
+    }
     sys::dup2(i, 0)?;
     sys::dup2(o, 1)?;
     sys::dup2(e, 2)?;
     // SAFETY: duplicating onto fd 3, close-on-exec so the program never sees it.
     sys::check(unsafe { libc::dup3(r, REPORT_FD, libc::O_CLOEXEC) })?;
     REPORT.store(REPORT_FD, Ordering::Relaxed);
-    if ruleset >= 0 {
-        // SAFETY: duplicating onto the next number, close-on-exec.
-        sys::check(unsafe { libc::dup3(ruleset, REPORT_FD + 1, libc::O_CLOEXEC) })?;
-        RULESET.store(REPORT_FD + 1, Ordering::Relaxed);
+    let mut next = REPORT_FD + 1;
+    for (h, k) in high.into_iter().zip(kept) {
+        if h >= 0 {
+            // SAFETY: duplicating onto the next number, close-on-exec.
+            sys::check(unsafe { libc::dup3(h, next, libc::O_CLOEXEC) })?;
+            k.store(next, Ordering::Relaxed);
+            next += 1;
+        }
     }
-    sys::close_from(REPORT_FD + 1 + RawFd::from(ruleset >= 0));
+    sys::close_from(next);
     Ok(())
 }
 
@@ -974,9 +1048,11 @@ fn init(p: &Prepared, confine_self: Option<fn(&Prepared)>, program: fn(&Prepared
     };
     if let Some(confine) = confine_self {
         confine(p);
-        let ruleset = RULESET.swap(-1, Ordering::Relaxed);
-        if ruleset >= 0 {
-            sys::close(ruleset);
+        for kept in [&RULESET, &OOM_FD] {
+            let fd = kept.swap(-1, Ordering::Relaxed);
+            if fd >= 0 {
+                sys::close(fd);
+            }
         }
     }
     loop {

@@ -105,8 +105,9 @@ fn the_oom_killer_takes_the_programs_before_their_reporting_pid_1() {
     let before = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap();
     let r = runner(Profile::Full);
     let program = r.compile("c", src);
-    // The slots' first runs are cold, the later ones warm.
-    for _ in 0..4 {
+    // The slots' first runs are cold, the later ones warm (from their
+    // third on, with the run's root up ahead).
+    for _ in 0..8 {
         let out = r
             .runner
             .run(&program, limits(1000, 64), &[], Stdin::Null)
