@@ -208,8 +208,14 @@ fn languages(runner: &Runner) {
         language_runs()
     );
     println!(
-        "{:<12} {:<22} {:>9} {:>9} {:>12}",
-        "language", "release", "bare", "coderun", "coderun/bare"
+        "  coderun: the same program again, as each test of a judged submission after the first two on a slot;"
+    );
+    println!(
+        "  another: a new program each run (its box not the slot's last one), as in the playground, against bare runs of its own"
+    );
+    println!(
+        "{:<12} {:<22} {:>9} {:>9} {:>12} {:>9} {:>12}",
+        "language", "release", "bare", "coderun", "coderun/bare", "another", "another/bare"
     );
     settle();
     // `CODERUN_BENCH_LANGUAGES=lua,bash` measures only those.
@@ -218,21 +224,36 @@ fn languages(runner: &Runner) {
         .iter()
         .filter(|l| only.is_empty() || only.split(',').any(|id| id == l.id))
     {
-        let program = runner
-            .prepare(runner.toolchain(lang.id).unwrap(), lang.hello.as_bytes())
-            .unwrap();
-        assert!(program.compiled(), "{}: {:?}", lang.id, program.compile);
-        let mut bare = bare_starter(runner, &program, scratch.path());
+        // Three copies: taken in turn, none is ever a slot's last one (the
+        // two slots take runs in turn too).
+        let copies: Vec<Program> = (0..3)
+            .map(|_| {
+                let program = runner
+                    .prepare(runner.toolchain(lang.id).unwrap(), lang.hello.as_bytes())
+                    .unwrap();
+                assert!(program.compiled(), "{}: {:?}", lang.id, program.compile);
+                program
+            })
+            .collect();
+        let program = &copies[0];
+        let mut bare = bare_starter(runner, program, scratch.path());
         let [b, o] = time_pair(language_runs(), &mut bare, &mut || {
-            sandboxed_starter(runner, &program)
+            sandboxed_starter(runner, program)
+        });
+        let mut next = 0;
+        let [b2, a] = time_pair(language_runs(), &mut bare, &mut || {
+            next = (next + 1) % copies.len();
+            sandboxed_starter(runner, &copies[next])
         });
         println!(
-            "{:<12} {:<22} {:>9.2} {:>9.2} {:>11.2}x",
+            "{:<12} {:<22} {:>9.2} {:>9.2} {:>11.2}x {:>9.2} {:>11.2}x",
             lang.id,
             lang.release,
             ms(b),
             ms(o),
-            ms(o) / ms(b)
+            ms(o) / ms(b),
+            ms(a),
+            ms(a) / ms(b2)
         );
     }
 }
