@@ -11,7 +11,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use super::birth::{let_go, socket_pair, Birth};
 use super::child::{self, Prepared};
-use super::spawn::pipe;
+use super::spawn::{pipe, Spare};
 use super::{arena, cgroup, spawner, sys, SandboxError};
 
 /// A pooled worker slot: its cgroup, network namespace and uids.
@@ -132,6 +132,8 @@ pub(super) struct WarmRun {
     ahead: Option<Ahead>,
     /// How much of the arena's image it was sent (its command's walls).
     sent: usize,
+    /// Its run's streams, made ahead.
+    pub(super) spare: Option<Spare>,
 }
 
 impl WarmRun {
@@ -171,10 +173,14 @@ impl WarmRun {
             wake,
             ahead,
             sent: 0,
+            spare: None,
         };
         // On failure, dropping the run kills it.
         birth.write_id_maps(pid)?;
         let_go(&sync_w)?;
+        let mut run = run;
+        // Made after it was cloned: not among its descriptors.
+        run.spare = Spare::make().ok();
         Ok(run)
     }
 

@@ -40,10 +40,12 @@ impl Sandbox {
         // 0. A PID 1 cloned ahead (see `warm_up`) is taken first, and woken
         //    (its command is on its way): it was cloned with the last run's
         //    plan in the arena, which is laid out anew only once it is made.
+        self.hot.caller(slot.index);
         let mut warm = if full { slot.take_warm() } else { None };
         if let Some(w) = &warm {
             w.wake()?;
         }
+        let spare = warm.as_mut().and_then(|w| w.spare.take());
         slot.arena.reset();
         *slot.ahead.get_mut() = None;
         let slot: &Slot = slot;
@@ -104,7 +106,7 @@ impl Sandbox {
         let exec = Exec::lay_out(arena, &cmd, &places)?;
         let rlimits = arena.slice(&self.rlimits(&cmd, slot.cgroup.is_some()))?;
         // 4. Its streams (the child's ends are closed once it is born).
-        let streams = Streams::open(cmd.stdin, cmd.stdout)?;
+        let streams = Streams::open(cmd.stdin, cmd.stdout, spare)?;
         // 5. A warm PID 1 has its own report pipe and identity; a cold one
         //    gets a report pipe and waits on `sync` until its identity is
         //    mapped. A parked program waits on `gate` until the judge lets
@@ -540,21 +542,45 @@ struct Streams {
     stderr_r: OwnedFd,
 }
 
+/// A run's streams made ahead, with its warm PID 1 (see `Sandbox::warm_up`):
+/// an empty file for its input and pipes for its output, which it takes as
+/// it needs them.
+#[derive(Debug)]
+pub(super) struct Spare {
+    stdin: OwnedFd,
+    stdout: (OwnedFd, OwnedFd),
+    stderr: (OwnedFd, OwnedFd),
+}
+
+impl Spare {
+    pub(super) fn make() -> Result<Spare, SandboxError> {
+        Ok(Spare {
+            stdin: memfd()?,
+            stdout: pipe()?,
+            stderr: pipe()?,
+        })
+    }
+}
+
 impl Streams {
-    fn open(stdin: Stdin, stdout: Stdout) -> Result<Streams, SandboxError> {
+    fn open(stdin: Stdin, stdout: Stdout, spare: Option<Spare>) -> Result<Streams, SandboxError> {
+        let (input, out, err) = match spare {
+            Some(s) => (Some(s.stdin), Some(s.stdout), Some(s.stderr)),
+            None => (None, None, None),
+        };
         let stdin = match stdin {
             Stdin::Null => open_null()?,
-            Stdin::Bytes(b) => memfd_with(&b)?,
+            Stdin::Bytes(b) => fill(input.map_or_else(memfd, Ok)?, &b)?,
             Stdin::Fd(fd) => fd,
         };
         let (stdout_r, stdout) = match stdout {
             Stdout::Capture => {
-                let (r, w) = pipe()?;
+                let (r, w) = out.map_or_else(pipe, Ok)?;
                 (Some(r), w)
             }
             Stdout::Fd(fd) => (None, fd),
         };
-        let (stderr_r, stderr) = pipe()?;
+        let (stderr_r, stderr) = err.map_or_else(pipe, Ok)?;
         Ok(Streams {
             stdin,
             stdout,
@@ -597,12 +623,8 @@ fn open_null() -> Result<OwnedFd, SandboxError> {
         })
 }
 
-fn memfd_with(bytes: &[u8]) -> Result<OwnedFd, SandboxError> {
-    use std::io::{Seek, Write};
-    let err = |source| SandboxError::Create {
-        what: "stdin",
-        source,
-    };
+/// An empty file in memory for a run's input (see [`fill`]).
+fn memfd() -> Result<OwnedFd, SandboxError> {
     // SAFETY: creating an anonymous file with a static name.
     let fd = sys::check(unsafe {
         libc::memfd_create(
@@ -610,9 +632,22 @@ fn memfd_with(bytes: &[u8]) -> Result<OwnedFd, SandboxError> {
             libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
         )
     })
-    .map_err(|e| err(e.into()))?;
+    .map_err(|e| SandboxError::Create {
+        what: "stdin",
+        source: e.into(),
+    })?;
     // SAFETY: the descriptor is new and ours.
-    let mut f = unsafe { File::from_raw_fd(fd) };
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The input `bytes` in a [`memfd`], sealed.
+fn fill(memfd: OwnedFd, bytes: &[u8]) -> Result<OwnedFd, SandboxError> {
+    use std::io::{Seek, Write};
+    let err = |source| SandboxError::Create {
+        what: "stdin",
+        source,
+    };
+    let mut f = File::from(memfd);
     f.write_all(bytes).map_err(err)?;
     f.rewind().map_err(err)?;
     // Sealed: the program can read its input but not change it.
