@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use runner_task::sandbox::{Layer, Limits, Outcome, Profile, Status, Stdin};
 
-use crate::helpers::{limits, processes_of, runner, scaled};
+use crate::helpers::{limits, processes_of, runner, scaled, TestRunner};
 
 const PROFILES: [Profile; 2] = [Profile::Full, Profile::Restricted];
 
@@ -173,23 +173,11 @@ fn a_warm_pid_1_mounts_the_last_runs_root_ahead_but_not_its_box() {
     // Each used slot's warm PID 1 mounts its last run's root (here: its
     // private /proc on the skeleton) before any command comes; the box,
     // the run's own, is mounted by the next run.
-    let roots: Vec<u32> = r.uids.iter().map(|u| u - 1).collect();
-    let ahead = |m: &[(String, String)]| {
+    let mounts = warm_mounts(&r, |m| {
         m.iter()
             .any(|(point, fs)| fs == "proc" && point != "/proc" && point.ends_with("/proc"))
-    };
-    let mut found = None;
-    for _ in 0..500 {
-        found = processes_of(&roots)
-            .into_iter()
-            .map(mounts_of)
-            .find(|m| ahead(m));
-        if found.is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let mounts = found.expect("no warm PID 1 mounted a root ahead");
+    })
+    .expect("no warm PID 1 mounted a root ahead");
     assert!(
         mounts.iter().any(|(_, fs)| fs == "tmpfs"),
         "no fresh /tmp: {mounts:?}"
@@ -273,6 +261,26 @@ fn mounts_of(pid: u32) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The mounts of a warm PID 1 (a process of a slot's root uid) that
+/// `wanted` picks, once one has them (within 5 s).
+fn warm_mounts(
+    r: &TestRunner,
+    wanted: impl Fn(&[(String, String)]) -> bool,
+) -> Option<Vec<(String, String)>> {
+    let roots: Vec<u32> = r.uids.iter().map(|u| u - 1).collect();
+    for _ in 0..500 {
+        let found = processes_of(&roots)
+            .into_iter()
+            .map(mounts_of)
+            .find(|m| wanted(m));
+        if found.is_some() {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
 #[test]
 fn a_slot_that_runs_one_program_again_puts_its_whole_root_up_ahead() {
     // The tests of one judged program: from a slot's third run of it on,
@@ -283,23 +291,11 @@ fn a_slot_that_runs_one_program_again_puts_its_whole_root_up_ahead() {
         "#include <stdio.h>\nint main(void){puts(\"hi\");return 0;}",
     );
     r.runs_print(&program, 6, "hi\n");
-    let roots: Vec<u32> = r.uids.iter().map(|u| u - 1).collect();
-    let up = |m: &[(String, String)]| {
+    let mounts = warm_mounts(&r, |m| {
         m.iter().any(|(point, fs)| point == "/proc" && fs == "proc")
             && m.iter().any(|(point, _)| point == "/box")
-    };
-    let mut found = None;
-    for _ in 0..500 {
-        found = processes_of(&roots)
-            .into_iter()
-            .map(mounts_of)
-            .find(|m| up(m));
-        if found.is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let mounts = found.expect("no warm PID 1 put a whole root up ahead");
+    })
+    .expect("no warm PID 1 put a whole root up ahead");
     let roots = mounts.iter().filter(|(point, _)| point == "/").count();
     assert_eq!(roots, 1, "the host's root is still there: {mounts:?}");
     assert!(
