@@ -951,11 +951,9 @@ fn setup_stdio(p: &Prepared) -> SysResult<()> {
         sys::check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) })
     };
     let (i, o, e, r) = (hi(p.stdin)?, hi(p.stdout)?, hi(p.stderr)?, hi(p.report)?);
-    // These stay too, where there are: a Landlock ruleset built already
-    // and a warm PID 1's own OOM score file.
-    let kept = [&RULESET, &OOM_FD];
-    let mut high = [-1; 2];
-    for (h, k) in high.iter_mut().zip(kept) {
+    // These stay too, where there are (see `KEPT`).
+    let mut high = [-1; KEPT.len()];
+    for (h, k) in high.iter_mut().zip(KEPT) {
         let fd = k.load(Ordering::Relaxed);
         if fd >= 0 {
             *h = hi(fd)?;
@@ -968,7 +966,7 @@ fn setup_stdio(p: &Prepared) -> SysResult<()> {
     sys::check(unsafe { libc::dup3(r, REPORT_FD, libc::O_CLOEXEC) })?;
     REPORT.store(REPORT_FD, Ordering::Relaxed);
     let mut next = REPORT_FD + 1;
-    for (h, k) in high.into_iter().zip(kept) {
+    for (h, k) in high.into_iter().zip(KEPT) {
         if h >= 0 {
             // SAFETY: duplicating onto the next number, close-on-exec.
             sys::check(unsafe { libc::dup3(h, next, libc::O_CLOEXEC) })?;
@@ -979,6 +977,11 @@ fn setup_stdio(p: &Prepared) -> SysResult<()> {
     sys::close_from(next);
     Ok(())
 }
+
+/// What PID 1 keeps past [`setup_stdio`], above the report pipe, until it
+/// is confined: a Landlock ruleset built already and a warm PID 1's own OOM
+/// score file (-1: none).
+static KEPT: [&AtomicI32; 2] = [&RULESET, &OOM_FD];
 
 /// Reports on fd 3 (the report pipe after [`setup_stdio`]).
 const REPORT_FD: RawFd = 3;
@@ -1048,7 +1051,7 @@ fn init(p: &Prepared, confine_self: Option<fn(&Prepared)>, program: fn(&Prepared
     };
     if let Some(confine) = confine_self {
         confine(p);
-        for kept in [&RULESET, &OOM_FD] {
+        for kept in KEPT {
             let fd = kept.swap(-1, Ordering::Relaxed);
             if fd >= 0 {
                 sys::close(fd);

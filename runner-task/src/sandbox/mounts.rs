@@ -375,6 +375,7 @@ impl<'a> Plan<'a> {
         }
         key
     }
+
     /// The new root's path on the host (where [`detach`] finds it).
     pub(super) fn root(&self) -> &'a CStr {
         self.root

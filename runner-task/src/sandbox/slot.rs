@@ -102,7 +102,7 @@ impl Drop for WarmDone {
 /// all of them if `whole`: where they lie in the slot's arena (valid in a
 /// PID 1 cloned before the arena is laid out anew), what that first part
 /// is ([`super::mounts::Plan::ahead_key`]), what all of them are (see
-/// `Sandbox::walls_key`), and the plan's root.
+/// `spawn::walls_key`), and the plan's root.
 #[derive(Debug)]
 pub(super) struct Ahead {
     pub walls: *const child::Walls<'static>,
@@ -173,14 +173,12 @@ impl WarmRun {
             wake,
             ahead,
             sent: 0,
-            spare: None,
+            // Made after it was cloned: not among its descriptors.
+            spare: Spare::make().ok(),
         };
         // On failure, dropping the run kills it.
         birth.write_id_maps(pid)?;
         let_go(&sync_w)?;
-        let mut run = run;
-        // Made after it was cloned: not among its descriptors.
-        run.spare = Spare::make().ok();
         Ok(run)
     }
 
